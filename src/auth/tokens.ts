@@ -1,0 +1,63 @@
+// Access tokens: short-lived HS256 JWTs (jose) naming the user, the tenants
+// they belong to and the active tenant. Verification pins the algorithm, so
+// `alg: none` and key-confusion tokens are rejected.
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { HeraldError } from '../protocol/index.ts';
+
+export interface AccessClaims {
+  /** Active tenant: every call is scoped to it. */
+  tenant_id: string;
+  user_id: string;
+  /** Tenants the user may switch to. */
+  tenants: string[];
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  /** Refresh-token family this access token belongs to (absent for host-issued tokens). */
+  sid?: string;
+}
+
+export interface AccessTokens {
+  mint(claims: Omit<AccessClaims, 'exp'>, ttlSec?: number): Promise<{ token: string; exp: number }>;
+  verify(token: string): Promise<AccessClaims>;
+}
+
+const ISSUER = 'herald';
+const AUDIENCE = 'herald';
+
+export function accessTokens(secret: string, defaultTtlSec: number): AccessTokens {
+  const key = new TextEncoder().encode(secret);
+  return {
+    async mint(claims, ttlSec = defaultTtlSec) {
+      const exp = Math.floor(Date.now() / 1000) + ttlSec;
+      const token = await new SignJWT({ tid: claims.tenant_id, tenants: claims.tenants, sid: claims.sid })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(claims.user_id)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(key);
+      return { token, exp };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
+        if (typeof payload.sub !== 'string' || typeof payload.tid !== 'string' || typeof payload.exp !== 'number') {
+          throw new HeraldError('UNAUTHENTICATED', 'The token lacks required claims.');
+        }
+        const tenants = Array.isArray(payload.tenants) ? payload.tenants.filter((t) => typeof t === 'string') : [];
+        return {
+          tenant_id: payload.tid,
+          user_id: payload.sub,
+          tenants: tenants.length ? tenants : [payload.tid],
+          exp: payload.exp,
+          sid: typeof payload.sid === 'string' ? payload.sid : undefined,
+        };
+      } catch (err) {
+        if (err instanceof HeraldError) throw err;
+        if (err instanceof errors.JWTExpired) throw new HeraldError('TOKEN_EXPIRED');
+        throw new HeraldError('UNAUTHENTICATED', 'Invalid access token.');
+      }
+    },
+  };
+}

@@ -1,0 +1,287 @@
+// The shared write path of every message kind (DESIGN §4): inside the
+// caller's transaction, assign the next seq, insert the message and its
+// event, refresh the conversation preview, fan out per-recipient rows in
+// bulk, and write the outbox rows. Kind handlers decide *who* and *whether*;
+// this module decides *how*, once.
+import { randomUUID } from 'node:crypto';
+import {
+  type Actor,
+  type Attachment,
+  type ConversationKind,
+  HeraldError,
+  type Message,
+  type MessageKind,
+  type MemberRole,
+  topics,
+} from '../protocol/index.ts';
+import type { Limits } from './limits.ts';
+import type { Row, Sql, ViewingRegistry } from './ports.ts';
+import { inboxEntryJson, toMessage, toPreview } from './rows.ts';
+
+/** What a handler needs besides its command. */
+export interface ComposeContext {
+  tx: Sql;
+  tenant: string;
+  limits: Limits;
+  viewing: ViewingRegistry;
+  traceId?: string;
+}
+
+export interface MessageInput {
+  body: string;
+  reply_to?: string | null;
+  mentions?: string[];
+  attachments?: Attachment[];
+  client_id?: string | null;
+  data?: Record<string, unknown> | null;
+}
+
+export interface ConversationRow {
+  id: string;
+  kind: ConversationKind;
+  title: string | null;
+  audience: 'members' | 'tenant';
+  last_seq: number;
+  member_count: number;
+  /** The actor's role, when the actor is a member. */
+  role: MemberRole | null;
+}
+
+/** Result of a compose: the message, and whether it was a replay of an earlier send. */
+export interface Composed {
+  message: Message;
+  replayed: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/** Schema-independent checks every kind applies before touching the store. */
+export function validateInput(input: MessageInput, limits: Limits, opts: { allowEmpty?: boolean } = {}): void {
+  if (typeof input.body !== 'string') throw new HeraldError('VALIDATION_FAILED', 'body must be a string.');
+  if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
+    throw new HeraldError('EMPTY_BODY');
+  }
+  const size = encoder.encode(input.body).length;
+  if (size > limits.maxBodyBytes) {
+    throw new HeraldError('BODY_TOO_LARGE', `The body is ${size} bytes; the cap is ${limits.maxBodyBytes}.`);
+  }
+  if ((input.mentions?.length ?? 0) > limits.maxMentions) {
+    throw new HeraldError('TOO_MANY_MENTIONS', `At most ${limits.maxMentions} mentions per message.`);
+  }
+  if ((input.attachments?.length ?? 0) > limits.maxAttachments) {
+    throw new HeraldError('TOO_MANY_ATTACHMENTS', `At most ${limits.maxAttachments} attachments per message.`);
+  }
+}
+
+/**
+ * Locks the conversation row (serializing seq assignment) and reads the
+ * actor's role. Throws CONVERSATION_NOT_FOUND for unknown or other-tenant ids.
+ */
+export async function lockConversation(ctx: ComposeContext, id: string, actor: Actor): Promise<ConversationRow> {
+  const userId = actor.type === 'user' ? actor.user_id : null;
+  const { rows } = await ctx.tx.query<ConversationRow & Row>(
+    `SELECT c.id, c.kind, c.title, c.audience, c.last_seq, c.member_count, m.role
+       FROM conversations c
+       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
+      WHERE c.tenant_id = $1 AND c.id = $2
+      FOR UPDATE OF c`,
+    [ctx.tenant, id, userId],
+  );
+  if (!rows[0]) throw new HeraldError('CONVERSATION_NOT_FOUND');
+  return rows[0];
+}
+
+/** Returns the earlier message for a repeated (tenant, sender, client_id), if any. */
+export async function findBySenderClientId(
+  sql: Sql,
+  tenant: string,
+  actor: Actor,
+  clientId: string | null | undefined,
+): Promise<Message | null> {
+  if (!clientId || actor.type !== 'user') return null;
+  const { rows } = await sql.query(
+    'SELECT * FROM messages WHERE tenant_id = $1 AND sender_id = $2 AND client_id = $3',
+    [tenant, actor.user_id, clientId],
+  );
+  return rows[0] ? toMessage(rows[0]) : null;
+}
+
+/** Members of a conversation, read once per compose. */
+export async function memberIds(ctx: ComposeContext, conversation: string): Promise<string[]> {
+  const { rows } = await ctx.tx.query<{ user_id: string }>(
+    'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2',
+    [ctx.tenant, conversation],
+  );
+  return rows.map((r) => r.user_id);
+}
+
+export interface AppendOptions {
+  conversation: ConversationRow;
+  actor: Actor;
+  kind: MessageKind;
+  input: MessageInput;
+  /**
+   * Users whose inbox entries this message touches. For large channels only
+   * the mentioned and the readers; otherwise every recipient (members).
+   */
+  recipients: readonly string[];
+  /** Whether the message counts as unread for recipients (system events do not). */
+  countsAsUnread: boolean;
+  /** Mentioned users must be among these; undefined: checked against the members table. */
+  mentionable?: readonly string[];
+  /** Large channels: every current viewer gets the message read, even without an entry yet. */
+  includeAllViewers?: boolean;
+}
+
+/** The write path proper. Call inside the transaction after lockConversation. */
+export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): Promise<Message> {
+  const { conversation, actor, input } = opts;
+  const mentions = [...new Set(input.mentions ?? [])];
+  const senderId = actor.type === 'user' ? actor.user_id : null;
+
+  if (input.reply_to) {
+    const { rows } = await ctx.tx.query(
+      'SELECT 1 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id = $3',
+      [ctx.tenant, conversation.id, input.reply_to],
+    );
+    if (!rows[0]) throw new HeraldError('INVALID_REPLY');
+  }
+  if (mentions.length > 0) {
+    const pool = new Set(opts.mentionable ?? []);
+    let unknown = mentions.filter((u) => !pool.has(u));
+    if (unknown.length > 0 && opts.mentionable === undefined) {
+      // Large channels pass only some recipients: confirm membership in the store.
+      const { rows } = await ctx.tx.query<{ user_id: string }>(
+        'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[])',
+        [ctx.tenant, conversation.id, unknown],
+      );
+      const found = new Set(rows.map((r) => r.user_id));
+      unknown = unknown.filter((u) => !found.has(u));
+    }
+    if (unknown.length > 0) {
+      throw new HeraldError('INVALID_MENTION', `Not members: ${unknown.slice(0, 5).join(', ')}.`);
+    }
+  }
+
+  const id = randomUUID();
+  const { rows: msgRows } = await ctx.tx.query(
+    `WITH s AS (
+       UPDATE conversations SET last_seq = last_seq + 1
+        WHERE tenant_id = $1 AND id = $2 RETURNING last_seq)
+     INSERT INTO messages (tenant_id, id, conversation_id, seq, kind, sender_id, body, reply_to,
+                           mentions, attachments, data, client_id)
+     SELECT $1, $3, $2, s.last_seq, $4, $5, $6, $7, $8::text[], $9::jsonb, $10::jsonb, $11 FROM s
+     RETURNING *`,
+    [
+      ctx.tenant,
+      conversation.id,
+      id,
+      opts.kind,
+      senderId,
+      input.body,
+      input.reply_to ?? null,
+      mentions,
+      JSON.stringify(input.attachments ?? []),
+      input.data ? JSON.stringify(input.data) : null,
+      input.client_id ?? null,
+    ],
+  );
+  const message = toMessage(msgRows[0]);
+  await recordEvent(ctx, conversation.id, message.seq, message.id, { type: 'message.created', message }, toPreview(message));
+
+  // Readers: the sender and whoever is viewing the thread right now get it already read.
+  const viewers = await ctx.viewing.viewers(
+    ctx.tenant,
+    conversation.id,
+    opts.includeAllViewers ? undefined : opts.recipients,
+  );
+  if (senderId) viewers.add(senderId);
+  const recipients = opts.includeAllViewers ? [...new Set([...opts.recipients, ...viewers])] : opts.recipients;
+  await fanOutInbox(ctx, {
+    conversation: conversation.id,
+    seq: message.seq,
+    recipients,
+    readers: [...viewers],
+    mentions,
+    countsAsUnread: opts.countsAsUnread,
+  });
+  return message;
+}
+
+/**
+ * Inserts the event row, updates the conversation's preview and writes the
+ * room's outbox row — one statement. `preview` undefined leaves it as is.
+ */
+export async function recordEvent(
+  ctx: ComposeContext,
+  conversation: string,
+  seq: number,
+  messageId: string,
+  event: import('../protocol/index.ts').ConversationEvent,
+  preview?: import('../protocol/index.ts').MessagePreview,
+): Promise<void> {
+  const frame = { type: 'event', conversation, seq, event };
+  await ctx.tx.query(
+    `WITH ev AS (
+       INSERT INTO events (tenant_id, conversation_id, seq, type, message_id, payload)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb)),
+     conv AS (
+       UPDATE conversations SET last_message = COALESCE($7::jsonb, last_message),
+              last_message_at = CASE WHEN $7::jsonb IS NULL THEN last_message_at ELSE now() END
+        WHERE tenant_id = $1 AND id = $2)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id) VALUES ($1, $8, $9::jsonb, $10)`,
+    [
+      ctx.tenant,
+      conversation,
+      seq,
+      event.type,
+      messageId,
+      JSON.stringify(event),
+      preview ? JSON.stringify(preview) : null,
+      topics.conversation(ctx.tenant, conversation),
+      JSON.stringify(frame),
+      ctx.traceId ?? null,
+    ],
+  );
+}
+
+export interface FanOut {
+  conversation: string;
+  seq: number;
+  recipients: readonly string[];
+  readers: readonly string[];
+  mentions: readonly string[];
+  countsAsUnread: boolean;
+}
+
+/**
+ * Upserts every recipient's inbox entry and writes one `inbox` frame per
+ * recipient to their personal topic, in a single statement whatever the count.
+ */
+export async function fanOutInbox(ctx: ComposeContext, f: FanOut): Promise<void> {
+  if (f.recipients.length === 0) return;
+  await ctx.tx.query(
+    `WITH r AS (SELECT DISTINCT unnest($3::text[]) AS user_id),
+     up AS (
+       INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq, unread_count,
+                                       mention_count, last_activity_at)
+       SELECT $1, r.user_id, $2,
+              CASE WHEN r.user_id = ANY($4::text[]) THEN $6 ELSE 0 END,
+              CASE WHEN r.user_id = ANY($4::text[]) OR NOT $7 THEN 0 ELSE 1 END,
+              CASE WHEN r.user_id = ANY($5::text[]) AND NOT r.user_id = ANY($4::text[]) THEN 1 ELSE 0 END,
+              now()
+         FROM r
+       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
+         last_read_seq = GREATEST(e.last_read_seq, EXCLUDED.last_read_seq),
+         unread_count = CASE WHEN EXCLUDED.last_read_seq >= $6 THEN 0 ELSE e.unread_count + EXCLUDED.unread_count END,
+         mention_count = CASE WHEN EXCLUDED.last_read_seq >= $6 THEN 0 ELSE e.mention_count + EXCLUDED.mention_count END,
+         last_activity_at = now(),
+         version = nextval('inbox_version')
+       RETURNING e.*)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
+            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $8
+       FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
+    [ctx.tenant, f.conversation, f.recipients, f.readers, f.mentions, f.seq, f.countsAsUnread, ctx.traceId ?? null],
+  );
+}

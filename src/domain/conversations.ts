@@ -1,0 +1,201 @@
+// Conversations and membership. Every membership change is also a
+// SystemEvent in the conversation log, so live clients and catch-up see it.
+import { randomUUID } from 'node:crypto';
+import { type Actor, type ConversationKind, HeraldError, type MemberRole } from '../protocol/index.ts';
+import type { DomainDeps } from './commands.ts';
+import { handlers } from './commands.ts';
+import { type ComposeContext, lockConversation } from './compose.ts';
+import { getOrCreateDirect } from './kinds/direct.ts';
+import { inboxEntryJson } from './rows.ts';
+
+export interface CreateConversation {
+  kind: Exclude<ConversationKind, 'direct' | 'notices'>;
+  title: string | null;
+  members: string[];
+  /** Announcements only: 'tenant' reaches every user of the tenant. */
+  audience?: 'members' | 'tenant';
+}
+
+function ctxOf(deps: DomainDeps, tenant: string, traceId?: string) {
+  return (tx: ComposeContext['tx']): ComposeContext => ({
+    tx,
+    tenant,
+    limits: deps.limits,
+    viewing: deps.viewing,
+    traceId,
+  });
+}
+
+export async function createConversation(
+  deps: DomainDeps,
+  tenant: string,
+  actor: Actor,
+  input: CreateConversation,
+  traceId?: string,
+): Promise<{ id: string }> {
+  const creator = actor.type === 'user' ? actor.user_id : null;
+  const members = [...new Set(input.members.filter((m) => m !== creator))];
+  if (members.length > deps.limits.maxMembersPerCall) throw new HeraldError('TOO_MANY_MEMBERS');
+  if (input.audience === 'tenant' && input.kind !== 'announcement') {
+    throw new HeraldError('INVALID_KIND', 'Only announcements may target the whole tenant.');
+  }
+  const id = randomUUID();
+  return deps.db.transaction(async (tx) => {
+    const ctx = ctxOf(deps, tenant, traceId)(tx);
+    await tx.query(
+      `INSERT INTO conversations (tenant_id, id, kind, title, created_by, audience)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [tenant, id, input.kind, input.title, creator, input.audience ?? 'members'],
+    );
+    if (creator) await addMembersTx(ctx, id, [creator], 'admin', false);
+    if (members.length > 0) await addMembersTx(ctx, id, members, 'member', false);
+    await handlers.SystemEvent(ctx, {
+      kind: 'SystemEvent',
+      conversation: id,
+      data: { event: 'created', by: creator, title: input.title },
+    });
+    return { id };
+  });
+}
+
+/** The pair's direct conversation, created on first call. */
+export async function getDirect(deps: DomainDeps, tenant: string, user: string, other: string): Promise<{ id: string }> {
+  return deps.db.transaction(async (tx) => ({ id: await getOrCreateDirect(tx, tenant, user, other) }));
+}
+
+/**
+ * Inserts members in bulk (existing ones are left as they are), keeps
+ * member_count, and gives each new member an inbox entry starting at the
+ * current head so earlier history does not count as unread.
+ */
+async function addMembersTx(
+  ctx: ComposeContext,
+  conversation: string,
+  users: string[],
+  role: MemberRole,
+  announce: boolean,
+): Promise<string[]> {
+  const { rows: known } = await ctx.tx.query<{ id: string }>(
+    'SELECT id FROM users WHERE tenant_id = $1 AND id = ANY($2::text[])',
+    [ctx.tenant, users],
+  );
+  if (known.length !== new Set(users).size) {
+    const k = new Set(known.map((r) => r.id));
+    throw new HeraldError('USER_NOT_FOUND', `Unknown users: ${users.filter((u) => !k.has(u)).slice(0, 5).join(', ')}.`);
+  }
+  const { rows } = await ctx.tx.query<{ user_id: string }>(
+    `WITH added AS (
+       INSERT INTO members (tenant_id, conversation_id, user_id, role)
+       SELECT $1, $2, u, $4 FROM unnest($3::text[]) AS u
+       ON CONFLICT DO NOTHING RETURNING user_id),
+     cnt AS (
+       UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM added)
+        WHERE tenant_id = $1 AND id = $2 RETURNING last_seq),
+     inbox AS (
+       INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq)
+       SELECT $1, a.user_id, $2, cnt.last_seq FROM added a, cnt
+       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET version = nextval('inbox_version')
+       RETURNING e.*)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
+            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $5
+       FROM inbox e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2
+     RETURNING (payload->'entry'->>'conversation_id') AS conversation_id, substr(topic, length('t:' || $1 || ':u:') + 1) AS user_id`,
+    [ctx.tenant, conversation, users, role, ctx.traceId ?? null],
+  );
+  const added = rows.map((r) => r.user_id);
+  if (announce && added.length > 0) {
+    await handlers.SystemEvent(ctx, {
+      kind: 'SystemEvent',
+      conversation,
+      data: { event: 'joined', user_ids: added, by: null },
+    });
+  }
+  return added;
+}
+
+async function requireRole(ctx: ComposeContext, conversation: string, actor: Actor, roles: MemberRole[]) {
+  const conv = await lockConversation(ctx, conversation, actor);
+  if (actor.type === 'system') return conv;
+  if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
+  // Groups let any member invite; channels and announcements need a moderator or admin.
+  if (conv.kind !== 'group' && !roles.includes(conv.role)) throw new HeraldError('FORBIDDEN');
+  return conv;
+}
+
+export async function addMembers(
+  deps: DomainDeps,
+  tenant: string,
+  actor: Actor,
+  conversation: string,
+  users: string[],
+  traceId?: string,
+): Promise<{ added: string[] }> {
+  if (users.length === 0) throw new HeraldError('VALIDATION_FAILED', 'No users to add.');
+  if (users.length > deps.limits.maxMembersPerCall) throw new HeraldError('TOO_MANY_MEMBERS');
+  return deps.db.transaction(async (tx) => {
+    const ctx = ctxOf(deps, tenant, traceId)(tx);
+    const conv = await requireRole(ctx, conversation, actor, ['admin', 'moderator']);
+    if (conv.kind === 'direct' || conv.kind === 'notices') throw new HeraldError('INVALID_KIND');
+    const added = await addMembersTx(ctx, conversation, users, 'member', true);
+    return { added };
+  });
+}
+
+/** Self-join: channels are joinable by any user of the tenant. */
+export async function join(
+  deps: DomainDeps,
+  tenant: string,
+  user: string,
+  conversation: string,
+  traceId?: string,
+): Promise<{ joined: boolean }> {
+  return deps.db.transaction(async (tx) => {
+    const ctx = ctxOf(deps, tenant, traceId)(tx);
+    const conv = await lockConversation(ctx, conversation, { type: 'user', user_id: user });
+    if (conv.kind !== 'channel') throw new HeraldError('INVALID_KIND', 'Only channels can be joined.');
+    if (conv.role) return { joined: false };
+    const added = await addMembersTx(ctx, conversation, [user], 'member', true);
+    return { joined: added.length > 0 };
+  });
+}
+
+/** Removes a member: themselves, or anyone by a moderator/admin (any member in groups). */
+export async function removeMember(
+  deps: DomainDeps,
+  tenant: string,
+  actor: Actor,
+  conversation: string,
+  user: string,
+  traceId?: string,
+): Promise<{ removed: boolean }> {
+  return deps.db.transaction(async (tx) => {
+    const ctx = ctxOf(deps, tenant, traceId)(tx);
+    const self = actor.type === 'user' && actor.user_id === user;
+    const conv = self
+      ? await lockConversation(ctx, conversation, actor)
+      : await requireRole(ctx, conversation, actor, ['admin', 'moderator']);
+    if (self && !conv.role) throw new HeraldError('NOT_A_MEMBER');
+    if (conv.kind === 'direct' || conv.kind === 'notices') throw new HeraldError('INVALID_KIND');
+    const { rows } = await tx.query(
+      `WITH gone AS (
+         DELETE FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 RETURNING user_id),
+       cnt AS (
+         UPDATE conversations SET member_count = member_count - (SELECT count(*) FROM gone)
+          WHERE tenant_id = $1 AND id = $2),
+       inbox AS (
+         DELETE FROM inbox_entries WHERE tenant_id = $1 AND conversation_id = $2
+            AND user_id IN (SELECT user_id FROM gone))
+       SELECT user_id FROM gone`,
+      [tenant, conversation, user],
+    );
+    if (rows.length === 0) throw new HeraldError('NOT_A_MEMBER', `${user} is not a member.`);
+    await handlers.SystemEvent(ctx, {
+      kind: 'SystemEvent',
+      conversation,
+      data: { event: 'left', user_ids: [user], by: actor.type === 'user' ? actor.user_id : null },
+    });
+    const removed = true;
+    return { removed };
+  });
+}

@@ -1,0 +1,74 @@
+// Mark-read: moves last_read_seq forward only, recomputes unread and
+// mention counts from the log, and fans a receipt out to the room plus the
+// reader's own inbox change to their other devices.
+import { HeraldError, type InboxEntry } from '../protocol/index.ts';
+import type { DomainDeps } from './commands.ts';
+import { inboxEntryJson } from './rows.ts';
+
+/** Counting stops here: a badge shows "999+" long before exact counts matter. */
+const COUNT_CAP = 999;
+
+export async function markRead(
+  deps: DomainDeps,
+  tenant: string,
+  user: string,
+  conversation: string,
+  seq: number,
+  traceId?: string,
+): Promise<{ entry: InboxEntry; moved: boolean }> {
+  if (!Number.isInteger(seq) || seq < 0) throw new HeraldError('VALIDATION_FAILED', 'seq must be a non-negative integer.');
+  return deps.db.transaction(async (tx) => {
+    const { rows: convs } = await tx.query<{ last_seq: number; kind: string; audience: string; role: string | null }>(
+      `SELECT c.last_seq, c.kind, c.audience, m.role FROM conversations c
+         LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
+        WHERE c.tenant_id = $1 AND c.id = $2`,
+      [tenant, conversation, user],
+    );
+    const conv = convs[0];
+    if (!conv) throw new HeraldError('CONVERSATION_NOT_FOUND');
+    const tenantWide = conv.kind === 'announcement' && conv.audience === 'tenant';
+    if (!conv.role && !tenantWide) throw new HeraldError('NOT_A_MEMBER');
+    if (seq > conv.last_seq) throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
+
+    const { rows } = await tx.query<{ entry: InboxEntry; moved: boolean }>(
+      `WITH prev AS (
+         SELECT last_read_seq FROM inbox_entries WHERE tenant_id = $1 AND user_id = $2 AND conversation_id = $3),
+       up AS (
+         INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
+           last_read_seq = GREATEST(e.last_read_seq, EXCLUDED.last_read_seq),
+           unread_count = (SELECT count(*) FROM (
+               SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $3
+                  AND m.seq > GREATEST(e.last_read_seq, EXCLUDED.last_read_seq) AND m.kind <> 'system'
+                  AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $2 LIMIT ${COUNT_CAP}) x),
+           mention_count = (SELECT count(*) FROM (
+               SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $3
+                  AND m.seq > GREATEST(e.last_read_seq, EXCLUDED.last_read_seq) AND $2 = ANY(m.mentions)
+                  AND m.deleted_at IS NULL LIMIT ${COUNT_CAP}) x),
+           version = CASE WHEN EXCLUDED.last_read_seq > e.last_read_seq THEN nextval('inbox_version') ELSE e.version END
+         RETURNING e.*)
+       SELECT ${inboxEntryJson(deps.limits.largeChannelThreshold)} AS entry,
+              e.last_read_seq > COALESCE((SELECT last_read_seq FROM prev), -1) AS moved
+         FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $3`,
+      [tenant, user, conversation, seq],
+    );
+    const { entry, moved } = rows[0];
+    if (moved) {
+      const receipt = { type: 'receipt', conversation, user_id: user, seq: entry.last_read_seq };
+      await tx.query(
+        `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+         VALUES ($1, $2, $3::jsonb, $5), ($1, $4, $6::jsonb, $5)`,
+        [
+          tenant,
+          `t:${tenant}:c:${conversation}`,
+          JSON.stringify(receipt),
+          `t:${tenant}:u:${user}`,
+          traceId ?? null,
+          JSON.stringify({ type: 'inbox', entry }),
+        ],
+      );
+    }
+    return { entry, moved };
+  });
+}

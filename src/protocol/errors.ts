@@ -1,0 +1,72 @@
+// The one error catalog. HTTP responses, WebSocket `error` frames and the SDK's
+// HeraldError all carry these codes; clients branch on `code`, never on text.
+// This module imports nothing so server and client can both depend on it.
+
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
+  EMPTY_BODY: { status: 400, message: 'The message body is empty.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The message body exceeds the size cap.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request payload exceeds the size cap.' },
+  TOO_MANY_MENTIONS: { status: 400, message: 'Too many mentions in one message.' },
+  TOO_MANY_ATTACHMENTS: { status: 400, message: 'Too many attachments in one message.' },
+  TOO_MANY_MEMBERS: { status: 400, message: 'Too many members in one call.' },
+  INVALID_REPLY: { status: 400, message: 'reply_to must name a message of the same conversation.' },
+  INVALID_MENTION: { status: 400, message: 'A mentioned user is not a member of the conversation.' },
+  INVALID_KIND: { status: 400, message: 'That operation is not allowed on this kind of conversation.' },
+  INVALID_SEQ: { status: 400, message: 'The sequence number is beyond the head of the conversation.' },
+  UNAUTHENTICATED: { status: 401, message: 'Missing or invalid credentials.' },
+  TOKEN_EXPIRED: { status: 401, message: 'The access token has expired.' },
+  REFRESH_REUSED: { status: 401, message: 'The refresh token was already used; its family is revoked.' },
+  FORBIDDEN: { status: 403, message: 'Not allowed.' },
+  NOT_A_MEMBER: { status: 403, message: 'You are not a member of this conversation.' },
+  NOT_AUTHOR: { status: 403, message: 'Only the author may change this message.' },
+  NOT_ADMIN: { status: 403, message: 'Only admins or the system may do this.' },
+  ORIGIN_NOT_ALLOWED: { status: 403, message: 'The Origin is not on the tenant allow-list.' },
+  TENANT_NOT_FOUND: { status: 404, message: 'No such tenant.' },
+  USER_NOT_FOUND: { status: 404, message: 'No such user.' },
+  CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.' },
+  MESSAGE_NOT_FOUND: { status: 404, message: 'No such message.' },
+  NOTICE_NOT_FOUND: { status: 404, message: 'No such notice.' },
+  NOT_FOUND: { status: 404, message: 'No such route.' },
+  MESSAGE_DELETED: { status: 409, message: 'The message was deleted.' },
+  CONFLICT: { status: 409, message: 'The request conflicts with the current state.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
+  UNKNOWN_FRAME: { status: 400, message: 'Unknown frame type.' },
+  NOT_READY: { status: 503, message: 'The node is not ready.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** A typed error from the catalog. Thrown by the domain, rendered by HTTP and WS. */
+export class HeraldError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+  /** Seconds the caller should wait (rate limits). */
+  readonly retryAfter?: number;
+
+  constructor(code: ErrorCode, message?: string, opts: { details?: unknown; retryAfter?: number } = {}) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'HeraldError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = opts.details;
+    this.retryAfter = opts.retryAfter;
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { error: { code: this.code, message: this.message } };
+    if (this.details !== undefined) body.error.details = this.details;
+    return body;
+  }
+}

@@ -1,0 +1,67 @@
+// WebSocket frames: discriminated unions by `type`. Imported by the gateway
+// and the SDK; adding a frame is a compile error wherever a switch forgets it.
+import type { ErrorCode } from './errors.ts';
+import type { Attachment, ConversationEvent, InboxEntry, Notice } from './model.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export type ClientFrame =
+  | { type: 'auth'; token: string }
+  | { type: 'subscribe'; conversation: string; since_seq?: number }
+  | { type: 'unsubscribe'; conversation: string }
+  | {
+      type: 'send';
+      conversation: string;
+      client_id: string;
+      body: string;
+      reply_to?: string;
+      mentions?: string[];
+      attachments?: Attachment[];
+    }
+  | { type: 'read'; conversation: string; seq: number }
+  | { type: 'view'; conversation: string | null }
+  | { type: 'typing'; conversation: string }
+  | { type: 'heartbeat'; status?: PresenceStatus }
+  | { type: 'ping' };
+
+export type PresenceStatus = 'active' | 'idle' | 'viewing' | 'away';
+
+export interface PresenceEntry {
+  user_id: string;
+  device_id: string;
+  status: PresenceStatus;
+  resource: string | null;
+  last_seen_ms: number;
+}
+
+export type ServerFrame =
+  | {
+      type: 'welcome';
+      connection_id: string;
+      user_id: string;
+      tenant_id: string;
+      heartbeat_ms: number;
+      protocol: number;
+      expires_at: number;
+    }
+  | { type: 'subscribed'; conversation: string; head_seq: number; replayed: number; complete: boolean }
+  | { type: 'unsubscribed'; conversation: string; code: ErrorCode | 'UNSUBSCRIBED' }
+  | { type: 'event'; conversation: string; seq: number; event: ConversationEvent }
+  | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
+  | { type: 'inbox'; entry: InboxEntry }
+  | { type: 'notice'; notice: Notice }
+  | { type: 'receipt'; conversation: string; user_id: string; seq: number }
+  | { type: 'typing'; conversation: string; user_id: string }
+  | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }
+  | { type: 'degraded'; reason: 'backpressure' }
+  | { type: 'token_expiring'; expires_at: number }
+  | { type: 'drain'; reconnect_after_ms: number }
+  | { type: 'error'; code: ErrorCode; message: string; ref?: string }
+  | { type: 'pong' };
+
+export type ClientFrameType = ClientFrame['type'];
+export type ServerFrameType = ServerFrame['type'];
+
+export function assertNever(value: never, what = 'value'): never {
+  throw new Error(`Unhandled ${what}: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,113 @@
+// Wire shapes of the things Herald stores and delivers. Snake_case on the
+// wire, matching the HTTP API and the database columns.
+
+export const CONVERSATION_KINDS = ['direct', 'group', 'channel', 'announcement', 'notices'] as const;
+export type ConversationKind = (typeof CONVERSATION_KINDS)[number];
+
+export const MEMBER_ROLES = ['member', 'moderator', 'admin'] as const;
+export type MemberRole = (typeof MEMBER_ROLES)[number];
+
+/** Message kinds: one per compose command. */
+export const MESSAGE_KINDS = ['direct', 'group', 'channel', 'announcement', 'notice', 'system'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+export interface Attachment {
+  name: string;
+  mime_type: string;
+  size: number;
+  url: string;
+}
+
+export type Sender = { type: 'user'; user_id: string } | { type: 'system' };
+
+export interface Message {
+  id: string;
+  tenant_id: string;
+  conversation_id: string;
+  seq: number;
+  kind: MessageKind;
+  sender: Sender;
+  body: string;
+  reply_to: string | null;
+  mentions: string[];
+  attachments: Attachment[];
+  client_id: string | null;
+  /** System events carry their structured payload here (e.g. {event:'joined', user_id}). */
+  data: Record<string, unknown> | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted_at: string | null;
+}
+
+/** Every change to a conversation is an event with its own seq. */
+export type ConversationEvent =
+  | { type: 'message.created'; message: Message }
+  | { type: 'message.edited'; message: Message }
+  | { type: 'message.deleted'; message_id: string; deleted_at: string };
+
+export type ConversationEventType = ConversationEvent['type'];
+
+export interface Conversation {
+  id: string;
+  tenant_id: string;
+  kind: ConversationKind;
+  title: string | null;
+  last_seq: number;
+  member_count: number;
+  last_message: MessagePreview | null;
+  created_at: string;
+}
+
+export interface MessagePreview {
+  message_id: string;
+  seq: number;
+  sender: Sender;
+  body: string;
+  kind: MessageKind;
+  created_at: string;
+}
+
+export interface Member {
+  user_id: string;
+  role: MemberRole;
+  joined_at: string;
+}
+
+/** A recipient's own state of one conversation. */
+export interface InboxEntry {
+  conversation_id: string;
+  kind: ConversationKind;
+  title: string | null;
+  last_seq: number;
+  last_read_seq: number;
+  unread_count: number;
+  mention_count: number;
+  archived: boolean;
+  muted: boolean;
+  pinned: boolean;
+  last_activity_at: string;
+  last_message: MessagePreview | null;
+  version: number;
+}
+
+export interface Notice {
+  id: string;
+  title: string;
+  body: string;
+  data: Record<string, unknown> | null;
+  created_at: string;
+  read: boolean;
+  archived: boolean;
+  dismissed: boolean;
+  escalated: boolean;
+  version: number;
+}
+
+export interface Receipt {
+  conversation: string;
+  user_id: string;
+  seq: number;
+}
+
+/** Who performs a command: a user, or the system (tenant backend, Herald itself). */
+export type Actor = Sender;
