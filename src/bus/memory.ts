@@ -28,6 +28,13 @@ export function memoryBus(): Bus {
         if (set.size === 0 && subs.get(topic) === set) subs.delete(topic);
       };
     },
+    onResync() {
+      // In-process delivery cannot be lost.
+      return () => {};
+    },
+    healthy() {
+      return true;
+    },
     async close() {
       subs.clear();
     },

@@ -8,5 +8,13 @@ export interface Bus {
   publish(topic: string, payload: string): Promise<void>;
   /** Subscribes a handler; returns its unsubscribe function. */
   subscribe(topic: string, handler: BusHandler): Promise<() => Promise<void>>;
+  /**
+   * Called after the bus lost its connection and got it back: anything
+   * published meanwhile is gone (pub/sub is fire-and-forget), so subscribers
+   * repair from the store. Returns an unregister function.
+   */
+  onResync(listener: () => void): () => void;
+  /** Whether the bus can deliver right now (readiness). */
+  healthy(): boolean;
   close(): Promise<void>;
 }

@@ -1,0 +1,91 @@
+// The same contract for every bus adapter: in-process and Redis.
+import { afterAll, describe, expect, it } from 'vitest';
+import { memoryBus } from '../../src/bus/memory.ts';
+import type { Bus } from '../../src/bus/port.ts';
+import { redisBus } from '../../src/bus/redis.ts';
+import { REDIS_URL, redisAvailable, ThrowawayRedis, testPrefix, waitFor } from '../support/redis.ts';
+
+const adapters: [string, () => Promise<{ bus: Bus; done(): Promise<void> }>][] = [
+  ['memory', async () => ({ bus: memoryBus(), done: async () => {} })],
+];
+if (redisAvailable()) {
+  adapters.push([
+    'redis',
+    async () => {
+      const p = testPrefix();
+      const bus = redisBus({ url: REDIS_URL, prefix: p.prefix });
+      await waitFor(() => bus.healthy(), 5000, 'redis ready');
+      return { bus, done: async () => (await bus.close(), await p.cleanup()) };
+    },
+  ]);
+}
+
+describe.each(adapters)('bus contract (%s)', (_name, make) => {
+  it('delivers in order to every handler of a topic, and only that topic', async () => {
+    const { bus, done } = await make();
+    const a: string[] = [];
+    const b: string[] = [];
+    const other: string[] = [];
+    await bus.subscribe('t:x:c:1', (p) => a.push(p));
+    const offB = await bus.subscribe('t:x:c:1', (p) => b.push(p));
+    await bus.subscribe('t:x:c:2', (p) => other.push(p));
+    for (let i = 1; i <= 50; i++) await bus.publish('t:x:c:1', String(i));
+    await waitFor(() => a.length === 50 && b.length === 50, 5000, 'delivery');
+    expect(a).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
+    expect(b).toEqual(a);
+    expect(other).toEqual([]);
+    await offB();
+    await bus.publish('t:x:c:1', 'after');
+    await waitFor(() => a.length === 51, 5000, 'delivery after unsubscribe');
+    expect(b.length).toBe(50);
+    await done();
+  });
+
+  it('keeps delivering to other handlers when one throws', async () => {
+    const { bus, done } = await make();
+    const got: string[] = [];
+    await bus.subscribe('t:x:c:3', () => {
+      throw new Error('boom');
+    });
+    await bus.subscribe('t:x:c:3', (p) => got.push(p));
+    await bus.publish('t:x:c:3', 'one');
+    await waitFor(() => got.length === 1, 5000, 'delivery');
+    await done();
+  });
+});
+
+describe.runIf(redisAvailable())('redis bus across a Redis restart', () => {
+  let server: ThrowawayRedis | null = null;
+  afterAll(async () => server?.stop());
+
+  it('resubscribes by itself, tells subscribers to resync, and fails publishes while down', async () => {
+    server = await ThrowawayRedis.start();
+    const bus = redisBus({ url: server.url });
+    await waitFor(() => bus.healthy(), 5000, 'ready');
+    const got: string[] = [];
+    let resyncs = 0;
+    bus.onResync(() => resyncs++);
+    await bus.subscribe('t:x:c:9', (p) => got.push(p));
+    await bus.publish('t:x:c:9', 'before');
+    await waitFor(() => got.length === 1, 5000, 'first delivery');
+
+    await server.down();
+    await waitFor(() => !bus.healthy(), 5000, 'unhealthy');
+    await expect(bus.publish('t:x:c:9', 'lost')).rejects.toThrow();
+
+    await server.up();
+    await waitFor(() => bus.healthy() && resyncs === 1, 10_000, 'recovered');
+    // Subscriptions came back without anyone calling subscribe again.
+    await waitFor(
+      async () => {
+        await bus.publish('t:x:c:9', 'after');
+        return got.includes('after');
+      },
+      10_000,
+      'delivery after restart',
+    );
+    expect(got[0]).toBe('before');
+    expect(got).not.toContain('lost');
+    await bus.close();
+  });
+});
