@@ -1,0 +1,63 @@
+// Real `herald serve` processes for multi-node tests: each node is a child
+// process on its own port, sharing one PostgreSQL database and one Redis
+// key prefix. Tests kill them with real signals.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from './redis.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface NodeProcess {
+  port: number;
+  url: string;
+  wsUrl: string;
+  proc: ChildProcess;
+  /** stdout+stderr so far (for failure messages). */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startNode(env: Record<string, string>): Promise<NodeProcess> {
+  const port = await freePort();
+  let out = '';
+  const proc = spawn(process.execPath, [join(root, 'bin', 'herald.mjs'), 'serve'], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.on('data', (d) => (out += d));
+  proc.stderr?.on('data', (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`node exited (${proc.exitCode}): ${out}`);
+        try {
+          return (await fetch(`${url}/healthz`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'node /healthz',
+    );
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    port,
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    proc,
+    output: () => out,
+    kill(signal = 'SIGTERM') {
+      return new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill(signal);
+      });
+    },
+  };
+}
