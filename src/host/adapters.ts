@@ -1,0 +1,70 @@
+// Infrastructure adapters chosen by configuration: in-process for the
+// embedded single node, Redis when REDIS_URL is set. The rest of Herald sees
+// only the ports.
+import { Redis } from 'ioredis';
+import { memoryBus } from '../bus/memory.ts';
+import type { Bus } from '../bus/port.ts';
+import { redisBus } from '../bus/redis.ts';
+import type { ViewingRegistry } from '../domain/ports.ts';
+import { memoryConnections } from '../registry/memory-connections.ts';
+import { memoryPresence } from '../registry/memory-presence.ts';
+import { memoryTyping } from '../registry/memory-typing.ts';
+import { memoryViewing } from '../registry/memory-viewing.ts';
+import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
+import { redisConnections } from '../registry/redis-connections.ts';
+import { redisPresence } from '../registry/redis-presence.ts';
+import { redisTyping } from '../registry/redis-typing.ts';
+import { redisViewing } from '../registry/redis-viewing.ts';
+
+export interface Adapters {
+  bus: Bus;
+  viewing: ViewingRegistry;
+  presence: PresenceStore;
+  connections: ConnectionRegistry;
+  typing: TypingStore;
+  /** Whether the shared infrastructure answers (readiness). */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export interface AdapterOptions {
+  redisUrl: string | null;
+  /** Prepended to every Redis key and channel (shared Redis, tests). */
+  redisPrefix?: string;
+  onError?: (err: unknown) => void;
+}
+
+export function createAdapters(opts: AdapterOptions): Adapters {
+  if (!opts.redisUrl) {
+    const bus = memoryBus();
+    return {
+      bus,
+      viewing: memoryViewing(),
+      presence: memoryPresence(),
+      connections: memoryConnections(),
+      typing: memoryTyping(),
+      healthy: () => true,
+      close: () => bus.close(),
+    };
+  }
+  const prefix = opts.redisPrefix ?? '';
+  const onError = opts.onError ?? (() => {});
+  const redis = new Redis(opts.redisUrl, {
+    maxRetriesPerRequest: 2,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  });
+  redis.on('error', onError);
+  const bus = redisBus({ url: opts.redisUrl, prefix, onError });
+  return {
+    bus,
+    viewing: redisViewing(redis, { prefix }),
+    presence: redisPresence(redis, { prefix }),
+    connections: redisConnections(redis, { prefix }),
+    typing: redisTyping(redis, { prefix }),
+    healthy: () => bus.healthy() && redis.status === 'ready',
+    async close() {
+      await bus.close();
+      await redis.quit().catch(() => {});
+    },
+  };
+}
