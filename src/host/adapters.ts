@@ -57,7 +57,7 @@ export function createAdapters(opts: AdapterOptions): Adapters {
   const bus = redisBus({ url: opts.redisUrl, prefix, onError });
   return {
     bus,
-    viewing: redisViewing(redis, { prefix }),
+    viewing: bestEffort(redisViewing(redis, { prefix }), onError),
     presence: redisPresence(redis, { prefix }),
     connections: redisConnections(redis, { prefix }),
     typing: redisTyping(redis, { prefix }),
@@ -65,6 +65,26 @@ export function createAdapters(opts: AdapterOptions): Adapters {
     async close() {
       await bus.close();
       await redis.quit().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Viewing is an ephemeral hint: when Redis is unreachable a send must still
+ * commit, only without "arrives read". Errors are reported, never thrown.
+ */
+function bestEffort(v: ViewingRegistry, onError: (err: unknown) => void): ViewingRegistry {
+  return {
+    async set(tenant, user, device, conversation) {
+      await v.set(tenant, user, device, conversation).catch(onError);
+    },
+    async viewers(tenant, conversation, candidates) {
+      try {
+        return await v.viewers(tenant, conversation, candidates);
+      } catch (err) {
+        onError(err);
+        return new Set();
+      }
     },
   };
 }
