@@ -1,0 +1,21 @@
+// Exponential backoff with FULL jitter (AWS architecture blog, "Exponential
+// Backoff And Jitter"): the delay is uniform in [0, min(max, base * 2^attempt)).
+// Full jitter, not "equal" jitter, so that a thousand clients dropped by the
+// same deploy spread over the whole window instead of arriving in a wave.
+
+export interface BackoffOptions {
+  /** Upper bound of the first attempt's window. Default 500 ms. */
+  baseMs?: number;
+  /** Cap of the window. Default 20 s. */
+  maxMs?: number;
+}
+
+export const DEFAULT_BACKOFF: Required<BackoffOptions> = { baseMs: 500, maxMs: 20_000 };
+
+/** Delay before retry number `attempt` (0-based); `random` returns [0, 1). */
+export function fullJitterDelay(attempt: number, opts: BackoffOptions, random: () => number): number {
+  const base = opts.baseMs ?? DEFAULT_BACKOFF.baseMs;
+  const max = opts.maxMs ?? DEFAULT_BACKOFF.maxMs;
+  const window = Math.min(max, base * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * window);
+}

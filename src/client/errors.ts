@@ -1,0 +1,60 @@
+// The SDK's one error type. Server-side failures carry the catalog code from
+// src/protocol/errors.ts unchanged; the few failures only a client can see
+// (no network, socket closed for good, token callback failed) get codes of
+// their own so callers still branch on `code`, never on text.
+import { ERRORS, type ErrorCode, isErrorCode } from '../protocol/errors.ts';
+
+export const CLIENT_ERRORS = {
+  /** fetch or the socket failed below HTTP (offline, DNS, reset) or the reply was not JSON. */
+  NETWORK_ERROR: 'The network request failed.',
+  /** The server closed the socket with a permanent code (closeAction() === 'stop'). */
+  CONNECTION_CLOSED: 'The server closed the connection and asked the client not to reconnect.',
+  /** The host's token callback threw or returned no token. */
+  TOKEN_REFRESH_FAILED: 'The token callback failed.',
+  /** disconnect() was called while this operation was pending. */
+  DISCONNECTED: 'The client was disconnected.',
+} as const;
+
+export type ClientOnlyErrorCode = keyof typeof CLIENT_ERRORS;
+export type ClientErrorCode = ErrorCode | ClientOnlyErrorCode;
+
+export class HeraldClientError extends Error {
+  readonly code: ClientErrorCode;
+  /** HTTP status when the error came from an HTTP reply. */
+  readonly status?: number;
+  /** WebSocket close code when the error came from a close. */
+  readonly closeCode?: number;
+  /** The client_id or conversation an `error` frame referred to. */
+  readonly ref?: string;
+
+  constructor(
+    code: ClientErrorCode,
+    message?: string,
+    opts: { status?: number; closeCode?: number; ref?: string; cause?: unknown } = {},
+  ) {
+    super(message ?? defaultMessage(code), opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'HeraldClientError';
+    this.code = code;
+    this.status = opts.status;
+    this.closeCode = opts.closeCode;
+    this.ref = opts.ref;
+  }
+}
+
+function defaultMessage(code: ClientErrorCode): string {
+  return isErrorCode(code) ? ERRORS[code].message : CLIENT_ERRORS[code];
+}
+
+/** Reads an error body `{"error":{"code","message"}}`; unknown codes become INTERNAL. */
+export function errorFromBody(status: number, body: unknown): HeraldClientError {
+  if (typeof body === 'object' && body !== null && 'error' in body) {
+    const err = (body as { error: unknown }).error;
+    if (typeof err === 'object' && err !== null) {
+      const { code, message } = err as { code?: unknown; message?: unknown };
+      const msg = typeof message === 'string' ? message : undefined;
+      if (isErrorCode(code)) return new HeraldClientError(code, msg, { status });
+    }
+  }
+  const fallback: ErrorCode = status === 401 ? 'UNAUTHENTICATED' : status === 404 ? 'NOT_FOUND' : 'INTERNAL';
+  return new HeraldClientError(fallback, `HTTP ${status}`, { status });
+}

@@ -1,0 +1,142 @@
+// The HTTP half of the SDK: catch-up (events, history, inbox sync) and the
+// few writes a client may prefer over the socket. Errors become
+// HeraldClientError with the catalog code; a 401 TOKEN_EXPIRED asks the
+// host for a new token once and retries.
+import type { Conversation, ConversationEvent, InboxEntry, Message } from '../protocol/model.ts';
+import { errorFromBody, HeraldClientError } from './errors.ts';
+
+export interface EventsPage {
+  conversation: string;
+  events: { seq: number; event: ConversationEvent }[];
+  head_seq: number;
+  has_more: boolean;
+}
+
+export interface MessagesPage {
+  messages: Message[];
+  has_more: boolean;
+}
+
+export interface InboxPage {
+  entries: InboxEntry[];
+  next_since: number | string | null;
+  has_more: boolean;
+}
+
+export interface PostMessageInput {
+  body: string;
+  reply_to?: string;
+  mentions?: string[];
+  attachments?: Message['attachments'];
+  client_id?: string;
+}
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface HttpOptions {
+  /** Base URL of a Herald node, e.g. `https://chat.example.com`. */
+  baseUrl: string;
+  /** The current access token. */
+  token: () => string | undefined;
+  /** Called on 401 TOKEN_EXPIRED; resolves with a fresh token. */
+  refreshToken?: () => Promise<string>;
+  fetch?: FetchLike;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+export class HeraldHttp {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: FetchLike;
+
+  constructor(private readonly opts: HttpOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    const f = opts.fetch ?? globalThis.fetch;
+    if (!f) throw new Error('No fetch available: pass the `fetch` option.');
+    this.fetchImpl = (input, init) => f(input, init);
+  }
+
+  /** Events after `afterSeq`, ascending; the catch-up path for gaps and incomplete replays. */
+  events(conversation: string, afterSeq: number, limit = 200): Promise<EventsPage> {
+    return this.request('GET', `/v1/conversations/${enc(conversation)}/events`, {
+      query: { after_seq: afterSeq, limit },
+    });
+  }
+
+  /** History, keyset by seq. */
+  messages(
+    conversation: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit?: number } = {},
+  ): Promise<MessagesPage> {
+    return this.request('GET', `/v1/conversations/${enc(conversation)}/messages`, {
+      query: { before_seq: page.beforeSeq, after_seq: page.afterSeq, limit: page.limit },
+    });
+  }
+
+  /** Inbox entries changed since a cursor (omit for the full list). */
+  inbox(since?: number | string | null, limit?: number): Promise<InboxPage> {
+    return this.request('GET', '/v1/inbox', {
+      query: { since: since === null || since === undefined ? undefined : String(since), limit },
+    });
+  }
+
+  /** Sends over HTTP; `client_id` doubles as the Idempotency-Key so a retry never duplicates. */
+  postMessage(conversation: string, input: PostMessageInput): Promise<{ message: Message }> {
+    const headers: Record<string, string> = {};
+    if (input.client_id) headers['idempotency-key'] = input.client_id;
+    return this.request('POST', `/v1/conversations/${enc(conversation)}/messages`, { body: input, headers });
+  }
+
+  markRead(conversation: string, seq: number): Promise<{ entry: InboxEntry }> {
+    return this.request('POST', `/v1/conversations/${enc(conversation)}/read`, { body: { seq } });
+  }
+
+  /** The pair's direct conversation, created on first call. */
+  direct(userId: string): Promise<{ conversation: Conversation }> {
+    return this.request('PUT', `/v1/direct/${enc(userId)}`, {});
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; headers?: Record<string, string> },
+    retried = false,
+  ): Promise<T> {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    const token = this.opts.token();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url.toString(), {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
+    } catch (cause) {
+      throw new HeraldClientError('NETWORK_ERROR', undefined, { cause });
+    }
+    let body: unknown;
+    try {
+      const text = await res.text();
+      body = text ? JSON.parse(text) : undefined;
+    } catch (cause) {
+      throw new HeraldClientError('NETWORK_ERROR', 'The reply was not JSON.', { status: res.status, cause });
+    }
+    if (res.ok) return body as T;
+    const err = errorFromBody(res.status, body);
+    if (err.code === 'TOKEN_EXPIRED' && !retried && this.opts.refreshToken) {
+      // Concurrent calls may all fail with the same old token: only the first refreshes.
+      if (this.opts.token() === token) await this.opts.refreshToken();
+      return this.request(method, path, opts, true);
+    }
+    throw err;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

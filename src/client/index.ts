@@ -1,0 +1,30 @@
+// @herald/client — the browser and Node SDK. Imports only src/protocol.
+export type { CloseAction, CloseCode } from '../protocol/close-codes.ts';
+export { CLOSE, closeAction } from '../protocol/close-codes.ts';
+export type { ErrorCode } from '../protocol/errors.ts';
+export type { ClientFrame, PresenceEntry, PresenceStatus, ServerFrame } from '../protocol/frames.ts';
+export type {
+  Attachment,
+  ConversationEvent,
+  InboxEntry,
+  Message,
+  Notice,
+  Receipt,
+} from '../protocol/model.ts';
+export { type BackoffOptions, fullJitterDelay } from './backoff.ts';
+export {
+  type ConnectionState,
+  HeraldClient,
+  type HeraldClientEvents,
+  type HeraldClientOptions,
+  type StateChange,
+  type TokenRequest,
+  type WelcomeInfo,
+} from './client.ts';
+export { CLIENT_ERRORS, type ClientErrorCode, HeraldClientError } from './errors.ts';
+export { type EventsPage, type FetchLike, HeraldHttp, type InboxPage, type MessagesPage } from './http.ts';
+export { InboxStore } from './inbox-store.ts';
+export { OutgoingMessage, type OutgoingStatus, type SendOptions, type SentMessage } from './outbox.ts';
+export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
+export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';
+export { realTimers, type Timers } from './timers.ts';

@@ -1,0 +1,106 @@
+// The client's public option, event and state types, kept apart from the
+// state machine so the shapes a host codes against read in one place.
+import type { CloseAction } from '../protocol/close-codes.ts';
+import type { PresenceEntry } from '../protocol/frames.ts';
+import type { InboxEntry, Notice, Receipt } from '../protocol/model.ts';
+import type { BackoffOptions } from './backoff.ts';
+import type { HeraldClientError } from './errors.ts';
+import type { FetchLike } from './http.ts';
+import type { SentMessage } from './outbox.ts';
+import type { WebSocketConstructor } from './socket.ts';
+import type { AppliedEvent } from './subscription.ts';
+import type { Timers } from './timers.ts';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+export interface StateChange {
+  from: ConnectionState;
+  to: ConnectionState;
+  /** The close code that caused the move, when a socket closed. */
+  closeCode?: number;
+  closeReason?: string;
+  /** What closeAction() (or a drain / token renewal) decided. */
+  action?: CloseAction;
+  /** Delay before the next dial, when moving to `reconnecting`. */
+  delayMs?: number;
+}
+
+export interface TokenRequest {
+  /** initial: no token yet; expiring: renew before expiry; expired: the server or an HTTP call refused it. */
+  reason: 'initial' | 'expiring' | 'expired';
+}
+
+export interface WelcomeInfo {
+  connection_id: string;
+  user_id: string;
+  tenant_id: string;
+  /** The device id the server bound (ours, or one it assigned if ours was malformed). */
+  device_id: string;
+  heartbeat_ms: number;
+  /** Token expiry in ms since the epoch (normalised from seconds if the server sent seconds). */
+  expires_at_ms: number | null;
+}
+
+export interface HeraldClientEvents {
+  state: StateChange;
+  welcome: WelcomeInfo;
+  /** Every conversation event, once, in seq order per conversation. */
+  event: AppliedEvent;
+  /** A send was confirmed (by ack or by its event). */
+  sent: SentMessage;
+  inbox: { entries: InboxEntry[] };
+  notice: Notice;
+  receipt: Receipt;
+  typing: { conversation: string; users: string[] };
+  presence: { conversation: string | null; entries: PresenceEntry[] };
+  degraded: { reason: string };
+  error: HeraldClientError;
+}
+
+export interface HeraldClientOptions {
+  /** Base URL of a Herald node: `https://chat.example.com` (HTTP calls and, by default, the socket). */
+  url: string;
+  /** Override the socket URL (default: `url` with ws(s):// and /v1/ws). */
+  wsUrl?: string;
+  /** Initial access token; if absent, getToken({reason:'initial'}) is called. */
+  token?: string;
+  /** Host callback returning a fresh access token (e.g. via your backend or POST /v1/tokens/refresh). */
+  getToken?: (req: TokenRequest) => Promise<string>;
+  /** Stable per-device id; default a random UUID per client instance. */
+  deviceId?: string;
+  /** WebSocket implementation; default globalThis.WebSocket (pass `ws`'s in Node 20). */
+  WebSocket?: WebSocketConstructor;
+  fetch?: FetchLike;
+  backoff?: BackoffOptions;
+  /** [0,1) source for jitter; inject for deterministic tests. */
+  random?: () => number;
+  timers?: Timers;
+  /** Renew the token this long before it expires. Default 60 s (or half the remaining life, if less). */
+  refreshBeforeMs?: number;
+  /**
+   * Renew by sending `auth {token}` on the live socket (the server re-arms its expiry) instead of
+   * reconnecting with the new token. Default true.
+   */
+  renewInPlace?: boolean;
+  /** Give up on a dial that has not been welcomed after this long. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Send a `ping` this often when connected; a silent interval after a ping means a dead socket. 0 disables. Default 25 s. */
+  pingIntervalMs?: number;
+  /** At most one outgoing `typing` per conversation per this long. Default 2 s. */
+  typingThrottleMs?: number;
+  /** Incoming typing indicators expire after this long. Default 3 s. */
+  typingTtlMs?: number;
+  /** Send `heartbeat` on connect and every welcome.heartbeat_ms. Default true. */
+  heartbeat?: boolean;
+  /** Keep the inbox store in sync (GET /v1/inbox after every connect). Default true. */
+  inbox?: boolean;
+  /** Page size of inbox sync calls. Default 200 (the server's maximum). */
+  inboxPageSize?: number;
+  /** HTTP page size for catch-up. Default 200. */
+  pageSize?: number;
+  /** When `subscribed` precedes its replay, wait this long for the frames before fetching them. Default 2 s. */
+  replaySettleMs?: number;
+  /** Messages kept per open conversation's timeline. Default 500. */
+  maxMessages?: number;
+  createClientId?: () => string;
+}

@@ -1,0 +1,127 @@
+// Optimistic sends. Each send gets a client_id once and keeps it for life:
+// retries after a reconnect reuse it, and the server is idempotent on
+// (tenant, sender, client_id), so a retry never makes a second message.
+// A send is confirmed by whichever comes first — `ack {client_id}` or the
+// `event` whose message carries the same client_id — and the other is a no-op.
+import type { Attachment, Message } from '../protocol/model.ts';
+import type { HeraldClientError } from './errors.ts';
+
+export interface SendOptions {
+  reply_to?: string;
+  mentions?: string[];
+  attachments?: Attachment[];
+  /** Supply your own id (e.g. one persisted with a draft); default crypto.randomUUID(). */
+  client_id?: string;
+}
+
+export interface SentMessage {
+  client_id: string;
+  conversation: string;
+  seq: number;
+  message_id: string;
+  /** Present when the confirming `event` arrived before (or instead of) the ack. */
+  message?: Message;
+}
+
+/** queued: waiting for a socket; sent: written, unconfirmed; confirmed / failed: final. */
+export type OutgoingStatus = 'queued' | 'sent' | 'confirmed' | 'failed';
+
+export class OutgoingMessage {
+  readonly done: Promise<SentMessage>;
+  private _status: OutgoingStatus = 'queued';
+  private _result: SentMessage | null = null;
+  private _error: HeraldClientError | null = null;
+  private resolveDone!: (m: SentMessage) => void;
+  private rejectDone!: (e: HeraldClientError) => void;
+
+  constructor(
+    readonly client_id: string,
+    readonly conversation: string,
+    readonly body: string,
+    readonly options: Omit<SendOptions, 'client_id'>,
+  ) {
+    this.done = new Promise<SentMessage>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // Callers who only render `status` need not await `done`; never an unhandled rejection.
+    this.done.catch(() => {});
+  }
+
+  get status(): OutgoingStatus {
+    return this._status;
+  }
+  get result(): SentMessage | null {
+    return this._result;
+  }
+  get error(): HeraldClientError | null {
+    return this._error;
+  }
+
+  /** @internal */
+  _frame() {
+    return {
+      type: 'send' as const,
+      conversation: this.conversation,
+      client_id: this.client_id,
+      body: this.body,
+      ...this.options,
+    };
+  }
+  /** @internal */
+  _markSent(): void {
+    if (this._status === 'queued') this._status = 'sent';
+  }
+  /** @internal The socket dropped before confirmation: send again on the next one. */
+  _requeue(): void {
+    if (this._status === 'sent') this._status = 'queued';
+  }
+  /** @internal */
+  _confirm(result: SentMessage): void {
+    this._status = 'confirmed';
+    this._result = result;
+    this.resolveDone(result);
+  }
+  /** @internal */
+  _fail(err: HeraldClientError): void {
+    this._status = 'failed';
+    this._error = err;
+    this.rejectDone(err);
+  }
+}
+
+/** Unconfirmed sends in the order they were made. */
+export class Outbox {
+  private readonly items = new Map<string, OutgoingMessage>();
+
+  add(m: OutgoingMessage): void {
+    this.items.set(m.client_id, m);
+  }
+  get(clientId: string): OutgoingMessage | undefined {
+    return this.items.get(clientId);
+  }
+  list(conversation?: string): OutgoingMessage[] {
+    const all = [...this.items.values()];
+    return conversation === undefined ? all : all.filter((m) => m.conversation === conversation);
+  }
+  confirm(clientId: string, result: SentMessage): OutgoingMessage | undefined {
+    const m = this.items.get(clientId);
+    if (!m) return undefined;
+    this.items.delete(clientId);
+    m._confirm(result);
+    return m;
+  }
+  fail(clientId: string, err: HeraldClientError): OutgoingMessage | undefined {
+    const m = this.items.get(clientId);
+    if (!m) return undefined;
+    this.items.delete(clientId);
+    m._fail(err);
+    return m;
+  }
+  failAll(err: HeraldClientError): void {
+    for (const id of [...this.items.keys()]) this.fail(id, err);
+  }
+  requeueAll(): void {
+    for (const m of this.items.values()) m._requeue();
+  }
+}

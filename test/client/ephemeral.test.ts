@@ -1,0 +1,158 @@
+// Typing, presence, view, heartbeats, notices and receipts.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeServer, waitFor } from './fake-server.ts';
+import { disconnectAll, ManualTimers, makeClient } from './helpers.ts';
+
+let server: FakeServer;
+let timers: ManualTimers;
+beforeEach(async () => {
+  server = await FakeServer.start({ heartbeatMs: 30_000 });
+  timers = new ManualTimers();
+});
+afterEach(async () => {
+  disconnectAll();
+  await server.close();
+});
+
+async function barrier(client: ReturnType<typeof makeClient>) {
+  server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+  await new Promise((r) => client.once('notice', r));
+}
+
+describe('typing', () => {
+  it('sends at most one typing frame per conversation per 2 s', async () => {
+    const client = makeClient(server, { timers });
+    client.connect();
+    await client.ready();
+    expect(client.typing('c1')).toBe(true);
+    expect(client.typing('c1')).toBe(false);
+    expect(client.typing('c2')).toBe(true);
+    timers.advance(1999);
+    expect(client.typing('c1')).toBe(false);
+    timers.advance(1);
+    expect(client.typing('c1')).toBe(true);
+    await waitFor(() => server.last.framesOf('typing').length === 3, 'frames');
+    expect(server.last.framesOf('typing').map((f) => f.conversation)).toEqual(['c1', 'c2', 'c1']);
+  });
+
+  it('incoming indicators expire after ~3 s unless refreshed; own typing is ignored', async () => {
+    const client = makeClient(server, { timers });
+    const seen: string[][] = [];
+    client.on('typing', (t) => seen.push(t.users));
+    client.connect();
+    await client.ready();
+    server.last.send({ type: 'typing', conversation: 'c1', user_id: 'u2', ttl_ms: 3000 });
+    server.last.send({ type: 'typing', conversation: 'c1', user_id: server.userId, ttl_ms: 3000 });
+    await barrier(client);
+    expect(client.typingUsers('c1')).toEqual(['u2']);
+    timers.advance(2000);
+    server.last.send({ type: 'typing', conversation: 'c1', user_id: 'u2', ttl_ms: 3000 }); // refresh
+    await barrier(client);
+    timers.advance(2999);
+    expect(client.typingUsers('c1')).toEqual(['u2']);
+    timers.advance(1);
+    expect(client.typingUsers('c1')).toEqual([]);
+    expect(seen).toEqual([['u2'], []]);
+  });
+
+  it("the server's ttl_ms sets how long an indicator lives", async () => {
+    const client = makeClient(server, { timers });
+    client.connect();
+    await client.ready();
+    server.last.send({ type: 'typing', conversation: 'c1', user_id: 'u2', ttl_ms: 5000 });
+    await barrier(client);
+    timers.advance(4999);
+    expect(client.typingUsers('c1')).toEqual(['u2']);
+    timers.advance(1);
+    expect(client.typingUsers('c1')).toEqual([]);
+  });
+
+  it('a message from the typist clears their indicator', async () => {
+    const client = makeClient(server, { timers });
+    const sub = client.open('c1', { sinceSeq: 0 });
+    client.connect();
+    await client.ready();
+    await waitFor(() => sub.status === 'subscribed', 'subscribed');
+    server.last.send({ type: 'typing', conversation: 'c1', user_id: 'u-other', ttl_ms: 3000 });
+    await barrier(client);
+    expect(client.typingUsers('c1')).toEqual(['u-other']);
+    server.append('c1', 'done typing'); // sender u-other
+    await waitFor(() => sub.lastSeq === 1, 'message');
+    expect(client.typingUsers('c1')).toEqual([]);
+  });
+});
+
+describe('presence, view and heartbeats', () => {
+  it('stores presence frames per room and emits them', async () => {
+    const client = makeClient(server, { timers });
+    client.connect();
+    await client.ready();
+    const entry = {
+      user_id: 'u2',
+      device_id: 'd',
+      status: 'active' as const,
+      resource: null,
+      last_seen_ms: 1,
+    };
+    server.last.send({ type: 'presence', conversation: 'c1', entries: [entry] });
+    const got = await new Promise((r) => client.once('presence', r));
+    expect(got).toEqual({ conversation: 'c1', entries: [entry] });
+    expect(client.presence('c1')).toEqual([entry]);
+    expect(client.presence()).toEqual([]);
+  });
+
+  it('heartbeats on connect and every heartbeat_ms; setStatus sends one at once', async () => {
+    const client = makeClient(server, { timers, heartbeat: true });
+    client.connect();
+    await client.ready();
+    await server.last.waitForFrame('heartbeat');
+    timers.advance(30_000);
+    await waitFor(() => server.last.framesOf('heartbeat').length === 2, 'periodic heartbeat');
+    client.setStatus('away', '/inbox');
+    await server.last.waitForFrame('heartbeat', (f) => f.status === 'away');
+    expect(server.last.framesOf('heartbeat').map((f) => f.status)).toEqual(['active', 'active', 'away']);
+    expect(server.last.framesOf('heartbeat').at(-1)?.resource).toBe('/inbox');
+  });
+
+  it('view(conversation) is sent and re-sent after a reconnect; view(null) clears it', async () => {
+    const client = makeClient(server);
+    client.connect();
+    const first = await server.nextConnection();
+    await client.ready();
+    client.view('c1');
+    await first.waitForFrame('view');
+    first.close(4001);
+    const second = await server.nextConnection();
+    expect(await second.waitForFrame('view')).toEqual({ type: 'view', conversation: 'c1' });
+    await waitFor(() => client.state === 'connected', 'connected');
+    client.view(null);
+    await second.waitForFrame('view', (f) => f.conversation === null);
+  });
+
+  it('a silent socket is detected by ping and replaced', async () => {
+    const client = makeClient(server, { timers, pingIntervalMs: 25_000 });
+    server.onFrame = (_conn, f) => f.type === 'ping'; // swallow pings: no pong ever
+    client.connect();
+    const first = await server.nextConnection();
+    await client.ready();
+    timers.advance(25_000);
+    await first.waitForFrame('ping');
+    timers.advance(25_000);
+    await waitFor(() => client.state === 'reconnecting', 'declared dead');
+    timers.advance(1000);
+    await server.nextConnection();
+    await waitFor(() => first.closed, 'old socket closed');
+  });
+
+  it('emits receipts, notices and degraded frames', async () => {
+    const client = makeClient(server);
+    client.connect();
+    await client.ready();
+    const receipt = new Promise((r) => client.once('receipt', r));
+    const degraded = new Promise((r) => client.once('degraded', r));
+    server.last.send({ type: 'receipt', conversation: 'c1', user_id: 'u2', seq: 4 });
+    server.last.send({ type: 'degraded', reason: 'backpressure' });
+    expect(await receipt).toEqual({ conversation: 'c1', user_id: 'u2', seq: 4 });
+    expect(await degraded).toEqual({ reason: 'backpressure' });
+  });
+});

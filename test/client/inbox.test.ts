@@ -1,0 +1,99 @@
+// The inbox store: initial sync, live `inbox` frames, re-sync after a
+// reconnect from the cursor, optimistic read.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeServer, waitFor } from './fake-server.ts';
+import { disconnectAll, makeClient } from './helpers.ts';
+
+let server: FakeServer;
+beforeEach(async () => {
+  server = await FakeServer.start();
+});
+afterEach(async () => {
+  disconnectAll();
+  await server.close();
+});
+
+describe('inbox store', () => {
+  it('syncs the conversation list on connect: previews, counts, order, totals', async () => {
+    server.setInbox('a', { last_activity_at: '2026-01-01T00:00:00Z', unread_count: 2, last_seq: 2 });
+    server.setInbox('b', {
+      last_activity_at: '2026-01-03T00:00:00Z',
+      unread_count: 1,
+      mention_count: 1,
+      last_seq: 5,
+    });
+    server.setInbox('c', { last_activity_at: '2026-01-02T00:00:00Z', pinned: true });
+    server.setInbox('m', { last_activity_at: '2026-01-04T00:00:00Z', unread_count: 7, muted: true });
+    server.setInbox('z', { archived: true, unread_count: 9 });
+    const client = makeClient(server);
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    expect(client.inbox.list().map((e) => e.conversation_id)).toEqual(['c', 'm', 'b', 'a']);
+    expect(client.inbox.list({ includeArchived: true }).at(-1)?.conversation_id).toBe('z');
+    expect(client.inbox.totals()).toEqual({ unread: 3, mentions: 1 });
+    expect(client.inbox.cursor).toBe(5);
+  });
+
+  it('applies `inbox` frames and ignores stale ones', async () => {
+    const client = makeClient(server);
+    const changes: string[] = [];
+    client.on('inbox', (c) =>
+      changes.push(...c.entries.map((e) => `${e.conversation_id}:${e.unread_count}`)),
+    );
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    const v1 = server.setInbox('a', { unread_count: 1 });
+    const v2 = server.setInbox('a', { unread_count: 2 });
+    server.last.send({ type: 'inbox', entry: v2 });
+    server.last.send({ type: 'inbox', entry: v1 }); // late, lower version
+    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    await new Promise((r) => client.once('notice', r));
+    expect(client.inbox.get('a')?.unread_count).toBe(2);
+    expect(changes).toEqual(['a:2']);
+  });
+
+  it('re-syncs after a reconnect with since=<cursor>, picking up what changed while away', async () => {
+    server.setInbox('a');
+    const client = makeClient(server);
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    const cursor = client.inbox.cursor;
+    server.last.close(4001);
+    server.setInbox('b', { unread_count: 4 }); // changed while offline; its frame was never sent
+    await waitFor(() => client.inbox.get('b') !== undefined, 're-synced');
+    const syncs = server.requests.filter((r) => r.path === '/v1/inbox');
+    expect(syncs.map((r) => r.query.get('since'))).toEqual(['0', String(cursor)]);
+    expect(client.inbox.get('b')?.unread_count).toBe(4);
+  });
+
+  it('pages a long inbox until has_more is false', async () => {
+    for (let i = 0; i < 5; i++) server.setInbox(`c${i}`);
+    const client = makeClient(server, { inboxPageSize: 2 });
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    expect(client.inbox.list()).toHaveLength(5);
+    expect(server.requests.filter((r) => r.path === '/v1/inbox').length).toBe(3);
+  });
+
+  it('read(conversation, seq) sends a read frame, drops counts at once, and is coalesced', async () => {
+    server.setInbox('a', { last_seq: 5, unread_count: 3, mention_count: 1 });
+    const client = makeClient(server);
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    client.read('a', 5);
+    client.read('a', 4); // lower: nothing to do
+    expect(client.inbox.get('a')).toMatchObject({ last_read_seq: 5, unread_count: 0, mention_count: 0 });
+    await server.last.waitForFrame('read');
+    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    await new Promise((r) => client.once('notice', r));
+    expect(server.last.framesOf('read')).toEqual([{ type: 'read', conversation: 'a', seq: 5 }]);
+  });
+
+  it('a read made offline is delivered after connecting', async () => {
+    const client = makeClient(server);
+    client.read('a', 3);
+    client.connect();
+    await client.ready();
+    expect(await server.last.waitForFrame('read')).toEqual({ type: 'read', conversation: 'a', seq: 3 });
+  });
+});

@@ -1,0 +1,193 @@
+// Token lifecycle: renewal before expiry (welcome.expires_at, token_expiring),
+// CLOSE.TOKEN_EXPIRED → refresh callback → reconnect, HTTP 401 retry.
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLOSE, type TokenRequest } from '../../src/client/index.ts';
+import { FakeServer, waitFor } from './fake-server.ts';
+import { disconnectAll, ManualTimers, makeClient } from './helpers.ts';
+
+let server: FakeServer;
+afterEach(async () => {
+  disconnectAll();
+  await server.close();
+});
+
+function tokenSource() {
+  const calls: TokenRequest['reason'][] = [];
+  let n = 1;
+  return {
+    calls,
+    getToken: async (req: TokenRequest) => {
+      calls.push(req.reason);
+      n++;
+      return `tok-${n}`;
+    },
+  };
+}
+
+describe('token refresh', () => {
+  it('token_expiring → callback → the new token goes to the live socket (auth frame), no reconnect', async () => {
+    server = await FakeServer.start();
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken });
+    const states: string[] = [];
+    client.on('state', (s) => states.push(s.to));
+    client.connect();
+    const first = await server.nextConnection();
+    await client.ready();
+    first.send({ type: 'token_expiring', expires_at: Math.floor(Date.now() / 1000) + 5 });
+    expect(await first.waitForFrame('auth')).toEqual({ type: 'auth', token: 'tok-2' });
+    expect(src.calls).toEqual(['expiring']);
+    expect(states).toEqual(['connecting', 'connected']);
+    expect(first.closed).toBe(false);
+    // HTTP calls use the renewed token too.
+    await client.http.inbox();
+    expect(server.requests.at(-1)?.token).toBe('tok-2');
+  });
+
+  it('with renewInPlace:false, token_expiring → callback → reconnect with the new token, resumed', async () => {
+    server = await FakeServer.start();
+    server.append('c1', 'a');
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken, renewInPlace: false });
+    const sub = client.open('c1', { sinceSeq: 0 });
+    client.connect();
+    const first = await server.nextConnection();
+    await waitFor(() => sub.lastSeq === 1, 'replay');
+
+    first.send({ type: 'token_expiring', expires_at: Date.now() + 5000 });
+    const second = await server.nextConnection();
+    expect(second.token).toBe('tok-2');
+    expect(src.calls).toEqual(['expiring']);
+    expect((await second.waitForFrame('subscribe')).since_seq).toBe(1);
+    await waitFor(() => first.closed, 'old socket closed');
+    await waitFor(() => client.state === 'connected', 'connected');
+  });
+
+  it('renews before welcome.expires_at (seconds or ms) on its own clock', async () => {
+    const timers = new ManualTimers();
+    // Seconds since the epoch, like a JWT `exp`: two minutes from the manual clock's now.
+    server = await FakeServer.start({ expiresAt: () => Math.floor(timers.nowMs / 1000) + 120 });
+    const src = tokenSource();
+    const client = makeClient(server, { timers, getToken: src.getToken, refreshBeforeMs: 30_000 });
+    client.connect();
+    const first = await server.nextConnection();
+    await waitFor(() => client.state === 'connected', 'connected');
+    expect(client.session?.expires_at_ms).toBe(timers.nowMs + 120_000);
+    expect(timers.pending()).toContain(90_000);
+    timers.advance(89_999);
+    expect(src.calls).toEqual([]);
+    timers.advance(1);
+    expect(await first.waitForFrame('auth')).toEqual({ type: 'auth', token: 'tok-2' });
+    expect(src.calls).toEqual(['expiring']);
+    expect(server.connections).toHaveLength(1);
+  });
+
+  it('after an in-place renewal of a JWT, the next renewal is scheduled from its exp', async () => {
+    const timers = new ManualTimers();
+    server = await FakeServer.start({ expiresAt: () => Math.floor(timers.nowMs / 1000) + 120 });
+    const exp = Math.floor(timers.nowMs / 1000) + 600;
+    const payload = Buffer.from(JSON.stringify({ sub: 'u', exp })).toString('base64url');
+    const jwt = `eyJhbGciOiJIUzI1NiJ9.${payload}.sig`;
+    const client = makeClient(server, { timers, getToken: async () => jwt, refreshBeforeMs: 60_000 });
+    client.connect();
+    const first = await server.nextConnection();
+    await waitFor(() => client.state === 'connected', 'connected');
+    timers.advance(60_000);
+    await first.waitForFrame('auth');
+    // exp is 600 s after the start; 60 s of it have passed; renew 60 s before it: in 480 s.
+    await waitFor(() => timers.pending().includes(480_000), 'next renewal');
+  });
+
+  it('CLOSE.TOKEN_EXPIRED → refresh callback → reconnect with the new token', async () => {
+    server = await FakeServer.start();
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken });
+    const actions: (string | undefined)[] = [];
+    client.on('state', (s) => actions.push(s.action));
+    client.connect();
+    (await server.nextConnection()).close(CLOSE.TOKEN_EXPIRED, 'expired');
+    const second = await server.nextConnection();
+    expect(second.token).toBe('tok-2');
+    expect(src.calls).toEqual(['expired']);
+    await waitFor(() => client.state === 'connected', 'connected');
+    expect(actions).toContain('refresh');
+  });
+
+  it('a token rejected at the handshake is refreshed before the next dial', async () => {
+    server = await FakeServer.start();
+    server.expiredTokens.add('tok-1');
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken });
+    client.connect();
+    await client.ready();
+    expect(server.connections.map((c) => c.token)).toEqual(['tok-1', 'tok-2']);
+  });
+
+  it('calls the callback for the first token when none is given', async () => {
+    server = await FakeServer.start();
+    const src = tokenSource();
+    const client = makeClient(server, { token: undefined, getToken: src.getToken });
+    client.connect();
+    await client.ready();
+    expect(src.calls).toEqual(['initial']);
+    expect(server.last.token).toBe('tok-2');
+  });
+
+  it('a failing callback is reported and retried with backoff', async () => {
+    server = await FakeServer.start();
+    let fail = 2;
+    const client = makeClient(server, {
+      getToken: async () => {
+        if (fail-- > 0) throw new Error('auth backend down');
+        return 'tok-ok';
+      },
+    });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    (await server.nextConnection()).close(CLOSE.TOKEN_EXPIRED);
+    const second = await server.nextConnection();
+    expect(second.token).toBe('tok-ok');
+    expect(errors).toEqual(['TOKEN_REFRESH_FAILED', 'TOKEN_REFRESH_FAILED']);
+  });
+
+  it('without a callback, an expired token stops the client', async () => {
+    server = await FakeServer.start();
+    const client = makeClient(server);
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    (await server.nextConnection()).close(CLOSE.TOKEN_EXPIRED);
+    await waitFor(() => client.state === 'disconnected', 'stopped');
+    expect(errors).toEqual(['TOKEN_EXPIRED']);
+  });
+
+  it('HTTP 401 TOKEN_EXPIRED refreshes once and retries the call', async () => {
+    server = await FakeServer.start();
+    server.expiredTokens.add('tok-1');
+    server.append('c1', 'x');
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken });
+    const page = await client.http.events('c1', 0);
+    expect(page.events.map((e) => e.seq)).toEqual([1]);
+    expect(src.calls).toEqual(['expired']);
+    expect(server.requests.map((r) => r.token)).toEqual(['tok-1', 'tok-2']);
+  });
+
+  it('a token already refreshed over HTTP is reused when the socket then closes TOKEN_EXPIRED', async () => {
+    server = await FakeServer.start();
+    const src = tokenSource();
+    const client = makeClient(server, { getToken: src.getToken });
+    client.connect();
+    const first = await server.nextConnection();
+    await client.ready();
+    await waitFor(() => client.inbox.synced, 'inbox synced');
+    server.expiredTokens.add('tok-1');
+    await Promise.all([client.http.inbox(), client.http.inbox()]);
+    expect(src.calls).toEqual(['expired']);
+    first.close(CLOSE.TOKEN_EXPIRED);
+    const second = await server.nextConnection();
+    expect(second.token).toBe('tok-2');
+    expect(src.calls).toEqual(['expired']);
+  });
+});
