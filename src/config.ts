@@ -25,6 +25,37 @@ export interface Config {
   logLevel: string;
   limits: Limits;
   relayPollMs: number;
+  http: HttpConfig;
+  /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
+  hostJwt: HostJwtConfig | null;
+}
+
+export interface HttpConfig {
+  /** Largest accepted request body (bytes); larger → 413 PAYLOAD_TOO_LARGE. */
+  bodyLimitBytes: number;
+  /** Message sends per user per window (HTTP); over it → 429 RATE_LIMITED, nothing written. */
+  sendRate: RateLimit;
+  /** Calls per API key per window (token exchange, notices). */
+  apiKeyRate: RateLimit;
+}
+
+export interface RateLimit {
+  max: number;
+  windowSec: number;
+}
+
+/**
+ * Host-issued JWTs: HS256 with a shared secret, or any asymmetric algorithm
+ * from a JWKS URL. Claims: `sub` is the user id; `tenantClaim` (default
+ * `tenant_id`) names the active tenant; an optional `tenants` array lists the
+ * tenants the user may switch to; `exp` is required.
+ */
+export interface HostJwtConfig {
+  secret: string | null;
+  jwksUrl: string | null;
+  issuer: string | null;
+  audience: string | null;
+  tenantClaim: string;
 }
 
 export class ConfigError extends Error {
@@ -37,7 +68,8 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
   return n;
 }
 
@@ -62,11 +94,31 @@ function url(env: Env, name: string, schemes: string[]): string | null {
   return raw;
 }
 
+function hostJwt(env: Env): HostJwtConfig | null {
+  const secret = env.HERALD_HOST_JWT_SECRET || null;
+  const jwksUrl = url(env, 'HERALD_HOST_JWKS_URL', ['https:', 'http:']);
+  if (!secret && !jwksUrl) return null;
+  if (secret && jwksUrl)
+    throw new ConfigError('Set HERALD_HOST_JWT_SECRET or HERALD_HOST_JWKS_URL, not both');
+  if (secret && secret.length < 32)
+    throw new ConfigError('HERALD_HOST_JWT_SECRET must be at least 32 characters');
+  return {
+    secret,
+    jwksUrl,
+    issuer: env.HERALD_HOST_JWT_ISSUER || null,
+    audience: env.HERALD_HOST_JWT_AUDIENCE || null,
+    tenantClaim: env.HERALD_HOST_JWT_TENANT_CLAIM || 'tenant_id',
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const embedded = databaseUrl === null;
   const port = int(env, 'PORT', 8080);
+  const jwtSecret = env.HERALD_JWT_SECRET || null;
+  if (jwtSecret && jwtSecret.length < 32)
+    throw new ConfigError('HERALD_JWT_SECRET must be at least 32 characters');
   if (port > 65535) throw new ConfigError('PORT must be at most 65535');
   return {
     port,
@@ -75,7 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     adminToken: env.HERALD_ADMIN_TOKEN || null,
-    jwtSecret: env.HERALD_JWT_SECRET || null,
+    jwtSecret,
     accessTokenTtlSec: int(env, 'HERALD_ACCESS_TTL_SEC', 900, 1),
     refreshTokenTtlSec: int(env, 'HERALD_REFRESH_TTL_SEC', 30 * 24 * 3600, 1),
     demo: bool(env, 'HERALD_DEMO', embedded && !production),
@@ -83,12 +135,29 @@ export function loadConfig(env: Env = process.env): Config {
     production,
     logLevel: env.LOG_LEVEL || 'info',
     relayPollMs: int(env, 'HERALD_RELAY_POLL_MS', 1000, 10),
+    http: {
+      bodyLimitBytes: int(env, 'HERALD_HTTP_BODY_LIMIT', 256 * 1024, 1024),
+      sendRate: {
+        max: int(env, 'HERALD_SEND_RATE_MAX', 20, 1),
+        windowSec: int(env, 'HERALD_SEND_RATE_WINDOW_SEC', 1, 1),
+      },
+      apiKeyRate: {
+        max: int(env, 'HERALD_API_KEY_RATE_MAX', 100, 1),
+        windowSec: int(env, 'HERALD_API_KEY_RATE_WINDOW_SEC', 1, 1),
+      },
+    },
+    hostJwt: hostJwt(env),
     limits: {
       maxBodyBytes: int(env, 'HERALD_MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1),
       maxMentions: int(env, 'HERALD_MAX_MENTIONS', defaultLimits.maxMentions),
       maxAttachments: int(env, 'HERALD_MAX_ATTACHMENTS', defaultLimits.maxAttachments),
       maxMembersPerCall: int(env, 'HERALD_MAX_MEMBERS_PER_CALL', defaultLimits.maxMembersPerCall, 1),
-      largeChannelThreshold: int(env, 'HERALD_LARGE_CHANNEL_THRESHOLD', defaultLimits.largeChannelThreshold, 1),
+      largeChannelThreshold: int(
+        env,
+        'HERALD_LARGE_CHANNEL_THRESHOLD',
+        defaultLimits.largeChannelThreshold,
+        1,
+      ),
       replayLimit: int(env, 'HERALD_REPLAY_LIMIT', defaultLimits.replayLimit, 1),
     },
   };

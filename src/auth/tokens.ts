@@ -41,11 +41,21 @@ export function accessTokens(secret: string, defaultTtlSec: number): AccessToken
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
-        if (typeof payload.sub !== 'string' || typeof payload.tid !== 'string' || typeof payload.exp !== 'number') {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: ISSUER,
+          audience: AUDIENCE,
+        });
+        if (
+          typeof payload.sub !== 'string' ||
+          typeof payload.tid !== 'string' ||
+          typeof payload.exp !== 'number'
+        ) {
           throw new HeraldError('UNAUTHENTICATED', 'The token lacks required claims.');
         }
-        const tenants = Array.isArray(payload.tenants) ? payload.tenants.filter((t) => typeof t === 'string') : [];
+        const tenants = Array.isArray(payload.tenants)
+          ? payload.tenants.filter((t) => typeof t === 'string')
+          : [];
         return {
           tenant_id: payload.tid,
           user_id: payload.sub,

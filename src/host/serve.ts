@@ -1,14 +1,40 @@
 import type { Config } from '../config.ts';
+import { DEMO_TENANT } from './demo.ts';
 import { startHerald } from './herald.ts';
 import type { Logger } from './logger.ts';
 
 /** Runs a node until SIGTERM/SIGINT. */
 export async function serve(config: Config, log: Logger): Promise<void> {
   const herald = await startHerald(config, { log });
+  const address = await herald.app.listen({ port: config.port, host: config.host });
+  const shown =
+    config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : address;
   log.info(
-    { store: herald.db.kind, bus: herald.bus.kind, dataDir: config.databaseUrl ? undefined : config.dataDir },
-    'herald node started',
+    {
+      url: shown,
+      store: herald.db.kind,
+      bus: herald.bus.kind,
+      dataDir: config.databaseUrl ? undefined : config.dataDir,
+    },
+    `herald listening on ${shown}`,
   );
+  if (herald.demo) {
+    // Printed once, on the start that created the demo tenant: only the key's hash is stored.
+    process.stdout.write(
+      [
+        '',
+        `Demo tenant "${DEMO_TENANT}" created (users alice, bob, carol; group "Demo").`,
+        `  API key (shown once, keep it): ${herald.demo.apiKey}`,
+        '  Get a token for alice:',
+        `    curl -s -X POST ${shown}/v1/tokens -H 'Authorization: Bearer ${herald.demo.apiKey}' \\`,
+        `         -H 'Content-Type: application/json' -d '{"user_id":"alice"}'`,
+        config.devTokens
+          ? `  or, dev only: curl -s -X POST ${shown}/v1/dev/tokens -H 'Content-Type: application/json' -d '{"user_id":"alice"}'`
+          : '',
+        '',
+      ].join('\n'),
+    );
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

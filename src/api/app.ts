@@ -1,0 +1,118 @@
+// The HTTP API: a Fastify app built from the Herald host. One error
+// handler, one auth hook, TypeBox schemas (validation + /openapi.json),
+// metrics, and one plugin per concern under routes/. Extra plugins (the
+// gateway's SSE route, …) are registered by the host before listen.
+
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
+import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
+import { installErrorHandlers } from './errors.ts';
+import { httpMetrics } from './metrics.ts';
+import { WindowLimiter } from './rate-limit.ts';
+import { authRoutes } from './routes/auth.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { devRoutes } from './routes/dev.ts';
+import { inboxRoutes } from './routes/inbox.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { noticeRoutes } from './routes/notices.ts';
+import { systemRoutes } from './routes/system.ts';
+
+/** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
+export type ApiPlugin = (app: App, host: ApiHost) => Promise<void>;
+
+export interface ApiOptions {
+  /** Registered in order, inside the app, before it starts listening. */
+  plugins?: ApiPlugin[];
+}
+
+export interface RouteDeps {
+  host: ApiHost;
+  limiters: Limiters;
+}
+
+const TRACE_ID = /^[\w.-]{1,64}$/;
+
+/** Query strings can carry tokens (WS/SSE): never log them. */
+function safeUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
+}
+
+export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<App> {
+  const app = Fastify({
+    loggerInstance: host.log as FastifyBaseLogger,
+    bodyLimit: host.config.http.bodyLimitBytes,
+    // The trace id travels from the request through the outbox row to the frame (DESIGN §11).
+    genReqId: (req) => {
+      const given = req.headers['x-trace-id'];
+      return typeof given === 'string' && TRACE_ID.test(given) ? given : randomUUID();
+    },
+    // Request lines are logged once, on response, with the token-free URL (below).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'trace_id' }),
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  installErrorHandlers(app);
+
+  // An empty body with a JSON content type (e.g. POST …/join) means "no body", not an error.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') return done(null, undefined);
+    return json(req, body as string, done);
+  });
+
+  const limiters: Limiters = {
+    send: new WindowLimiter(host.config.http.sendRate),
+    apiKey: new WindowLimiter(host.config.http.apiKeyRate),
+  };
+  installAuth(app, host, limiters);
+
+  const metrics = httpMetrics(host.metrics);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-trace-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    req.log.debug(
+      {
+        method: req.method,
+        url: safeUrl(req.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Herald',
+        version: '0.1.0',
+        description: 'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  const deps: RouteDeps = { host, limiters };
+  await app.register(systemRoutes, deps);
+  await app.register(authRoutes, deps);
+  await app.register(conversationRoutes, deps);
+  await app.register(messageRoutes, deps);
+  await app.register(inboxRoutes, deps);
+  await app.register(noticeRoutes, deps);
+  if (host.config.devTokens) await app.register(devRoutes, deps);
+  for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
+  return app;
+}
+
+/** The trace id of a request, passed to the domain so outbox rows carry it. */
+export function traceOf(req: FastifyRequest): string {
+  return req.id;
+}

@@ -1,0 +1,94 @@
+// What every route sees: the host's services, and who is calling. Routes
+// declare how they authenticate in their config (`auth`); one onRequest hook
+// enforces it before the body is even read.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Registry } from 'prom-client';
+import { bearer } from '../auth/secrets.ts';
+import type { Auth, Principal } from '../auth/service.ts';
+import type { Config } from '../config.ts';
+import type { DomainDeps } from '../domain/commands.ts';
+import type { Logger } from '../host/logger.ts';
+import { HeraldError } from '../protocol/index.ts';
+import type { Db } from '../store/db.ts';
+import type { WindowLimiter } from './rate-limit.ts';
+
+/**
+ * How a route authenticates:
+ * - `user`: a user's access token (Herald's, or the host's when configured);
+ * - `apiKey`: a tenant backend's API key (rate-limited per key);
+ * - `admin`: the operator token (HERALD_ADMIN_TOKEN);
+ * - `none`: public (health, metrics, token refresh, dev tokens).
+ */
+export type AuthMode = 'user' | 'apiKey' | 'admin' | 'none';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    apiKey: { tenant_id: string; key_id: string } | null;
+  }
+}
+
+/** The part of the Herald host the API uses. */
+export interface ApiHost {
+  config: Config;
+  db: Db;
+  deps: DomainDeps;
+  log: Logger;
+  auth: Auth;
+  metrics: Registry;
+}
+
+export interface Limiters {
+  send: WindowLimiter;
+  apiKey: WindowLimiter;
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Authenticates per the route's `auth` config. Register once, on the root. */
+export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
+  app.decorateRequest('principal', null);
+  app.decorateRequest('apiKey', null);
+  app.addHook('onRequest', async (req) => {
+    const mode = req.routeOptions.config?.auth ?? 'none';
+    if (mode === 'none') return;
+    const token = bearer(req.headers.authorization);
+    if (mode === 'user') {
+      req.principal = await host.auth.authenticate(token);
+    } else if (mode === 'apiKey') {
+      req.apiKey = await host.auth.tenantOfApiKey(token);
+      limiters.apiKey.take(req.apiKey.key_id);
+    } else {
+      host.auth.checkAdmin(token);
+    }
+  });
+}
+
+/** The authenticated user of a `user` route. */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new HeraldError('UNAUTHENTICATED');
+  return req.principal;
+}
+
+/** The tenant of an `apiKey` route. */
+export function apiTenantOf(req: FastifyRequest): string {
+  if (!req.apiKey) throw new HeraldError('UNAUTHENTICATED');
+  return req.apiKey.tenant_id;
+}

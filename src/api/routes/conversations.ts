@@ -1,0 +1,128 @@
+// Conversations and membership.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { addMembers, createConversation, getDirect, join, removeMember } from '../../domain/conversations.ts';
+import { listMembers, readableConversation } from '../../domain/queries.ts';
+import type { RouteDeps } from '../app.ts';
+import { traceOf } from '../app.ts';
+import { principalOf } from '../context.ts';
+import {
+  AddMembersBody,
+  bearerAuth,
+  ConversationParams,
+  CreateConversationBody,
+  MemberParams,
+  MembersQuery,
+  UserParams,
+} from '../schemas.ts';
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const { db, deps } = host;
+  const user = { config: { auth: 'user' as const } };
+  const doc = (summary: string) => ({ tags: ['conversations'], summary, security: bearerAuth });
+
+  app.post(
+    '/v1/conversations',
+    { ...user, schema: { ...doc('Create a group, channel or announcement'), body: CreateConversationBody } },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const { id } = await createConversation(
+        deps,
+        p.tenant_id,
+        { type: 'user', user_id: p.user_id },
+        {
+          kind: req.body.kind,
+          title: req.body.title,
+          members: req.body.members ?? [],
+          audience: req.body.audience,
+        },
+        traceOf(req),
+      );
+      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, id);
+      return reply.status(201).send({ conversation });
+    },
+  );
+
+  app.put(
+    '/v1/direct/:user_id',
+    {
+      ...user,
+      schema: { ...doc("The pair's direct conversation, created on first call"), params: UserParams },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const { id } = await getDirect(deps, p.tenant_id, p.user_id, req.params.user_id);
+      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, id);
+      return { conversation };
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/members',
+    { ...user, schema: { ...doc('Add members'), params: ConversationParams, body: AddMembersBody } },
+    async (req) => {
+      const p = principalOf(req);
+      const actor = { type: 'user', user_id: p.user_id } as const;
+      const { added } = await addMembers(
+        deps,
+        p.tenant_id,
+        actor,
+        req.params.id,
+        req.body.user_ids,
+        traceOf(req),
+      );
+      return { conversation_id: req.params.id, added };
+    },
+  );
+
+  app.delete(
+    '/v1/conversations/:id/members/:user_id',
+    {
+      ...user,
+      schema: { ...doc('Remove a member (yourself, or anyone as moderator/admin)'), params: MemberParams },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const actor = { type: 'user', user_id: p.user_id } as const;
+      await removeMember(deps, p.tenant_id, actor, req.params.id, req.params.user_id, traceOf(req));
+      return { conversation_id: req.params.id, removed: req.params.user_id };
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/join',
+    { ...user, schema: { ...doc('Join a channel'), params: ConversationParams } },
+    async (req) => {
+      const p = principalOf(req);
+      const { joined } = await join(deps, p.tenant_id, p.user_id, req.params.id, traceOf(req));
+      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      return { conversation, joined };
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id',
+    { ...user, schema: { ...doc('One conversation'), params: ConversationParams } },
+    async (req) => {
+      const p = principalOf(req);
+      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      return { conversation };
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/members',
+    {
+      ...user,
+      schema: {
+        ...doc('Members, by user id (keyset)'),
+        params: ConversationParams,
+        querystring: MembersQuery,
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      return listMembers(db, p.tenant_id, req.params.id, req.query.after, req.query.limit ?? 200);
+    },
+  );
+};

@@ -1,0 +1,59 @@
+// The conversation list / inbox sync (one statement, no N+1) and the
+// caller's own flags on an entry.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { listInbox, readableConversation, updateInboxEntry } from '../../domain/queries.ts';
+import type { RouteDeps } from '../app.ts';
+import { traceOf } from '../app.ts';
+import { principalOf } from '../context.ts';
+import { bearerAuth, InboxParams, InboxPatchBody, SyncQuery } from '../schemas.ts';
+
+export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const { db, config } = host;
+  const user = { config: { auth: 'user' as const } };
+  const doc = (summary: string) => ({ tags: ['inbox'], summary, security: bearerAuth });
+
+  app.get(
+    '/v1/inbox',
+    {
+      ...user,
+      schema: {
+        ...doc('Conversation list (no since) or changes since a version cursor'),
+        querystring: SyncQuery,
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const page = await listInbox(
+        db,
+        p.tenant_id,
+        p.user_id,
+        req.query.since,
+        req.query.limit ?? 50,
+        config.limits.largeChannelThreshold,
+      );
+      return { entries: page.items, next_since: page.next_since, has_more: page.has_more };
+    },
+  );
+
+  app.patch(
+    '/v1/inbox/:conversation_id',
+    { ...user, schema: { ...doc('Archive, mute or pin'), params: InboxParams, body: InboxPatchBody } },
+    async (req) => {
+      const p = principalOf(req);
+      const id = req.params.conversation_id;
+      const entry = await db.transaction(async (tx) => {
+        await readableConversation(tx, p.tenant_id, p.user_id, id);
+        return updateInboxEntry(
+          tx,
+          p.tenant_id,
+          p.user_id,
+          id,
+          req.body,
+          config.limits.largeChannelThreshold,
+          traceOf(req),
+        );
+      });
+      return { entry };
+    },
+  );
+};

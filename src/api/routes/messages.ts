@@ -1,0 +1,182 @@
+// Messages: send (routed by the conversation's kind to its command), edit,
+// delete, history (keyset by seq), the event log (gap repair), read
+// markers and receipts.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type Command, execute } from '../../domain/commands.ts';
+import type { MessageInput } from '../../domain/compose.ts';
+import { deleteMessage, editMessage } from '../../domain/edits.ts';
+import {
+  conversationKind,
+  listEvents,
+  listMessages,
+  listReceipts,
+  readableConversation,
+} from '../../domain/queries.ts';
+import { markRead } from '../../domain/read-marker.ts';
+import { type ConversationKind, HeraldError } from '../../protocol/index.ts';
+import type { RouteDeps } from '../app.ts';
+import { traceOf } from '../app.ts';
+import { principalOf } from '../context.ts';
+import {
+  bearerAuth,
+  ConversationParams,
+  EditBody,
+  EventsQuery,
+  HistoryQuery,
+  MessageParams,
+  ReadBody,
+  SendBody,
+  SendHeaders,
+} from '../schemas.ts';
+
+type ToCommand = (sender: string, conversation: string, input: MessageInput) => Command;
+
+/** Which command a send to each kind of conversation becomes. Notices take no user messages. */
+const commandFor: Record<ConversationKind, ToCommand | null> = {
+  direct: (sender, conversation, input) => ({ kind: 'DirectMessage', sender, conversation, input }),
+  group: (sender, conversation, input) => ({ kind: 'GroupMessage', sender, conversation, input }),
+  channel: (sender, conversation, input) => ({ kind: 'ChannelMessage', sender, conversation, input }),
+  announcement: (sender, conversation, input) => ({
+    kind: 'Announcement',
+    actor: { type: 'user', user_id: sender },
+    conversation,
+    input,
+  }),
+  notices: null,
+};
+
+export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
+  const { db, deps } = host;
+  const user = { config: { auth: 'user' as const } };
+  const doc = (summary: string) => ({ tags: ['messages'], summary, security: bearerAuth });
+
+  app.post(
+    '/v1/conversations/:id/messages',
+    {
+      ...user,
+      schema: {
+        ...doc('Send a message (Idempotency-Key: a repeat returns the original with 200)'),
+        params: ConversationParams,
+        headers: SendHeaders,
+        body: SendBody,
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const key = req.headers['idempotency-key'];
+      if (key !== undefined && req.body.client_id !== undefined && key !== req.body.client_id) {
+        throw new HeraldError('VALIDATION_FAILED', 'Idempotency-Key and client_id differ.');
+      }
+      // Checked before anything is read or written: over the limit changes nothing.
+      limiters.send.take(`${p.tenant_id}\0${p.user_id}`);
+      const kind = await conversationKind(db, p.tenant_id, req.params.id);
+      const toCommand = commandFor[kind];
+      if (!toCommand) throw new HeraldError('INVALID_KIND', 'Nobody posts to a notices conversation.');
+      const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id ?? null };
+      const result = await execute(
+        deps,
+        p.tenant_id,
+        toCommand(p.user_id, req.params.id, input),
+        traceOf(req),
+      );
+      if (!('message' in result)) throw new HeraldError('INTERNAL');
+      return reply.status(result.replayed ? 200 : 201).send({ message: result.message });
+    },
+  );
+
+  app.patch(
+    '/v1/conversations/:id/messages/:message_id',
+    { ...user, schema: { ...doc('Edit your message'), params: MessageParams, body: EditBody } },
+    async (req) => {
+      const p = principalOf(req);
+      const { id, message_id } = req.params;
+      return {
+        message: await editMessage(deps, p.tenant_id, p.user_id, id, message_id, req.body.body, traceOf(req)),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/conversations/:id/messages/:message_id',
+    { ...user, schema: { ...doc('Delete a message (author, or moderator/admin)'), params: MessageParams } },
+    async (req) => {
+      const p = principalOf(req);
+      const { id, message_id } = req.params;
+      return { message: await deleteMessage(deps, p.tenant_id, p.user_id, id, message_id, traceOf(req)) };
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/messages',
+    {
+      ...user,
+      schema: {
+        ...doc('History, keyset by seq; newest page by default; always ascending'),
+        params: ConversationParams,
+        querystring: HistoryQuery,
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      const { after_seq, before_seq, limit } = req.query;
+      return listMessages(db, p.tenant_id, req.params.id, { after_seq, before_seq, limit: limit ?? 50 });
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/events',
+    {
+      ...user,
+      schema: {
+        ...doc('The event log after a seq (gap repair)'),
+        params: ConversationParams,
+        querystring: EventsQuery,
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      const page = await listEvents(
+        db,
+        p.tenant_id,
+        conversation.id,
+        req.query.after_seq ?? 0,
+        req.query.limit ?? 100,
+      );
+      return {
+        conversation: conversation.id,
+        events: page.events,
+        head_seq: conversation.last_seq,
+        has_more: page.has_more,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/read',
+    { ...user, schema: { ...doc('Mark read up to seq'), params: ConversationParams, body: ReadBody } },
+    async (req) => {
+      const p = principalOf(req);
+      const { entry } = await markRead(
+        deps,
+        p.tenant_id,
+        p.user_id,
+        req.params.id,
+        req.body.seq,
+        traceOf(req),
+      );
+      return { entry };
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/receipts',
+    { ...user, schema: { ...doc("Readers' positions"), params: ConversationParams } },
+    async (req) => {
+      const p = principalOf(req);
+      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      return { receipts: await listReceipts(db, p.tenant_id, req.params.id) };
+    },
+  );
+};

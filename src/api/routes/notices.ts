@@ -1,0 +1,62 @@
+// System notices: a tenant backend sends; each user lists and flags their own copies.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { execute } from '../../domain/commands.ts';
+import { listNotices, updateNoticeEntry } from '../../domain/queries.ts';
+import type { RouteDeps } from '../app.ts';
+import { traceOf } from '../app.ts';
+import { apiTenantOf, principalOf } from '../context.ts';
+import { bearerAuth, NoticeBody, NoticeParams, NoticePatchBody, SyncQuery } from '../schemas.ts';
+
+export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const { db, deps } = host;
+  const doc = (summary: string) => ({ tags: ['notices'], summary, security: bearerAuth });
+
+  app.post(
+    '/v1/notices',
+    {
+      config: { auth: 'apiKey' },
+      schema: { ...doc('Send a notice (tenant backend, API key)'), body: NoticeBody },
+    },
+    async (req, reply) => {
+      const { to, title, body, data } = req.body;
+      const sent = await execute(
+        deps,
+        apiTenantOf(req),
+        { kind: 'SystemNotice', to, title, body, data },
+        traceOf(req),
+      );
+      return reply.status(201).send(sent);
+    },
+  );
+
+  app.get(
+    '/v1/notices',
+    {
+      config: { auth: 'user' },
+      schema: { ...doc('Your notices (newest first) or changes since a cursor'), querystring: SyncQuery },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const page = await listNotices(db, p.tenant_id, p.user_id, req.query.since, req.query.limit ?? 50);
+      return { notices: page.items, next_since: page.next_since, has_more: page.has_more };
+    },
+  );
+
+  app.patch(
+    '/v1/notices/:id',
+    {
+      config: { auth: 'user' },
+      schema: {
+        ...doc('Flag your copy: read, archived, dismissed, escalated'),
+        params: NoticeParams,
+        body: NoticePatchBody,
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      return {
+        notice: await updateNoticeEntry(db, p.tenant_id, p.user_id, req.params.id, req.body, traceOf(req)),
+      };
+    },
+  );
+};

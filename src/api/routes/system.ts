@@ -1,0 +1,27 @@
+// Operator endpoints: liveness, readiness (the store answers), metrics, and
+// the OpenAPI document generated from the route schemas.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { HeraldError } from '../../protocol/index.ts';
+import type { RouteDeps } from '../app.ts';
+
+export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const hide = { hide: true } as const;
+  app.get('/healthz', { schema: { ...hide } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { ...hide } }, async (req) => {
+    try {
+      await host.db.query('SELECT 1');
+    } catch (err) {
+      req.log.warn({ err }, 'readiness check failed');
+      throw new HeraldError('NOT_READY', 'The store is not reachable.');
+    }
+    return { status: 'ready', store: host.db.kind };
+  });
+
+  app.get('/metrics', { schema: { ...hide } }, async (_req, reply) => {
+    reply.header('content-type', host.metrics.contentType);
+    return host.metrics.metrics();
+  });
+
+  app.get('/openapi.json', { schema: { ...hide } }, async () => app.swagger());
+};

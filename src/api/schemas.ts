@@ -1,0 +1,124 @@
+// Request schemas (TypeBox → JSON Schema): validated on every request,
+// rendered into /openapi.json. Objects reject unknown fields; bodies are
+// never type-coerced (a number is not a string); query strings are.
+import { type TSchema, Type } from 'typebox';
+
+const strict = { additionalProperties: false } as const;
+
+export const Id = Type.String({ minLength: 1, maxLength: 128 });
+export const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S+$' });
+const Seq = Type.Integer({ minimum: 0, maximum: 2_147_483_647 });
+const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+// Defaults are documented in the schema and applied by the route (the validator does not fill them in).
+const Limit = (max: number, dflt: number) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum: max, default: dflt }));
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) }),
+});
+
+export const ConversationParams = Type.Object({ id: Id }, strict);
+export const MemberParams = Type.Object({ id: Id, user_id: UserId }, strict);
+export const MessageParams = Type.Object({ id: Id, message_id: Id }, strict);
+export const UserParams = Type.Object({ user_id: UserId }, strict);
+export const InboxParams = Type.Object({ conversation_id: Id }, strict);
+export const NoticeParams = Type.Object({ id: Id }, strict);
+
+export const CreateTenantBody = Type.Object(
+  {
+    tenant_id: Type.Optional(Type.String({ minLength: 2, maxLength: 63, pattern: '^[a-z0-9][a-z0-9_-]+$' })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  strict,
+);
+export const TokenBody = Type.Object(
+  { user_id: UserId, display_name: Type.Optional(Type.String({ maxLength: 200 })) },
+  strict,
+);
+export const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 512 }) },
+  strict,
+);
+export const SwitchBody = Type.Object({ tenant_id: Type.String({ minLength: 1, maxLength: 63 }) }, strict);
+
+export const CreateConversationBody = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('group'), Type.Literal('channel'), Type.Literal('announcement')]),
+    title: Type.String({ minLength: 1, maxLength: 200 }),
+    members: Type.Optional(Type.Array(UserId)),
+    audience: Type.Optional(Type.Union([Type.Literal('members'), Type.Literal('tenant')])),
+  },
+  strict,
+);
+export const AddMembersBody = Type.Object({ user_ids: Type.Array(UserId, { minItems: 1 }) }, strict);
+export const MembersQuery = Type.Object({ after: Type.Optional(UserId), limit: Limit(1000, 200) }, strict);
+
+const Attachment = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    mime_type: Type.String({ minLength: 1, maxLength: 255 }),
+    size: Type.Integer({ minimum: 0 }),
+    // http(s) only: a `javascript:` URL rendered by a client would be an XSS.
+    url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://\\S+$' }),
+  },
+  strict,
+);
+// Counts of mentions and attachments are capped by config.limits in the
+// domain, which answers with the specific code (TOO_MANY_MENTIONS, …).
+export const SendBody = Type.Object(
+  {
+    body: Type.String(),
+    reply_to: Type.Optional(Id),
+    mentions: Type.Optional(Type.Array(UserId)),
+    attachments: Type.Optional(Type.Array(Attachment)),
+    client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  strict,
+);
+export const SendHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export const EditBody = Type.Object({ body: Type.String() }, strict);
+export const HistoryQuery = Type.Object(
+  { after_seq: Type.Optional(Seq), before_seq: Type.Optional(Seq), limit: Limit(200, 50) },
+  strict,
+);
+export const EventsQuery = Type.Object({ after_seq: Type.Optional(Seq), limit: Limit(200, 100) }, strict);
+export const ReadBody = Type.Object({ seq: Seq }, strict);
+
+export const SyncQuery = Type.Object({ since: Type.Optional(Cursor), limit: Limit(200, 50) }, strict);
+export const InboxPatchBody = Type.Object(
+  {
+    archived: Type.Optional(Type.Boolean()),
+    muted: Type.Optional(Type.Boolean()),
+    pinned: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export const NoticeBody = Type.Object(
+  {
+    to: Type.Union([Type.Array(UserId, { minItems: 1 }), Type.Literal('tenant')]),
+    title: Type.String({ maxLength: 500 }),
+    body: Type.String(),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  strict,
+);
+export const NoticePatchBody = Type.Object(
+  {
+    read: Type.Optional(Type.Boolean()),
+    archived: Type.Optional(Type.Boolean()),
+    dismissed: Type.Optional(Type.Boolean()),
+    escalated: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export const DevTokenBody = Type.Object(
+  { user_id: UserId, display_name: Type.Optional(Type.String({ maxLength: 200 })) },
+  strict,
+);
+
+/** Marks a route as needing a Bearer credential in the OpenAPI document. */
+export const bearerAuth = [{ bearer: [] }];
+
+export type { TSchema };

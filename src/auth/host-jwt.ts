@@ -1,0 +1,59 @@
+// Verification of the host application's own JWTs, for deployments where
+// the host already issues tokens and Herald should not mint its own.
+// Claims: `sub` = user id, `<tenantClaim>` (default `tenant_id`) = active
+// tenant, optional `tenants` (string[]) = tenants the user may switch to,
+// `exp` required. HS256 with a shared secret, or asymmetric keys from JWKS
+// (HMAC is never accepted from a JWKS, so no key confusion).
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import type { HostJwtConfig } from '../config.ts';
+import { HeraldError } from '../protocol/index.ts';
+
+export interface HostClaims {
+  tenant_id: string;
+  user_id: string;
+  tenants: string[];
+  exp: number;
+}
+
+export type HostVerifier = (token: string) => Promise<HostClaims>;
+
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export function hostVerifier(cfg: HostJwtConfig): HostVerifier {
+  const opts = {
+    issuer: cfg.issuer ?? undefined,
+    audience: cfg.audience ?? undefined,
+    requiredClaims: ['exp', 'sub'],
+  };
+  const verify: (token: string) => Promise<JWTPayload> = cfg.secret
+    ? (() => {
+        const key = new TextEncoder().encode(cfg.secret);
+        return async (token) => (await jwtVerify(token, key, { ...opts, algorithms: ['HS256'] })).payload;
+      })()
+    : (() => {
+        const jwks = createRemoteJWKSet(new URL(cfg.jwksUrl as string));
+        return async (token) => (await jwtVerify(token, jwks, { ...opts, algorithms: ASYMMETRIC })).payload;
+      })();
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      payload = await verify(token);
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) throw new HeraldError('TOKEN_EXPIRED');
+      throw new HeraldError('UNAUTHENTICATED', 'Invalid access token.');
+    }
+    const tenant = payload[cfg.tenantClaim];
+    if (typeof payload.sub !== 'string' || typeof tenant !== 'string' || typeof payload.exp !== 'number') {
+      throw new HeraldError('UNAUTHENTICATED', 'The token lacks required claims.');
+    }
+    const listed = Array.isArray(payload.tenants)
+      ? payload.tenants.filter((t): t is string => typeof t === 'string')
+      : [];
+    return {
+      tenant_id: tenant,
+      user_id: payload.sub,
+      tenants: listed.includes(tenant) ? listed : [tenant, ...listed],
+      exp: payload.exp,
+    };
+  };
+}

@@ -1,0 +1,106 @@
+// Rotating refresh tokens with reuse detection. Each refresh consumes the
+// token and issues the next one of the same family; presenting a consumed
+// token again means it leaked, so the whole family is revoked (the thief's
+// and the owner's sessions both end) and the caller gets REFRESH_REUSED.
+import { randomUUID } from 'node:crypto';
+import type { Sql, Transactor } from '../domain/ports.ts';
+import { HeraldError } from '../protocol/index.ts';
+import { newSecret, sha256 } from './secrets.ts';
+
+export interface RefreshGrant {
+  family_id: string;
+  /** Tenant the session started in. */
+  tenant_id: string;
+  user_id: string;
+  /** Tenant the session acts in now; kept across refreshes. */
+  active_tenant: string;
+}
+
+/** Stores a new refresh token of `grant.family_id` and returns it (only its hash is kept). */
+export async function issueRefresh(sql: Sql, grant: RefreshGrant, ttlSec: number): Promise<string> {
+  const token = newSecret('hr_');
+  await sql.query(
+    `INSERT INTO refresh_tokens (id, family_id, tenant_id, user_id, active_tenant, token_hash, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, now() + ($7::int * interval '1 second'))`,
+    [
+      randomUUID(),
+      grant.family_id,
+      grant.tenant_id,
+      grant.user_id,
+      grant.active_tenant,
+      sha256(token),
+      ttlSec,
+    ],
+  );
+  return token;
+}
+
+type Outcome =
+  | { ok: true; grant: RefreshGrant; token: string }
+  | { ok: false; code: 'REFRESH_REUSED' | 'UNAUTHENTICATED' };
+
+/**
+ * Consumes `token` and returns the next one with the same user and active
+ * tenant. The revocation on reuse commits before the error is raised.
+ */
+export async function rotateRefresh(
+  db: Transactor,
+  token: string,
+  ttlSec: number,
+): Promise<{ grant: RefreshGrant; token: string }> {
+  const outcome = await db.transaction<Outcome>(async (tx) => {
+    const { rows } = await tx.query<{
+      id: string;
+      family_id: string;
+      tenant_id: string;
+      user_id: string;
+      active_tenant: string;
+      expired: boolean;
+      used_at: Date | null;
+      revoked_at: Date | null;
+    }>(
+      `SELECT id, family_id, tenant_id, user_id, active_tenant, expires_at <= now() AS expired, used_at, revoked_at
+         FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+      [sha256(token)],
+    );
+    const row = rows[0];
+    if (!row) return { ok: false, code: 'UNAUTHENTICATED' };
+    if (row.used_at) {
+      await tx.query(
+        'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
+        [row.family_id],
+      );
+      return { ok: false, code: 'REFRESH_REUSED' };
+    }
+    if (row.revoked_at || row.expired) return { ok: false, code: 'UNAUTHENTICATED' };
+    // The user must still exist in the tenant the session acts in.
+    const { rows: user } = await tx.query('SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2', [
+      row.active_tenant,
+      row.user_id,
+    ]);
+    if (!user[0]) return { ok: false, code: 'UNAUTHENTICATED' };
+    await tx.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [row.id]);
+    const grant: RefreshGrant = {
+      family_id: row.family_id,
+      tenant_id: row.tenant_id,
+      user_id: row.user_id,
+      active_tenant: row.active_tenant,
+    };
+    return { ok: true, grant, token: await issueRefresh(tx, grant, ttlSec) };
+  });
+  if (!outcome.ok) {
+    throw new HeraldError(
+      outcome.code,
+      outcome.code === 'UNAUTHENTICATED' ? 'Invalid refresh token.' : undefined,
+    );
+  }
+  return { grant: outcome.grant, token: outcome.token };
+}
+
+/** Ends a session: every token of the family stops working. */
+export async function revokeFamily(sql: Sql, familyId: string): Promise<void> {
+  await sql.query(
+    'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
+    [familyId],
+  );
+}

@@ -1,0 +1,349 @@
+// Read-side SQL for the HTTP API (and the gateway's catch-up): history,
+// the event log, members, receipts, the inbox and notices — plus the two
+// recipient-state updates (inbox flags, notice flags), which touch only the
+// caller's own rows. Sql port only. Every statement filters by tenant, and
+// every read of a conversation first checks the reader may see it.
+import type {
+  Conversation,
+  ConversationEvent,
+  InboxEntry,
+  Member,
+  Message,
+  Notice,
+} from '../protocol/index.ts';
+import { HeraldError, topics } from '../protocol/index.ts';
+import type { Row, Sql } from './ports.ts';
+import { inboxEntryJson, toMessage } from './rows.ts';
+
+/** The most rows any list returns in one page. */
+export const MAX_PAGE = 200;
+
+function iso(v: unknown): string {
+  return v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
+}
+
+export interface ReadableConversation {
+  conversation: Conversation;
+  role: Member['role'] | null;
+  audience: 'members' | 'tenant';
+}
+
+export function toConversation(r: Row): Conversation {
+  return {
+    id: r.id as string,
+    tenant_id: r.tenant_id as string,
+    kind: r.kind as Conversation['kind'],
+    title: (r.title as string | null) ?? null,
+    last_seq: Number(r.last_seq),
+    member_count: Number(r.member_count),
+    last_message: (r.last_message as Conversation['last_message']) ?? null,
+    created_at: iso(r.created_at),
+  };
+}
+
+/**
+ * The conversation as `user` may see it: members, and every user of the
+ * tenant for tenant-wide announcements. Other tenants' ids are not found.
+ */
+export async function readableConversation(
+  sql: Sql,
+  tenant: string,
+  user: string,
+  id: string,
+): Promise<ReadableConversation> {
+  const { rows } = await sql.query(
+    `SELECT c.*, m.role FROM conversations c
+       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
+      WHERE c.tenant_id = $1 AND c.id = $2`,
+    [tenant, id, user],
+  );
+  const r = rows[0];
+  if (!r) throw new HeraldError('CONVERSATION_NOT_FOUND');
+  const role = (r.role as Member['role'] | null) ?? null;
+  const audience = r.audience as 'members' | 'tenant';
+  if (!role && !(r.kind === 'announcement' && audience === 'tenant')) throw new HeraldError('NOT_A_MEMBER');
+  return { conversation: toConversation(r), role, audience };
+}
+
+/** Kind of a conversation of the tenant (routing a send to its command). */
+export async function conversationKind(sql: Sql, tenant: string, id: string): Promise<Conversation['kind']> {
+  const { rows } = await sql.query<{ kind: Conversation['kind'] }>(
+    'SELECT kind FROM conversations WHERE tenant_id = $1 AND id = $2',
+    [tenant, id],
+  );
+  if (!rows[0]) throw new HeraldError('CONVERSATION_NOT_FOUND');
+  return rows[0].kind;
+}
+
+export interface Page {
+  after_seq?: number;
+  before_seq?: number;
+  limit: number;
+}
+
+/**
+ * History by keyset on seq, never OFFSET. No bound: the newest page. Pages
+ * come back in ascending seq; `has_more` says whether more lie beyond the
+ * page in the direction of travel (older for before/newest, newer for after).
+ */
+export async function listMessages(
+  sql: Sql,
+  tenant: string,
+  conversation: string,
+  page: Page,
+): Promise<{ messages: Message[]; has_more: boolean }> {
+  const limit = Math.min(page.limit, MAX_PAGE);
+  const ascending = page.after_seq !== undefined;
+  const { rows } = await sql.query(
+    `SELECT * FROM messages
+      WHERE tenant_id = $1 AND conversation_id = $2
+        AND ($3::int IS NULL OR seq > $3) AND ($4::int IS NULL OR seq < $4)
+      ORDER BY seq ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
+    [tenant, conversation, page.after_seq ?? null, page.before_seq ?? null, limit + 1],
+  );
+  const has_more = rows.length > limit;
+  const messages = rows.slice(0, limit).map(toMessage);
+  if (!ascending) messages.reverse();
+  return { messages, has_more };
+}
+
+/**
+ * The conversation log after `after_seq` (gap repair). Events of deleted
+ * messages carry the message's current (erased) state, never the old body.
+ */
+export async function listEvents(
+  sql: Sql,
+  tenant: string,
+  conversation: string,
+  afterSeq: number,
+  limit: number,
+): Promise<{ events: { seq: number; event: ConversationEvent }[]; has_more: boolean }> {
+  const n = Math.min(limit, MAX_PAGE);
+  const { rows } = await sql.query<{ seq: number; payload: ConversationEvent; current: Row | null }>(
+    `SELECT ev.seq, ev.payload,
+            CASE WHEN m.deleted_at IS NOT NULL THEN to_jsonb(m) END AS current
+       FROM events ev
+       LEFT JOIN messages m ON m.tenant_id = ev.tenant_id AND m.id = ev.message_id
+      WHERE ev.tenant_id = $1 AND ev.conversation_id = $2 AND ev.seq > $3
+      ORDER BY ev.seq LIMIT $4`,
+    [tenant, conversation, afterSeq, n + 1],
+  );
+  const events = rows.slice(0, n).map((r) => {
+    let event = r.payload;
+    if (r.current && (event.type === 'message.created' || event.type === 'message.edited')) {
+      // to_jsonb renders timestamps as text: revive them so the shape matches toMessage's.
+      const cur = { ...r.current };
+      for (const k of ['created_at', 'edited_at', 'deleted_at'])
+        if (cur[k] != null) cur[k] = new Date(String(cur[k]));
+      event = { ...event, message: toMessage(cur) };
+    }
+    return { seq: Number(r.seq), event };
+  });
+  return { events, has_more: rows.length > n };
+}
+
+export async function listMembers(
+  sql: Sql,
+  tenant: string,
+  conversation: string,
+  after: string | undefined,
+  limit: number,
+): Promise<{ members: Member[]; has_more: boolean }> {
+  const n = Math.min(limit, 1000);
+  const { rows } = await sql.query<{ user_id: string; role: Member['role']; joined_at: unknown }>(
+    `SELECT user_id, role, joined_at FROM members
+      WHERE tenant_id = $1 AND conversation_id = $2 AND ($3::text IS NULL OR user_id > $3)
+      ORDER BY user_id LIMIT $4`,
+    [tenant, conversation, after ?? null, n + 1],
+  );
+  return {
+    members: rows.slice(0, n).map((r) => ({ user_id: r.user_id, role: r.role, joined_at: iso(r.joined_at) })),
+    has_more: rows.length > n,
+  };
+}
+
+/** Read positions of the conversation's readers (bounded: receipts are for small rooms). */
+export async function listReceipts(
+  sql: Sql,
+  tenant: string,
+  conversation: string,
+): Promise<{ user_id: string; seq: number }[]> {
+  const { rows } = await sql.query<{ user_id: string; seq: number }>(
+    `SELECT user_id, last_read_seq AS seq FROM inbox_entries
+      WHERE tenant_id = $1 AND conversation_id = $2 AND last_read_seq > 0
+      ORDER BY user_id LIMIT 1000`,
+    [tenant, conversation],
+  );
+  return rows.map((r) => ({ user_id: r.user_id, seq: Number(r.seq) }));
+}
+
+export interface SyncPage<T> {
+  items: T[];
+  next_since: number;
+  has_more: boolean;
+}
+
+/**
+ * The conversation list in ONE statement: entry + conversation + preview.
+ * No `since`: pinned first, then by last activity. With `since`: entries
+ * whose version > since, by version (inbox sync). `next_since` is the cursor
+ * for the next sync call.
+ */
+export async function listInbox(
+  sql: Sql,
+  tenant: string,
+  user: string,
+  since: number | undefined,
+  limit: number,
+  largeThreshold: number,
+): Promise<SyncPage<InboxEntry>> {
+  const n = Math.min(limit, MAX_PAGE);
+  const order =
+    since === undefined
+      ? 'e.pinned DESC, GREATEST(e.last_activity_at, COALESCE(c.last_message_at, e.last_activity_at)) DESC, e.conversation_id'
+      : 'e.version';
+  const { rows } = await sql.query<{ entry: InboxEntry; version: number; max_version: number }>(
+    `SELECT ${inboxEntryJson(largeThreshold)} AS entry, e.version, max(e.version) OVER () AS max_version
+       FROM inbox_entries e
+       JOIN conversations c ON c.tenant_id = e.tenant_id AND c.id = e.conversation_id
+      WHERE e.tenant_id = $1 AND e.user_id = $2 AND ($3::bigint IS NULL OR e.version > $3)
+      ORDER BY ${order} LIMIT $4`,
+    [tenant, user, since ?? null, n + 1],
+  );
+  return syncPage(rows, n, since, (r) => r.entry);
+}
+
+function syncPage<R extends { version: number; max_version: number }, T>(
+  rows: R[],
+  n: number,
+  since: number | undefined,
+  pick: (r: R) => T,
+): SyncPage<T> {
+  const has_more = rows.length > n;
+  const page = rows.slice(0, n);
+  const max = rows.length ? Number(rows[0].max_version) : (since ?? 0);
+  // Paging a sync: resume after the last row returned; otherwise after everything seen.
+  const next_since =
+    since !== undefined && has_more ? Number(page[page.length - 1].version) : Math.max(max, since ?? 0);
+  return { items: page.map(pick), next_since, has_more };
+}
+
+export interface InboxFlags {
+  archived?: boolean;
+  muted?: boolean;
+  pinned?: boolean;
+}
+
+/**
+ * Sets the caller's own flags on one inbox entry, bumps its version and
+ * writes the `inbox` frame to the caller's personal topic — one statement.
+ * Call inside a transaction after readableConversation.
+ */
+export async function updateInboxEntry(
+  sql: Sql,
+  tenant: string,
+  user: string,
+  conversation: string,
+  flags: InboxFlags,
+  largeThreshold: number,
+  traceId?: string,
+): Promise<InboxEntry> {
+  const { rows } = await sql.query<{ entry: InboxEntry }>(
+    `WITH up AS (
+       INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, archived, muted, pinned)
+       VALUES ($1, $2, $3, COALESCE($4, false), COALESCE($5, false), COALESCE($6, false))
+       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
+         archived = COALESCE($4, e.archived), muted = COALESCE($5, e.muted), pinned = COALESCE($6, e.pinned),
+         version = nextval('inbox_version')
+       RETURNING e.*),
+     j AS (
+       SELECT ${inboxEntryJson(largeThreshold)} AS entry
+         FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $3),
+     ob AS (
+       INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+       SELECT $1, $7, jsonb_build_object('type', 'inbox', 'entry', j.entry), $8 FROM j)
+     SELECT entry FROM j`,
+    [
+      tenant,
+      user,
+      conversation,
+      flags.archived ?? null,
+      flags.muted ?? null,
+      flags.pinned ?? null,
+      topics.user(tenant, user),
+      traceId ?? null,
+    ],
+  );
+  return rows[0].entry;
+}
+
+/** The `notice` wire shape from notice alias `n` and entry alias `ne` (same as the outbox frame). */
+const NOTICE_JSON = `jsonb_build_object(
+  'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
+  'read', ne.read, 'archived', ne.archived, 'dismissed', ne.dismissed, 'escalated', ne.escalated,
+  'version', ne.version)`;
+
+/** The caller's notices: newest first, or (with `since`) changed since the cursor by version. */
+export async function listNotices(
+  sql: Sql,
+  tenant: string,
+  user: string,
+  since: number | undefined,
+  limit: number,
+): Promise<SyncPage<Notice>> {
+  const n = Math.min(limit, MAX_PAGE);
+  const order = since === undefined ? 'ne.created_at DESC, ne.notice_id DESC' : 'ne.version';
+  const { rows } = await sql.query<{ notice: Notice; version: number; max_version: number }>(
+    `SELECT ${NOTICE_JSON} AS notice, ne.version, max(ne.version) OVER () AS max_version
+       FROM notice_entries ne
+       JOIN notices n ON n.tenant_id = ne.tenant_id AND n.id = ne.notice_id
+      WHERE ne.tenant_id = $1 AND ne.user_id = $2 AND ($3::bigint IS NULL OR ne.version > $3)
+      ORDER BY ${order} LIMIT $4`,
+    [tenant, user, since ?? null, n + 1],
+  );
+  return syncPage(rows, n, since, (r) => r.notice);
+}
+
+export interface NoticeFlags {
+  read?: boolean;
+  archived?: boolean;
+  dismissed?: boolean;
+  escalated?: boolean;
+}
+
+/** Sets the caller's flags on their copy of a notice and writes the `notice` frame — one statement. */
+export async function updateNoticeEntry(
+  sql: Sql,
+  tenant: string,
+  user: string,
+  notice: string,
+  flags: NoticeFlags,
+  traceId?: string,
+): Promise<Notice> {
+  const { rows } = await sql.query<{ notice: Notice }>(
+    `WITH up AS (
+       UPDATE notice_entries SET read = COALESCE($4, read), archived = COALESCE($5, archived),
+              dismissed = COALESCE($6, dismissed), escalated = COALESCE($7, escalated),
+              version = nextval('inbox_version')
+        WHERE tenant_id = $1 AND user_id = $2 AND notice_id = $3 RETURNING *),
+     j AS (
+       SELECT ${NOTICE_JSON} AS notice FROM up ne JOIN notices n ON n.tenant_id = $1 AND n.id = ne.notice_id),
+     ob AS (
+       INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+       SELECT $1, $8, jsonb_build_object('type', 'notice', 'notice', j.notice), $9 FROM j)
+     SELECT notice FROM j`,
+    [
+      tenant,
+      user,
+      notice,
+      flags.read ?? null,
+      flags.archived ?? null,
+      flags.dismissed ?? null,
+      flags.escalated ?? null,
+      topics.user(tenant, user),
+      traceId ?? null,
+    ],
+  );
+  if (!rows[0]) throw new HeraldError('NOTICE_NOT_FOUND');
+  return rows[0].notice;
+}
