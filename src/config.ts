@@ -25,6 +25,16 @@ export interface Config {
   logLevel: string;
   limits: Limits;
   relayPollMs: number;
+  /** Prepended to every Redis key and channel (several deployments on one Redis, tests). */
+  redisPrefix: string;
+  gateway: {
+    /** Server ping interval; the connection registry TTL is three of these. */
+    pingIntervalMs: number;
+    /** A device is present while its last heartbeat is this recent. */
+    presenceWindowMs: number;
+    /** How long drain waits for clients before closing them. */
+    drainGraceMs: number;
+  };
   http: HttpConfig;
   /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
   hostJwt: HostJwtConfig | null;
@@ -135,6 +145,12 @@ export function loadConfig(env: Env = process.env): Config {
     production,
     logLevel: env.LOG_LEVEL || 'info',
     relayPollMs: int(env, 'HERALD_RELAY_POLL_MS', 1000, 10),
+    redisPrefix: env.HERALD_REDIS_PREFIX ?? '',
+    gateway: {
+      pingIntervalMs: int(env, 'HERALD_PING_INTERVAL_MS', 25_000, 100),
+      presenceWindowMs: int(env, 'HERALD_PRESENCE_WINDOW_MS', 90_000, 100),
+      drainGraceMs: int(env, 'HERALD_DRAIN_GRACE_MS', 10_000, 0),
+    },
     http: {
       bodyLimitBytes: int(env, 'HERALD_HTTP_BODY_LIMIT', 256 * 1024, 1024),
       sendRate: {

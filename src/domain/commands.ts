@@ -1,7 +1,7 @@
 // The command registry: one entry per message kind. Routing reads the
 // command's `kind` (a type), and the mapped type below makes a missing
 // handler a compile error. Adding a kind: one file in kinds/, one line here.
-import { HeraldError } from '../protocol/index.ts';
+import { type Actor, HeraldError } from '../protocol/index.ts';
 import type { ComposeContext, Composed } from './compose.ts';
 import { findBySenderClientId } from './compose.ts';
 import { type Announcement, handleAnnouncement } from './kinds/announcement.ts';
@@ -13,7 +13,13 @@ import { handleSystemNotice, type NoticeSent, type SystemNotice } from './kinds/
 import type { Limits } from './limits.ts';
 import type { Transactor, ViewingRegistry } from './ports.ts';
 
-export type Command = DirectMessage | GroupMessage | ChannelMessage | Announcement | SystemNotice | SystemEvent;
+export type Command =
+  | DirectMessage
+  | GroupMessage
+  | ChannelMessage
+  | Announcement
+  | SystemNotice
+  | SystemEvent;
 export type CommandKind = Command['kind'];
 
 interface Results {
@@ -62,21 +68,28 @@ export async function execute<C extends Command>(
   } catch (err) {
     // Two first sends of one client_id raced: the loser's transaction rolled back
     // (no seq consumed); answer with the winner's message.
-    if (isIdempotencyConflict(err) && 'sender' in cmd && 'input' in cmd) {
-      const earlier = await findBySenderClientId(
-        deps.db,
-        tenant,
-        { type: 'user', user_id: cmd.sender },
-        cmd.input.client_id,
-      );
+    // Only sends to different conversations can race this far (one conversation's sends are
+    // serialized by its row lock), and an admin's Announcement is a user send too.
+    const sender = senderOf(cmd);
+    if (isIdempotencyConflict(err) && sender && 'input' in cmd) {
+      const earlier = await findBySenderClientId(deps.db, tenant, sender, cmd.input.client_id);
       if (earlier) return { message: earlier, replayed: true } as ResultOf<C>;
     }
     throw err;
   }
 }
 
+function senderOf(cmd: Command): Actor | null {
+  if ('sender' in cmd) return { type: 'user', user_id: cmd.sender };
+  if ('actor' in cmd) return cmd.actor;
+  return null;
+}
+
 function isIdempotencyConflict(err: unknown): boolean {
   if (err instanceof HeraldError || typeof err !== 'object' || err === null) return false;
   const e = err as { code?: string; constraint?: string; message?: string };
-  return e.code === '23505' && (e.constraint === 'messages_idempotency' || /messages_idempotency/.test(e.message ?? ''));
+  return (
+    e.code === '23505' &&
+    (e.constraint === 'messages_idempotency' || /messages_idempotency/.test(e.message ?? ''))
+  );
 }

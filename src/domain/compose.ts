@@ -9,9 +9,9 @@ import {
   type Attachment,
   type ConversationKind,
   HeraldError,
+  type MemberRole,
   type Message,
   type MessageKind,
-  type MemberRole,
   topics,
 } from '../protocol/index.ts';
 import type { Limits } from './limits.ts';
@@ -56,7 +56,11 @@ export interface Composed {
 const encoder = new TextEncoder();
 
 /** Schema-independent checks every kind applies before touching the store. */
-export function validateInput(input: MessageInput, limits: Limits, opts: { allowEmpty?: boolean } = {}): void {
+export function validateInput(
+  input: MessageInput,
+  limits: Limits,
+  opts: { allowEmpty?: boolean } = {},
+): void {
   if (typeof input.body !== 'string') throw new HeraldError('VALIDATION_FAILED', 'body must be a string.');
   if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
     throw new HeraldError('EMPTY_BODY');
@@ -69,7 +73,10 @@ export function validateInput(input: MessageInput, limits: Limits, opts: { allow
     throw new HeraldError('TOO_MANY_MENTIONS', `At most ${limits.maxMentions} mentions per message.`);
   }
   if ((input.attachments?.length ?? 0) > limits.maxAttachments) {
-    throw new HeraldError('TOO_MANY_ATTACHMENTS', `At most ${limits.maxAttachments} attachments per message.`);
+    throw new HeraldError(
+      'TOO_MANY_ATTACHMENTS',
+      `At most ${limits.maxAttachments} attachments per message.`,
+    );
   }
 }
 
@@ -77,7 +84,11 @@ export function validateInput(input: MessageInput, limits: Limits, opts: { allow
  * Locks the conversation row (serializing seq assignment) and reads the
  * actor's role. Throws CONVERSATION_NOT_FOUND for unknown or other-tenant ids.
  */
-export async function lockConversation(ctx: ComposeContext, id: string, actor: Actor): Promise<ConversationRow> {
+export async function lockConversation(
+  ctx: ComposeContext,
+  id: string,
+  actor: Actor,
+): Promise<ConversationRow> {
   const userId = actor.type === 'user' ? actor.user_id : null;
   const { rows } = await ctx.tx.query<ConversationRow & Row>(
     `SELECT c.id, c.kind, c.title, c.audience, c.last_seq, c.member_count, m.role
@@ -131,6 +142,8 @@ export interface AppendOptions {
   mentionable?: readonly string[];
   /** Large channels: every current viewer gets the message read, even without an entry yet. */
   includeAllViewers?: boolean;
+  /** Recipients who get the message already read besides the sender and viewers. */
+  readers?: readonly string[];
 }
 
 /** The write path proper. Call inside the transaction after lockConversation. */
@@ -187,16 +200,35 @@ export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): P
     ],
   );
   const message = toMessage(msgRows[0]);
-  await recordEvent(ctx, conversation.id, message.seq, message.id, { type: 'message.created', message }, toPreview(message));
+  await recordEvent(
+    ctx,
+    conversation.id,
+    message.seq,
+    message.id,
+    { type: 'message.created', message },
+    toPreview(message),
+  );
 
   // Readers: the sender and whoever is viewing the thread right now get it already read.
-  const viewers = await ctx.viewing.viewers(
+  let viewers = await ctx.viewing.viewers(
     ctx.tenant,
     conversation.id,
     opts.includeAllViewers ? undefined : opts.recipients,
   );
+  if (opts.includeAllViewers && viewers.size > 0) {
+    // The viewing registry is TTL'd and checked only when a view starts: someone who left the
+    // channel a moment ago may still be listed. They must not get an entry (nor the preview).
+    const { rows } = await ctx.tx.query<{ user_id: string }>(
+      'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[])',
+      [ctx.tenant, conversation.id, [...viewers]],
+    );
+    viewers = new Set(rows.map((r) => r.user_id));
+  }
   if (senderId) viewers.add(senderId);
-  const recipients = opts.includeAllViewers ? [...new Set([...opts.recipients, ...viewers])] : opts.recipients;
+  for (const r of opts.readers ?? []) viewers.add(r);
+  const recipients = opts.includeAllViewers
+    ? [...new Set([...opts.recipients, ...viewers])]
+    : opts.recipients;
   await fanOutInbox(ctx, {
     conversation: conversation.id,
     seq: message.seq,
@@ -282,6 +314,15 @@ export async function fanOutInbox(ctx: ComposeContext, f: FanOut): Promise<void>
      SELECT $1, 't:' || $1 || ':u:' || e.user_id,
             jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $8
        FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
-    [ctx.tenant, f.conversation, f.recipients, f.readers, f.mentions, f.seq, f.countsAsUnread, ctx.traceId ?? null],
+    [
+      ctx.tenant,
+      f.conversation,
+      f.recipients,
+      f.readers,
+      f.mentions,
+      f.seq,
+      f.countsAsUnread,
+      ctx.traceId ?? null,
+    ],
   );
 }

@@ -6,6 +6,7 @@ import type { DomainDeps } from './commands.ts';
 import { handlers } from './commands.ts';
 import { type ComposeContext, lockConversation } from './compose.ts';
 import { getOrCreateDirect } from './kinds/direct.ts';
+import { recountInbox } from './read-marker.ts';
 import { inboxEntryJson } from './rows.ts';
 
 export interface CreateConversation {
@@ -59,7 +60,12 @@ export async function createConversation(
 }
 
 /** The pair's direct conversation, created on first call. */
-export async function getDirect(deps: DomainDeps, tenant: string, user: string, other: string): Promise<{ id: string }> {
+export async function getDirect(
+  deps: DomainDeps,
+  tenant: string,
+  user: string,
+  other: string,
+): Promise<{ id: string }> {
   return deps.db.transaction(async (tx) => ({ id: await getOrCreateDirect(tx, tenant, user, other) }));
 }
 
@@ -81,7 +87,13 @@ async function addMembersTx(
   );
   if (known.length !== new Set(users).size) {
     const k = new Set(known.map((r) => r.id));
-    throw new HeraldError('USER_NOT_FOUND', `Unknown users: ${users.filter((u) => !k.has(u)).slice(0, 5).join(', ')}.`);
+    throw new HeraldError(
+      'USER_NOT_FOUND',
+      `Unknown users: ${users
+        .filter((u) => !k.has(u))
+        .slice(0, 5)
+        .join(', ')}.`,
+    );
   }
   const { rows } = await ctx.tx.query<{ user_id: string }>(
     `WITH added AS (
@@ -195,6 +207,12 @@ export async function removeMember(
       conversation,
       data: { event: 'left', user_ids: [user], by: actor.type === 'user' ? actor.user_id : null },
     });
+    // Dropping to the threshold turns a large channel back into one with stored counters,
+    // which were not kept while it was large: recount them once (bounded by the threshold).
+    const threshold = deps.limits.largeChannelThreshold;
+    if (conv.member_count > threshold && conv.member_count - 1 <= threshold) {
+      await recountInbox(ctx, conversation);
+    }
     const removed = true;
     return { removed };
   });

@@ -2,8 +2,14 @@
 // the message row keeps the current state.
 import { type Actor, HeraldError, type Message } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
-import { type ComposeContext, lockConversation, recordEvent, validateInput } from './compose.ts';
-import { toMessage, toPreview } from './rows.ts';
+import {
+  type ComposeContext,
+  type ConversationRow,
+  lockConversation,
+  recordEvent,
+  validateInput,
+} from './compose.ts';
+import { inboxEntryJson, toMessage, toPreview } from './rows.ts';
 
 async function loadForChange(ctx: ComposeContext, conversation: string, messageId: string, actor: Actor) {
   const conv = await lockConversation(ctx, conversation, actor);
@@ -35,6 +41,69 @@ async function isLatest(ctx: ComposeContext, conversation: string, messageId: st
   return rows.length > 0;
 }
 
+/**
+ * A delete must remove the content wherever Herald stored it, not only in the message row:
+ * the log's created/edited events (replayed on catch-up) now carry the deleted message, and
+ * outbox frames that embed it or its preview lose the body. Outbox rows live only for the
+ * relay's retention window, so the scan is bounded by that; deletes are rare.
+ */
+async function eraseCopies(ctx: ComposeContext, conversation: string, deleted: Message): Promise<void> {
+  await ctx.tx.query(
+    `WITH ev AS (
+       UPDATE events SET payload = jsonb_set(payload, '{message}', $4::jsonb)
+        WHERE tenant_id = $1 AND conversation_id = $2 AND seq >= $5 AND message_id = $3
+          AND type IN ('message.created', 'message.edited'))
+     UPDATE outbox SET payload = CASE
+         WHEN payload->'event'->'message'->>'id' = $3 THEN jsonb_set(payload, '{event,message}', $4::jsonb)
+         ELSE jsonb_set(payload, '{entry,last_message,body}', '""'::jsonb) END
+      WHERE tenant_id = $1 AND created_at >= $6::timestamptz
+        AND (payload->'event'->'message'->>'id' = $3 OR payload->'entry'->'last_message'->>'message_id' = $3)`,
+    [ctx.tenant, conversation, deleted.id, JSON.stringify(deleted), deleted.seq, deleted.created_at],
+  );
+}
+
+/**
+ * Keeps inbox entries true after an edit or delete: a changed preview (the latest message) and
+ * a deleted message that was still unread or mentioned someone both change what the inbox
+ * shows, so those entries get a new version (inbox sync) and an `inbox` frame (live) — one
+ * statement. Large channels are skipped: they keep O(1) writes and derive unread from seqs.
+ */
+async function refreshInbox(
+  ctx: ComposeContext,
+  conv: ConversationRow,
+  change: { previewChanged: boolean; removed: Message | null },
+): Promise<void> {
+  if (conv.member_count > ctx.limits.largeChannelThreshold) return;
+  const removed = change.removed;
+  if (!change.previewChanged && !removed) return;
+  await ctx.tx.query(
+    `WITH up AS (
+       UPDATE inbox_entries e SET
+         unread_count = CASE WHEN $4 AND e.last_read_seq < $5 AND e.user_id IS DISTINCT FROM $6
+                             THEN GREATEST(e.unread_count - 1, 0) ELSE e.unread_count END,
+         mention_count = CASE WHEN $4 AND e.last_read_seq < $5 AND e.user_id = ANY($7::text[])
+                              THEN GREATEST(e.mention_count - 1, 0) ELSE e.mention_count END,
+         version = nextval('inbox_version')
+        WHERE e.tenant_id = $1 AND e.conversation_id = $2 AND ($3 OR ($4 AND e.last_read_seq < $5))
+       RETURNING e.*)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
+            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $8
+       FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
+    [
+      ctx.tenant,
+      conv.id,
+      change.previewChanged,
+      // Only messages that counted as unread are subtracted (system messages never did).
+      removed !== null && removed.kind !== 'system',
+      removed?.seq ?? 0,
+      removed?.sender.type === 'user' ? removed.sender.user_id : null,
+      removed?.mentions ?? [],
+      ctx.traceId ?? null,
+    ],
+  );
+}
+
 export async function editMessage(
   deps: DomainDeps,
   tenant: string,
@@ -47,8 +116,12 @@ export async function editMessage(
   validateInput({ body }, deps.limits);
   return deps.db.transaction(async (tx) => {
     const ctx: ComposeContext = { tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId };
-    const { message } = await loadForChange(ctx, conversation, messageId, { type: 'user', user_id: user });
-    if (message.sender.type !== 'user' || message.sender.user_id !== user) throw new HeraldError('NOT_AUTHOR');
+    const { conv, message } = await loadForChange(ctx, conversation, messageId, {
+      type: 'user',
+      user_id: user,
+    });
+    if (message.sender.type !== 'user' || message.sender.user_id !== user)
+      throw new HeraldError('NOT_AUTHOR');
     const seq = await nextSeq(ctx, conversation);
     const { rows } = await tx.query(
       `UPDATE messages SET body = $4, edited_at = now()
@@ -57,7 +130,15 @@ export async function editMessage(
     );
     const edited = toMessage(rows[0]);
     const latest = await isLatest(ctx, conversation, messageId);
-    await recordEvent(ctx, conversation, seq, messageId, { type: 'message.edited', message: edited }, latest ? toPreview(edited) : undefined);
+    await recordEvent(
+      ctx,
+      conversation,
+      seq,
+      messageId,
+      { type: 'message.edited', message: edited },
+      latest ? toPreview(edited) : undefined,
+    );
+    await refreshInbox(ctx, conv, { previewChanged: latest, removed: null });
     return edited;
   });
 }
@@ -73,7 +154,10 @@ export async function deleteMessage(
 ): Promise<Message> {
   return deps.db.transaction(async (tx) => {
     const ctx: ComposeContext = { tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId };
-    const { conv, message } = await loadForChange(ctx, conversation, messageId, { type: 'user', user_id: user });
+    const { conv, message } = await loadForChange(ctx, conversation, messageId, {
+      type: 'user',
+      user_id: user,
+    });
     const isAuthor = message.sender.type === 'user' && message.sender.user_id === user;
     if (!isAuthor && conv.role !== 'moderator' && conv.role !== 'admin') throw new HeraldError('NOT_AUTHOR');
     const seq = await nextSeq(ctx, conversation);
@@ -84,6 +168,7 @@ export async function deleteMessage(
       [tenant, conversation, messageId],
     );
     const deleted = toMessage(rows[0]);
+    await eraseCopies(ctx, conversation, deleted);
     const latest = await isLatest(ctx, conversation, messageId);
     await recordEvent(
       ctx,
@@ -93,6 +178,8 @@ export async function deleteMessage(
       { type: 'message.deleted', message_id: messageId, deleted_at: deleted.deleted_at as string },
       latest ? toPreview(deleted) : undefined,
     );
+    // `message` is the state before the delete: its mentions decide whose counts drop.
+    await refreshInbox(ctx, conv, { previewChanged: latest, removed: message });
     return deleted;
   });
 }

@@ -3,6 +3,7 @@
 // reader's own inbox change to their other devices.
 import { HeraldError, type InboxEntry } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
+import type { ComposeContext } from './compose.ts';
 import { inboxEntryJson } from './rows.ts';
 
 /** Counting stops here: a badge shows "999+" long before exact counts matter. */
@@ -16,9 +17,15 @@ export async function markRead(
   seq: number,
   traceId?: string,
 ): Promise<{ entry: InboxEntry; moved: boolean }> {
-  if (!Number.isInteger(seq) || seq < 0) throw new HeraldError('VALIDATION_FAILED', 'seq must be a non-negative integer.');
+  if (!Number.isInteger(seq) || seq < 0)
+    throw new HeraldError('VALIDATION_FAILED', 'seq must be a non-negative integer.');
   return deps.db.transaction(async (tx) => {
-    const { rows: convs } = await tx.query<{ last_seq: number; kind: string; audience: string; role: string | null }>(
+    const { rows: convs } = await tx.query<{
+      last_seq: number;
+      kind: string;
+      audience: string;
+      role: string | null;
+    }>(
       `SELECT c.last_seq, c.kind, c.audience, m.role FROM conversations c
          LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
         WHERE c.tenant_id = $1 AND c.id = $2`,
@@ -28,7 +35,8 @@ export async function markRead(
     if (!conv) throw new HeraldError('CONVERSATION_NOT_FOUND');
     const tenantWide = conv.kind === 'announcement' && conv.audience === 'tenant';
     if (!conv.role && !tenantWide) throw new HeraldError('NOT_A_MEMBER');
-    if (seq > conv.last_seq) throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
+    if (seq > conv.last_seq)
+      throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
 
     const { rows } = await tx.query<{ entry: InboxEntry; moved: boolean }>(
       `WITH prev AS (
@@ -71,4 +79,32 @@ export async function markRead(
     }
     return { entry, moved };
   });
+}
+
+/**
+ * Recomputes every entry's unread and mention counts of a conversation from the log, bumps
+ * their versions and sends each member the new entry — one statement. For the rare moments a
+ * conversation's stored counters cannot be trusted (a large channel becoming small again).
+ */
+export async function recountInbox(ctx: ComposeContext, conversation: string): Promise<void> {
+  await ctx.tx.query(
+    `WITH up AS (
+       UPDATE inbox_entries e SET
+         unread_count = (SELECT count(*) FROM (
+             SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $2
+                AND m.seq > e.last_read_seq AND m.kind <> 'system' AND m.deleted_at IS NULL
+                AND m.sender_id IS DISTINCT FROM e.user_id LIMIT ${COUNT_CAP}) x),
+         mention_count = (SELECT count(*) FROM (
+             SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $2
+                AND m.seq > e.last_read_seq AND e.user_id = ANY(m.mentions)
+                AND m.deleted_at IS NULL LIMIT ${COUNT_CAP}) x),
+         version = nextval('inbox_version')
+        WHERE e.tenant_id = $1 AND e.conversation_id = $2
+       RETURNING e.*)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
+            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $3
+       FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
+    [ctx.tenant, conversation, ctx.traceId ?? null],
+  );
 }

@@ -31,6 +31,8 @@ export interface AdapterOptions {
   redisUrl: string | null;
   /** Prepended to every Redis key and channel (shared Redis, tests). */
   redisPrefix?: string;
+  /** Presence window (ms): a device is present while its heartbeat is this recent. */
+  presenceWindowMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -40,7 +42,7 @@ export function createAdapters(opts: AdapterOptions): Adapters {
     return {
       bus,
       viewing: memoryViewing(),
-      presence: memoryPresence(),
+      presence: memoryPresence(opts.presenceWindowMs),
       connections: memoryConnections(),
       typing: memoryTyping(),
       healthy: () => true,
@@ -58,7 +60,7 @@ export function createAdapters(opts: AdapterOptions): Adapters {
   return {
     bus,
     viewing: bestEffort(redisViewing(redis, { prefix }), onError),
-    presence: redisPresence(redis, { prefix }),
+    presence: redisPresence(redis, { prefix, windowMs: opts.presenceWindowMs }),
     connections: redisConnections(redis, { prefix }),
     typing: redisTyping(redis, { prefix }),
     healthy: () => bus.healthy() && redis.status === 'ready',

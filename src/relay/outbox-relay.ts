@@ -75,18 +75,28 @@ export class OutboxRelay {
     });
   }
 
-  /** Publishes everything pending now. Returns the number of rows published. */
+  /**
+   * Publishes everything pending now. Returns the number of rows published; after trying
+   * every partition, throws the first failure (the failed partition's rows stay pending).
+   */
   async drain(): Promise<number> {
     const { db } = this.opts;
     const { rows } = await db.query<{ partition: number }>(
       'SELECT DISTINCT partition FROM outbox WHERE published_at IS NULL',
     );
     let total = 0;
+    let failure: { err: unknown } | null = null;
     for (const { partition } of rows) {
-      for (;;) {
-        const n = await this.drainPartition(partition);
-        total += n;
-        if (n < this.opts.batchSize) break;
+      // A failing partition (bus error on one of its topics) must not hold back the other
+      // partitions: its batch stays pending and is retried; the others are published now.
+      try {
+        for (;;) {
+          const n = await this.drainPartition(partition);
+          total += n;
+          if (n < this.opts.batchSize) break;
+        }
+      } catch (err) {
+        failure ??= { err };
       }
     }
     if (Date.now() - this.lastPrune > 60_000) {
@@ -95,16 +105,17 @@ export class OutboxRelay {
         this.opts.retainMs,
       ]);
     }
+    if (failure) throw failure.err;
     return total;
   }
 
   private async drainPartition(partition: number): Promise<number> {
     const { db, bus } = this.opts;
     return db.transaction(async (tx) => {
-      const { rows: lock } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
-        LOCK_CLASS,
-        partition,
-      ]);
+      const { rows: lock } = await tx.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1, $2) AS ok',
+        [LOCK_CLASS, partition],
+      );
       if (!lock[0].ok) return 0; // Another relay owns this partition right now.
       const { rows } = await tx.query<{ id: number; topic: string; payload: string; created_at: Date }>(
         `SELECT id, topic, payload::text AS payload, created_at FROM outbox
@@ -117,7 +128,9 @@ export class OutboxRelay {
         await bus.publish(row.topic, row.payload);
         this.opts.onPublished?.(row);
       }
-      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
+        rows.map((r) => r.id),
+      ]);
       return rows.length;
     });
   }

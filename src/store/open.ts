@@ -3,7 +3,11 @@ import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 
 /** Opens the configured store: a PostgreSQL server, or PGlite in dataDir. Migrates unless told not to. */
-export async function openStore(opts: { databaseUrl: string | null; dataDir: string; migrate?: boolean }): Promise<Db> {
+export async function openStore(opts: {
+  databaseUrl: string | null;
+  dataDir: string;
+  migrate?: boolean;
+}): Promise<Db> {
   const db = opts.databaseUrl
     ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl)
     : await (await import('./pglite.ts')).openPglite(join(resolve(opts.dataDir), 'pgdata'));

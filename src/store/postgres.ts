@@ -9,11 +9,74 @@ const typeParsers = {
   },
 };
 
-export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<Db> {
+export async function openPostgres(
+  url: string,
+  opts: { max?: number; onError?: (err: Error) => void } = {},
+): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types: typeParsers });
+  // An idle client that loses its connection (server restart, admin kill) is emitted on the
+  // pool; without a listener that 'error' event would crash the process. The pool drops it.
+  pool.on('error', (err) => opts.onError?.(err));
+  // pool.end() resolves before its clients have finished closing; close() waits for them so a
+  // caller that drops the database right after does not kill half-closed connections.
+  const open = new Set<pg.PoolClient>();
+  pool.on('connect', (client) => {
+    open.add(client);
+    client.once('end', () => open.delete(client));
+  });
   let hook: ((text: string) => void) | null = null;
   let listener: pg.Client | null = null;
+  let connecting: Promise<pg.Client> | null = null;
+  let closed = false;
   const handlers = new Map<string, Set<() => void>>();
+
+  // The LISTEN connection is long-lived: when it drops (server restart, idle kill) it is
+  // re-established with backoff and every handler is woken once, since notifications sent
+  // meanwhile are lost. Without this the relay would silently fall back to polling forever.
+  const wakeAll = () => {
+    for (const set of handlers.values()) for (const h of set) h();
+  };
+  const connectListener = async (): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: url, types: typeParsers });
+    client.on('notification', (n) => {
+      for (const h of handlers.get(n.channel) ?? []) h();
+    });
+    // 'end' follows an error; reconnecting happens there. The error must not crash the process.
+    client.on('error', (err) => opts.onError?.(err));
+    client.on('end', () => {
+      if (listener !== client) return;
+      listener = null;
+      if (!closed) reconnect(0);
+    });
+    await client.connect();
+    try {
+      for (const channel of handlers.keys()) {
+        await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
+      }
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    listener = client;
+    return client;
+  };
+  const ensureListener = (): Promise<pg.Client> => {
+    if (listener) return Promise.resolve(listener);
+    connecting ??= connectListener().finally(() => {
+      connecting = null;
+    });
+    return connecting;
+  };
+  const reconnect = (attempt: number) => {
+    const timer = setTimeout(
+      () => {
+        if (closed) return;
+        ensureListener().then(wakeAll, () => reconnect(attempt + 1));
+      },
+      Math.min(100 * 2 ** attempt, 5_000),
+    );
+    timer.unref();
+  };
   const base: Sql = {
     async query<T extends Row>(text: string, params?: unknown[]) {
       const res = await pool.query(text, params);
@@ -40,35 +103,34 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
         },
         () => hook,
       );
+      let broken = false;
       try {
         await client.query('BEGIN');
         const out = await fn(tx);
         await client.query('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
+        // A connection that cannot even roll back is broken: destroy it rather than pool it.
+        broken = await client.query('ROLLBACK').then(
+          () => false,
+          () => true,
+        );
         throw err;
       } finally {
-        client.release();
+        client.release(broken || undefined);
       }
     },
     async listen(channel, onNotify) {
-      if (!listener) {
-        listener = new pg.Client({ connectionString: url, types: typeParsers });
-        listener.on('notification', (n) => {
-          for (const h of handlers.get(n.channel) ?? []) h();
-        });
-        // A dead listener must not crash the process; the relay also polls.
-        listener.on('error', () => {});
-        await listener.connect();
-      }
       let set = handlers.get(channel);
+      const fresh = !set;
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        await listener.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
       }
       set.add(onNotify);
+      if (!listener)
+        await ensureListener(); // LISTENs on every channel, this one included
+      else if (fresh) await listener.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
       return async () => {
         set.delete(onNotify);
       };
@@ -77,8 +139,12 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
       hook = h;
     },
     async close() {
+      closed = true;
+      await connecting?.catch(() => {});
       await listener?.end().catch(() => {});
+      const closing = [...open].map((c) => new Promise<void>((resolve) => c.once('end', () => resolve())));
       await pool.end();
+      await Promise.all(closing);
     },
   };
   return db;

@@ -33,11 +33,16 @@ describe.each(backends())('write path smoke (%s)', (backend: Backend) => {
     expect(again.replayed).toBe(true);
     expect(again.message.id).toBe(dm.message.id);
 
-    const { id } = await createConversation(deps, tenant, { type: 'user', user_id: 'alice' }, {
-      kind: 'group',
-      title: 'g',
-      members: ['bob', 'carol'],
-    });
+    const { id } = await createConversation(
+      deps,
+      tenant,
+      { type: 'user', user_id: 'alice' },
+      {
+        kind: 'group',
+        title: 'g',
+        members: ['bob', 'carol'],
+      },
+    );
     const g = await execute(deps, tenant, {
       kind: 'GroupMessage',
       sender: 'bob',
@@ -50,9 +55,9 @@ describe.each(backends())('write path smoke (%s)', (backend: Backend) => {
       [tenant, id],
     );
     expect(rows).toEqual([
-      { user_id: 'alice', unread_count: 1, mention_count: 0, last_read_seq: 0 },
+      { user_id: 'alice', unread_count: 1, mention_count: 0, last_read_seq: 1 },
       { user_id: 'bob', unread_count: 0, mention_count: 0, last_read_seq: 2 },
-      { user_id: 'carol', unread_count: 1, mention_count: 1, last_read_seq: 0 },
+      { user_id: 'carol', unread_count: 1, mention_count: 1, last_read_seq: 1 },
     ]);
     const r = await markRead(deps, tenant, 'carol', id, 2);
     expect(r.moved).toBe(true);

@@ -22,7 +22,8 @@ export interface Announcement {
 export async function handleAnnouncement(ctx: ComposeContext, cmd: Announcement): Promise<Composed> {
   validateInput(cmd.input, ctx.limits);
   const conv = await lockConversation(ctx, cmd.conversation, cmd.actor);
-  if (conv.kind !== 'announcement') throw new HeraldError('INVALID_KIND', 'Not an announcement conversation.');
+  if (conv.kind !== 'announcement')
+    throw new HeraldError('INVALID_KIND', 'Not an announcement conversation.');
   if (cmd.actor.type === 'user' && conv.role !== 'admin') throw new HeraldError('NOT_ADMIN');
   const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, cmd.actor, cmd.input.client_id);
   if (earlier) return { message: earlier, replayed: true };

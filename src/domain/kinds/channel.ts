@@ -29,9 +29,7 @@ export async function handleChannelMessage(ctx: ComposeContext, cmd: ChannelMess
   const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, actor, cmd.input.client_id);
   if (earlier) return { message: earlier, replayed: true };
   const large = conv.member_count > ctx.limits.largeChannelThreshold;
-  const recipients = large
-    ? [cmd.sender, ...(cmd.input.mentions ?? [])]
-    : await memberIds(ctx, conv.id);
+  const recipients = large ? [cmd.sender, ...(cmd.input.mentions ?? [])] : await memberIds(ctx, conv.id);
   const message = await appendMessage(ctx, {
     conversation: conv,
     actor,

@@ -53,13 +53,22 @@ export async function getOrCreateDirect(tx: Sql, tenant: string, a: string, b: s
      SELECT id FROM conversations WHERE tenant_id = $1 AND direct_key = $3`,
     [tenant, randomUUID(), key, a, [a, b]],
   );
-  return rows[0].id;
+  if (rows[0]) return rows[0].id;
+  // The loser of a concurrent first send waited on the unique key, then did nothing; its
+  // statement snapshot predates the winner's commit, so read the row in a new statement.
+  const { rows: again } = await tx.query<{ id: string }>(
+    'SELECT id FROM conversations WHERE tenant_id = $1 AND direct_key = $2',
+    [tenant, key],
+  );
+  if (!again[0]) throw new HeraldError('CONFLICT', 'The direct conversation could not be created; retry.');
+  return again[0].id;
 }
 
 export async function handleDirectMessage(ctx: ComposeContext, cmd: DirectMessage): Promise<Composed> {
   validateInput(cmd.input, ctx.limits);
   const actor = { type: 'user', user_id: cmd.sender } as const;
-  const id = cmd.conversation ?? (cmd.to ? await getOrCreateDirect(ctx.tx, ctx.tenant, cmd.sender, cmd.to) : null);
+  const id =
+    cmd.conversation ?? (cmd.to ? await getOrCreateDirect(ctx.tx, ctx.tenant, cmd.sender, cmd.to) : null);
   if (!id) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
   const conv = await lockConversation(ctx, id, actor);
   if (conv.kind !== 'direct') throw new HeraldError('INVALID_KIND', 'Not a direct conversation.');

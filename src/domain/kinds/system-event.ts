@@ -2,7 +2,13 @@
 // renamed, created) as a message of kind `system` with structured `data`.
 // It touches inbox entries like any message but never counts as unread.
 import type { Actor } from '../../protocol/index.ts';
-import { appendMessage, type ComposeContext, type Composed, lockConversation, memberIds } from '../compose.ts';
+import {
+  appendMessage,
+  type ComposeContext,
+  type Composed,
+  lockConversation,
+  memberIds,
+} from '../compose.ts';
 
 export type SystemEventData =
   | { event: 'created'; by: string | null; title: string | null }
@@ -33,14 +39,22 @@ export async function handleSystemEvent(ctx: ComposeContext, cmd: SystemEvent): 
   const actor: Actor = { type: 'system' };
   const conv = await lockConversation(ctx, cmd.conversation, actor);
   const large = conv.member_count > ctx.limits.largeChannelThreshold;
-  // Large conversations: inbox entries of joiners are written by the membership change itself.
-  const recipients = large ? [] : await memberIds(ctx, conv.id);
+  // The users an event is about have seen it: their markers move past it. That matters most
+  // in large channels, where unread is derived from seqs and a joiner would otherwise start
+  // with their own join event unread. Creation already wrote an entry per member, so marking
+  // them all is no costlier than the creation itself.
+  const members = large && cmd.data.event !== 'created' ? null : await memberIds(ctx, conv.id);
+  const subjects =
+    cmd.data.event === 'created' ? (members ?? []) : cmd.data.event === 'joined' ? cmd.data.user_ids : [];
+  // Large conversations otherwise touch no entry: O(1) writes whatever the member count.
+  const recipients = large ? subjects : (members ?? []);
   const message = await appendMessage(ctx, {
     conversation: conv,
     actor,
     kind: 'system',
     input: { body: describe(cmd.data), data: cmd.data },
     recipients,
+    readers: subjects,
     countsAsUnread: false,
     mentionable: [],
   });

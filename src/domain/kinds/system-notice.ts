@@ -27,7 +27,9 @@ export async function handleSystemNotice(ctx: ComposeContext, cmd: SystemNotice)
   }
   let recipients: string[];
   if (cmd.to === 'tenant') {
-    const { rows } = await ctx.tx.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1', [ctx.tenant]);
+    const { rows } = await ctx.tx.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1', [
+      ctx.tenant,
+    ]);
     recipients = rows.map((r) => r.id);
   } else {
     recipients = [...new Set(cmd.to)];
