@@ -21,15 +21,18 @@ export type ClientFrame =
   | { type: 'read'; conversation: string; seq: number }
   | { type: 'view'; conversation: string | null }
   | { type: 'typing'; conversation: string }
-  | { type: 'heartbeat'; status?: PresenceStatus }
+  | { type: 'heartbeat'; status?: PresenceStatus; resource?: string }
   | { type: 'ping' };
 
 export type PresenceStatus = 'active' | 'idle' | 'viewing' | 'away';
 
+/** What a presence entry says; `offline` is only ever sent by the server (aged out). */
+export type PresenceState = PresenceStatus | 'offline';
+
 export interface PresenceEntry {
   user_id: string;
   device_id: string;
-  status: PresenceStatus;
+  status: PresenceState;
   resource: string | null;
   last_seen_ms: number;
 }
@@ -40,6 +43,7 @@ export type ServerFrame =
       connection_id: string;
       user_id: string;
       tenant_id: string;
+      device_id: string;
       heartbeat_ms: number;
       protocol: number;
       expires_at: number;
@@ -51,7 +55,7 @@ export type ServerFrame =
   | { type: 'inbox'; entry: InboxEntry }
   | { type: 'notice'; notice: Notice }
   | { type: 'receipt'; conversation: string; user_id: string; seq: number }
-  | { type: 'typing'; conversation: string; user_id: string }
+  | { type: 'typing'; conversation: string; user_id: string; ttl_ms: number }
   | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }
   | { type: 'degraded'; reason: 'backpressure' }
   | { type: 'token_expiring'; expires_at: number }

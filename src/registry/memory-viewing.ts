@@ -17,7 +17,10 @@ export function memoryViewing(ttlMs = 60_000, now: () => number = Date.now): Vie
       if (conversation === null) return;
       const room = `${tenant}\0${conversation}`;
       let viewers = rooms.get(room);
-      if (!viewers) rooms.set(room, (viewers = new Map()));
+      if (!viewers) {
+        viewers = new Map();
+        rooms.set(room, viewers);
+      }
       viewers.set(dev, { user, expires: now() + ttlMs });
       deviceRoom.set(dev, room);
     },

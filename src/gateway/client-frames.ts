@@ -1,0 +1,139 @@
+// Parsing and validation of client frames. A frame is valid JSON with a
+// known `type` and well-typed fields; anything else gets a typed error.
+import type { Attachment, ClientFrame, ErrorCode, PresenceStatus } from '../protocol/index.ts';
+
+export type Parsed =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: ErrorCode; message: string; ref?: string; fatal: boolean };
+
+const STATUSES: readonly PresenceStatus[] = ['active', 'idle', 'viewing', 'away'];
+const MAX_ID = 200;
+
+type Obj = Record<string, unknown>;
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID;
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function bad(message: string, ref?: string): Parsed {
+  return { ok: false, code: 'VALIDATION_FAILED', message, ref, fatal: false };
+}
+
+function attachments(v: unknown): Attachment[] | null {
+  if (!Array.isArray(v)) return null;
+  for (const a of v) {
+    if (typeof a !== 'object' || a === null) return null;
+    const o = a as Obj;
+    if (typeof o.name !== 'string' || typeof o.mime_type !== 'string' || typeof o.url !== 'string')
+      return null;
+    if (typeof o.size !== 'number') return null;
+  }
+  return v.map((a: Obj) => ({
+    name: a.name as string,
+    mime_type: a.mime_type as string,
+    size: a.size as number,
+    url: a.url as string,
+  }));
+}
+
+export function parseClientFrame(text: string): Parsed {
+  let o: Obj;
+  try {
+    o = JSON.parse(text) as Obj;
+  } catch {
+    return { ok: false, code: 'BAD_REQUEST', message: 'Frames must be JSON objects.', fatal: true };
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || typeof o.type !== 'string') {
+    return {
+      ok: false,
+      code: 'BAD_REQUEST',
+      message: 'Frames must be JSON objects with a type.',
+      fatal: true,
+    };
+  }
+  switch (o.type) {
+    case 'auth':
+      return typeof o.token === 'string' && o.token.length > 0
+        ? { ok: true, frame: { type: 'auth', token: o.token } }
+        : bad('auth needs a token.');
+    case 'subscribe':
+      if (!isId(o.conversation)) return bad('subscribe needs a conversation.');
+      if (o.since_seq !== undefined && o.since_seq !== null && !isSeq(o.since_seq)) {
+        return bad('since_seq must be a non-negative integer.', o.conversation);
+      }
+      return {
+        ok: true,
+        frame: {
+          type: 'subscribe',
+          conversation: o.conversation,
+          since_seq: isSeq(o.since_seq) ? o.since_seq : undefined,
+        },
+      };
+    case 'unsubscribe':
+      return isId(o.conversation)
+        ? { ok: true, frame: { type: 'unsubscribe', conversation: o.conversation } }
+        : bad('unsubscribe needs a conversation.');
+    case 'send': {
+      const ref = typeof o.client_id === 'string' ? o.client_id : undefined;
+      if (!isId(o.client_id)) return bad('send needs a client_id.');
+      if (!isId(o.conversation)) return bad('send needs a conversation.', ref);
+      if (typeof o.body !== 'string') return bad('body must be a string.', ref);
+      if (o.reply_to != null && !isId(o.reply_to)) return bad('reply_to must be a message id.', ref);
+      if (o.mentions != null && (!Array.isArray(o.mentions) || !o.mentions.every(isId))) {
+        return bad('mentions must be user ids.', ref);
+      }
+      let atts: Attachment[] | undefined;
+      if (o.attachments != null) {
+        const a = attachments(o.attachments);
+        if (!a) return bad('attachments must be {name, mime_type, size, url} objects.', ref);
+        atts = a;
+      }
+      return {
+        ok: true,
+        frame: {
+          type: 'send',
+          conversation: o.conversation,
+          client_id: o.client_id,
+          body: o.body,
+          reply_to: (o.reply_to as string | undefined) ?? undefined,
+          mentions: (o.mentions as string[] | undefined) ?? undefined,
+          attachments: atts,
+        },
+      };
+    }
+    case 'read':
+      if (!isId(o.conversation) || !isSeq(o.seq)) return bad('read needs a conversation and a seq.');
+      return { ok: true, frame: { type: 'read', conversation: o.conversation, seq: o.seq } };
+    case 'view':
+      if (o.conversation !== null && !isId(o.conversation)) return bad('view needs a conversation or null.');
+      return { ok: true, frame: { type: 'view', conversation: o.conversation } };
+    case 'typing':
+      return isId(o.conversation)
+        ? { ok: true, frame: { type: 'typing', conversation: o.conversation } }
+        : bad('typing needs a conversation.');
+    case 'heartbeat': {
+      if (o.status !== undefined && !STATUSES.includes(o.status as PresenceStatus)) {
+        return bad(`status must be one of ${STATUSES.join(', ')}.`);
+      }
+      if (o.resource !== undefined && (typeof o.resource !== 'string' || o.resource.length > 100)) {
+        return bad('resource must be a short string.');
+      }
+      return {
+        ok: true,
+        frame: {
+          type: 'heartbeat',
+          status: o.status as PresenceStatus | undefined,
+          resource: o.resource as string | undefined,
+        },
+      };
+    }
+    case 'ping':
+      return { ok: true, frame: { type: 'ping' } };
+    default:
+      return {
+        ok: false,
+        code: 'UNKNOWN_FRAME',
+        message: `Unknown frame type "${String(o.type).slice(0, 40)}".`,
+        fatal: false,
+      };
+  }
+}

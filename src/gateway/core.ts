@@ -1,0 +1,354 @@
+// What every session shares on one node: the topic hub, the stores, metrics,
+// the presence batcher, and the write commands (same domain commands as
+// HTTP). Transport-independent: the WebSocket server and the SSE route both
+// build sessions on it.
+import { randomUUID } from 'node:crypto';
+import type { AccessClaims } from '../auth/tokens.ts';
+import { type Command, execute } from '../domain/commands.ts';
+import { markRead } from '../domain/read-marker.ts';
+import {
+  CLOSE,
+  type ConversationKind,
+  type ErrorCode,
+  HeraldError,
+  type Message,
+  type PresenceEntry,
+  type ServerFrame,
+  topics,
+} from '../protocol/index.ts';
+import { memoryConnections } from '../registry/memory-connections.ts';
+import { memoryPresence } from '../registry/memory-presence.ts';
+import { memoryTyping } from '../registry/memory-typing.ts';
+import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
+import { GatewayMetrics, type HandshakeFailure } from './metrics.ts';
+import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
+import {
+  type Access,
+  conversationAccess,
+  memberIdsOf,
+  type Replay,
+  replayEvents,
+  tenantOrigins,
+} from './queries.ts';
+import { KeyedLimiter } from './rate-limit.ts';
+import type { Session } from './session.ts';
+import { TopicHub } from './topic-hub.ts';
+
+export interface AuthFailure {
+  reason: HandshakeFailure;
+  code: ErrorCode;
+  close: number;
+  message: string;
+}
+
+export type AuthResult = { ok: true; claims: AccessClaims } | ({ ok: false } & AuthFailure);
+
+const ORIGIN_CACHE_MS = 30_000;
+const KIND_CACHE_MAX = 50_000;
+
+export class GatewayCore {
+  readonly opts: ResolvedOptions;
+  readonly hub: TopicHub;
+  readonly metrics: GatewayMetrics;
+  readonly presence: PresenceStore;
+  readonly connections: ConnectionRegistry;
+  readonly typing: TypingStore;
+  readonly sessions = new Set<Session>();
+  /** Sessions over the soft mark, checked by the maintenance tick. */
+  readonly degraded = new Set<Session>();
+  readonly userLimiter: KeyedLimiter;
+  readonly ipLimiter: KeyedLimiter;
+  /** Set by drain(): new connections are refused. */
+  draining = false;
+
+  private readonly kinds = new Map<string, ConversationKind>();
+  private readonly origins = new Map<string, { list: string[] | null; at: number }>();
+  private readonly pendingPresence = new Map<
+    string,
+    { tenant: string; conversation: string; entries: Map<string, PresenceEntry> }
+  >();
+  /** tenant → device → rooms its presence was announced in (to announce it offline there). */
+  private readonly announced = new Map<string, Map<string, Set<string>>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(options: GatewayOptions) {
+    this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
+    this.metrics = new GatewayMetrics(options.metrics);
+    this.hub = new TopicHub(options.bus, (err, topic) =>
+      this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
+    );
+    this.presence = options.presence ?? memoryPresence();
+    this.connections = options.connections ?? memoryConnections();
+    this.typing = options.typing ?? memoryTyping();
+    this.userLimiter = new KeyedLimiter(this.opts.handshakeRatePerUser);
+    this.ipLimiter = new KeyedLimiter(this.opts.handshakeRatePerIp);
+    const every = (ms: number, fn: () => unknown) => {
+      const t = setInterval(() => {
+        Promise.resolve()
+          .then(fn)
+          .catch((err) => this.opts.log?.warn({ err }, 'gateway tick failed'));
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.opts.presenceFlushMs, () => this.flushPresence());
+    every(Math.min(250, this.opts.presenceFlushMs), () => {
+      for (const s of this.degraded) if (s.checkRecovered()) this.degraded.delete(s);
+    });
+    every(this.opts.pingIntervalMs, () => this.refreshConnections());
+  }
+
+  // ---- auth ------------------------------------------------------------------
+
+  /**
+   * Verifies the token, the Origin against the tenant's allow-list and the
+   * per-user handshake rate. The token itself is never logged.
+   */
+  async authorize(token: string, origin: string | undefined, host: string | undefined): Promise<AuthResult> {
+    let claims: AccessClaims;
+    try {
+      claims = await this.opts.tokens.verify(token);
+    } catch (err) {
+      const expired = err instanceof HeraldError && err.code === 'TOKEN_EXPIRED';
+      return expired
+        ? {
+            ok: false,
+            reason: 'token_expired',
+            code: 'TOKEN_EXPIRED',
+            close: CLOSE.TOKEN_EXPIRED,
+            message: 'The access token has expired.',
+          }
+        : {
+            ok: false,
+            reason: 'unauthenticated',
+            code: 'UNAUTHENTICATED',
+            close: CLOSE.UNAUTHENTICATED,
+            message: 'Invalid access token.',
+          };
+    }
+    const allowed = await this.allowedOrigins(claims.tenant_id);
+    if (allowed === null) {
+      return {
+        ok: false,
+        reason: 'tenant_not_found',
+        code: 'UNAUTHENTICATED',
+        close: CLOSE.UNAUTHENTICATED,
+        message: 'Unknown tenant.',
+      };
+    }
+    if (!originAllowed(origin, host, allowed)) {
+      return {
+        ok: false,
+        reason: 'origin',
+        code: 'ORIGIN_NOT_ALLOWED',
+        close: CLOSE.ORIGIN_NOT_ALLOWED,
+        message: 'The Origin is not on the tenant allow-list.',
+      };
+    }
+    if (!this.userLimiter.take(`${claims.tenant_id}\0${claims.user_id}`, this.opts.now())) {
+      return {
+        ok: false,
+        reason: 'rate_limited_user',
+        code: 'RATE_LIMITED',
+        close: CLOSE.RATE_LIMITED,
+        message: 'Too many connection attempts.',
+      };
+    }
+    return { ok: true, claims };
+  }
+
+  private async allowedOrigins(tenant: string): Promise<string[] | null> {
+    const now = Date.now();
+    const hit = this.origins.get(tenant);
+    if (hit && now - hit.at < ORIGIN_CACHE_MS) return hit.list;
+    const list = await tenantOrigins(this.opts.deps.db, tenant);
+    if (this.origins.size > 10_000) this.origins.clear();
+    this.origins.set(tenant, { list, at: now });
+    return list;
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  async access(tenant: string, conversation: string, user: string): Promise<Access | null> {
+    const a = await conversationAccess(this.opts.deps.db, tenant, conversation, user);
+    if (a) this.rememberKind(tenant, conversation, a.kind);
+    return a;
+  }
+
+  /** since null: only the head (live from now). */
+  replay(tenant: string, conversation: string, since: number | null, limit: number): Promise<Replay> {
+    return replayEvents(this.opts.deps.db, tenant, conversation, since ?? 0, since === null ? 0 : limit);
+  }
+
+  /** Present devices of a conversation's members (up to presenceSnapshotMax members). */
+  async presenceOf(tenant: string, conversation: string): Promise<PresenceEntry[]> {
+    const members = await memberIdsOf(this.opts.deps.db, tenant, conversation, this.opts.presenceSnapshotMax);
+    return this.presence.list(tenant, members, this.opts.now());
+  }
+
+  // ---- writes (same commands as HTTP) ----------------------------------------
+
+  private rememberKind(tenant: string, conversation: string, kind: ConversationKind): void {
+    if (this.kinds.size >= KIND_CACHE_MAX) this.kinds.clear();
+    this.kinds.set(`${tenant}\0${conversation}`, kind); // A conversation's kind never changes.
+  }
+
+  private async kindOf(tenant: string, conversation: string, user: string): Promise<ConversationKind> {
+    const k = this.kinds.get(`${tenant}\0${conversation}`);
+    if (k) return k;
+    const a = await this.access(tenant, conversation, user);
+    if (!a) throw new HeraldError('CONVERSATION_NOT_FOUND');
+    return a.kind;
+  }
+
+  /** Routes a `send` frame by conversation kind to the domain command. */
+  async send(
+    s: Session,
+    f: {
+      conversation: string;
+      client_id: string;
+      body: string;
+      reply_to?: string;
+      mentions?: string[];
+      attachments?: Message['attachments'];
+    },
+  ): Promise<Message> {
+    const input = {
+      body: f.body,
+      reply_to: f.reply_to,
+      mentions: f.mentions,
+      attachments: f.attachments,
+      client_id: f.client_id,
+    };
+    const kind = await this.kindOf(s.tenant, f.conversation, s.user);
+    let cmd: Command;
+    switch (kind) {
+      case 'direct':
+        cmd = { kind: 'DirectMessage', sender: s.user, conversation: f.conversation, input };
+        break;
+      case 'group':
+        cmd = { kind: 'GroupMessage', sender: s.user, conversation: f.conversation, input };
+        break;
+      case 'channel':
+        cmd = { kind: 'ChannelMessage', sender: s.user, conversation: f.conversation, input };
+        break;
+      case 'announcement':
+        cmd = {
+          kind: 'Announcement',
+          actor: { type: 'user', user_id: s.user },
+          conversation: f.conversation,
+          input,
+        };
+        break;
+      case 'notices':
+        throw new HeraldError('INVALID_KIND', 'Notices cannot be written to.');
+    }
+    const res = await execute(this.opts.deps, s.tenant, cmd);
+    if (!('message' in res)) throw new HeraldError('INTERNAL');
+    return res.message;
+  }
+
+  async read(s: Session, conversation: string, seq: number): Promise<void> {
+    await markRead(this.opts.deps, s.tenant, s.user, conversation, seq);
+  }
+
+  // ---- presence batching -----------------------------------------------------
+
+  /** Queues a presence delta for a room; flushed about once per presenceFlushMs. */
+  queuePresence(tenant: string, conversation: string, entry: PresenceEntry): void {
+    const key = `${tenant}\0${conversation}`;
+    let room = this.pendingPresence.get(key);
+    if (!room) {
+      room = { tenant, conversation, entries: new Map() };
+      this.pendingPresence.set(key, room);
+    }
+    const dev = `${entry.user_id}\0${entry.device_id}`;
+    room.entries.set(dev, entry);
+    if (entry.status === 'offline') return;
+    let devices = this.announced.get(tenant);
+    if (!devices) {
+      devices = new Map();
+      this.announced.set(tenant, devices);
+    }
+    let rooms = devices.get(dev);
+    if (!rooms) {
+      rooms = new Set();
+      devices.set(dev, rooms);
+    }
+    rooms.add(conversation);
+  }
+
+  /** Ages out stale devices (announcing them offline), then publishes one frame per room. */
+  async flushPresence(): Promise<void> {
+    const now = this.opts.now();
+    for (const [tenant, devices] of this.announced) {
+      const gone = await this.presence.ageOut(tenant, now);
+      for (const d of gone) {
+        const dev = `${d.user_id}\0${d.device_id}`;
+        const rooms = devices.get(dev);
+        devices.delete(dev);
+        for (const conversation of rooms ?? []) {
+          this.queuePresence(tenant, conversation, {
+            ...d,
+            status: 'offline',
+            resource: null,
+            last_seen_ms: now,
+          });
+        }
+      }
+      if (devices.size === 0) this.announced.delete(tenant);
+    }
+    const rooms = [...this.pendingPresence.values()];
+    this.pendingPresence.clear();
+    for (const r of rooms) {
+      const frame: ServerFrame = {
+        type: 'presence',
+        conversation: r.conversation,
+        entries: [...r.entries.values()],
+      };
+      await this.opts.bus.publish(topics.ephemeral(r.tenant, r.conversation), JSON.stringify(frame));
+    }
+  }
+
+  private async refreshConnections(): Promise<void> {
+    const byTenant = new Map<string, string[]>();
+    for (const s of this.sessions) {
+      const ids = byTenant.get(s.tenant) ?? [];
+      ids.push(s.id);
+      byTenant.set(s.tenant, ids);
+    }
+    const now = this.opts.now();
+    for (const [tenant, ids] of byTenant)
+      await this.connections.refresh(tenant, ids, this.opts.connectionTtlMs, now);
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.hub.close();
+  }
+}
+
+/**
+ * Origin policy: a request without Origin (native and server clients; browsers
+ * always send one) is allowed; a same-origin page (Origin host = Host) is
+ * allowed; otherwise the Origin must be on the tenant's allow-list, where "*"
+ * allows any. An empty list therefore admits no cross-origin browser page.
+ */
+export function originAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowed: readonly string[],
+): boolean {
+  if (!origin) return true;
+  const o = origin.trim().toLowerCase().replace(/\/+$/, '');
+  if (allowed.includes('*')) return true;
+  if (allowed.some((a) => a.trim().toLowerCase().replace(/\/+$/, '') === o)) return true;
+  if (host) {
+    try {
+      if (new URL(o).host === host.toLowerCase()) return true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,98 @@
+// The few reads the gateway makes from the store: access checks, replay
+// from the events table, tenant origins. Everything is tenant-scoped.
+import type { Sql } from '../domain/ports.ts';
+import type { ConversationKind } from '../protocol/model.ts';
+
+export interface Access {
+  kind: ConversationKind;
+  member_count: number;
+  /** A member, or any user of the tenant for tenant-wide announcements. */
+  allowed: boolean;
+}
+
+/** null: no such conversation in this tenant (a leaked id from another tenant looks the same). */
+export async function conversationAccess(
+  db: Sql,
+  tenant: string,
+  conversation: string,
+  user: string,
+): Promise<Access | null> {
+  const { rows } = await db.query<{
+    kind: ConversationKind;
+    audience: string;
+    member_count: number;
+    member: boolean;
+  }>(
+    `SELECT c.kind, c.audience, c.member_count, (m.user_id IS NOT NULL) AS member
+       FROM conversations c
+       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
+      WHERE c.tenant_id = $1 AND c.id = $2`,
+    [tenant, conversation, user],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const tenantWide = r.kind === 'announcement' && r.audience === 'tenant';
+  return { kind: r.kind, member_count: Number(r.member_count), allowed: r.member || tenantWide };
+}
+
+export interface Replay {
+  head: number;
+  /** Serialized `event` frames, in seq order. */
+  events: { seq: number; frame: string }[];
+}
+
+/**
+ * Events (since, since+limit] and the head, read in one statement so both
+ * come from one snapshot. Frames are assembled from the stored payload text:
+ * no parse and re-serialize of the event.
+ */
+export async function replayEvents(
+  db: Sql,
+  tenant: string,
+  conversation: string,
+  since: number,
+  limit: number,
+): Promise<Replay> {
+  const { rows } = await db.query<{ head: number; seq: number | null; payload: string | null }>(
+    `SELECT c.last_seq AS head, e.seq, e.payload
+       FROM conversations c
+       LEFT JOIN LATERAL (
+         SELECT seq, payload::text AS payload FROM events
+          WHERE tenant_id = c.tenant_id AND conversation_id = c.id AND seq > $3
+          ORDER BY seq LIMIT $4) e ON true
+      WHERE c.tenant_id = $1 AND c.id = $2
+      ORDER BY e.seq`,
+    [tenant, conversation, since, limit],
+  );
+  if (rows.length === 0) return { head: 0, events: [] };
+  const conv = JSON.stringify(conversation);
+  const events: Replay['events'] = [];
+  for (const r of rows) {
+    if (r.seq == null || r.payload == null) continue;
+    const seq = Number(r.seq);
+    events.push({ seq, frame: `{"type":"event","conversation":${conv},"seq":${seq},"event":${r.payload}}` });
+  }
+  return { head: Number(rows[0].head), events };
+}
+
+/** null: no such tenant. */
+export async function tenantOrigins(db: Sql, tenant: string): Promise<string[] | null> {
+  const { rows } = await db.query<{ allowed_origins: string[] }>(
+    'SELECT allowed_origins FROM tenants WHERE id = $1',
+    [tenant],
+  );
+  return rows[0] ? rows[0].allowed_origins : null;
+}
+
+export async function memberIdsOf(
+  db: Sql,
+  tenant: string,
+  conversation: string,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await db.query<{ user_id: string }>(
+    'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2 LIMIT $3',
+    [tenant, conversation, limit],
+  );
+  return rows.map((r) => r.user_id);
+}

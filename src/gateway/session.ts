@@ -1,0 +1,536 @@
+// One client connection (a WebSocket or an SSE stream), transport-agnostic:
+// its subscriptions (replay then live, gapless and duplicate-free), its
+// personal room, presence and typing, token expiry, and the outgoing queue
+// with backpressure. The transport supplies a Sink; frames from the bus
+// arrive as the same string/buffer for every session.
+import {
+  CLOSE,
+  type ClientFrame,
+  type ErrorCode,
+  HeraldError,
+  type PresenceEntry,
+  type PresenceStatus,
+  type ServerFrame,
+  topics,
+} from '../protocol/index.ts';
+import type { GatewayCore } from './core.ts';
+import type { Priority } from './metrics.ts';
+import type { TopicFrame } from './topic-hub.ts';
+
+/** Where a session's frames go. `cursor` marks event frames (SSE uses it for Last-Event-ID). */
+export interface Sink {
+  readonly transport: 'ws' | 'sse';
+  write(text: string, buf: Buffer | null, cursor: { conversation: string; seq: number } | null): void;
+  /** Bytes accepted but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /** Ends the connection with a close code (SSE: ends the stream). */
+  close(code: number, reason: string): void;
+}
+
+export interface SessionIdentity {
+  id: string;
+  tenant: string;
+  user: string;
+  device: string;
+  /** Token expiry, ms since the epoch. */
+  expiresMs: number;
+}
+
+interface Subscription {
+  conversation: string;
+  /** replaying: live frames are buffered until the replay is written. */
+  state: 'pending' | 'replaying' | 'live';
+  lastSeq: number;
+  buffer: TopicFrame[];
+  unlisten: (() => void)[];
+  lastTypingMs: number;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+export class Session {
+  readonly id: string;
+  readonly tenant: string;
+  readonly user: string;
+  readonly device: string;
+  expiresMs: number;
+  /** Last time the client was heard from (frames, pongs); real time. */
+  lastSeen = Date.now();
+
+  private readonly subs = new Map<string, Subscription>();
+  private personalUnlisten: (() => void) | null = null;
+  /** Personal-room frames that arrive before `welcome` is sent are held here. */
+  private early: TopicFrame[] | null = [];
+  private closing = false;
+  private disposed = false;
+  private degraded = false;
+  private readonly pendingReceipts = new Map<string, { text: string; seq: number }>();
+  private readonly pendingPresence = new Map<string, Map<string, PresenceEntry>>();
+  private status: PresenceStatus = 'active';
+  private resource: string | null = null;
+  private viewing: string | null = null;
+  private expiringTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly core: GatewayCore,
+    readonly sink: Sink,
+    ident: SessionIdentity,
+  ) {
+    this.id = ident.id;
+    this.tenant = ident.tenant;
+    this.user = ident.user;
+    this.device = ident.device;
+    this.expiresMs = ident.expiresMs;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  /** Joins the personal room, registers the connection, records presence, arms expiry. */
+  async start(): Promise<void> {
+    const { hub, opts } = this.core;
+    const unlisten = await hub.add(topics.user(this.tenant, this.user), (f) =>
+      this.early ? this.early.push(f) : this.emitFrame(f, null),
+    );
+    if (this.closing) {
+      unlisten();
+      return;
+    }
+    this.personalUnlisten = unlisten;
+    await this.core.connections.register(
+      this.tenant,
+      { user_id: this.user, device_id: this.device, connection_id: this.id, node_id: opts.nodeId },
+      opts.connectionTtlMs,
+      opts.now(),
+    );
+    await this.heartbeat(undefined, undefined);
+    this.armExpiry(this.expiresMs);
+  }
+
+  /** Sends `welcome`, then whatever the personal room delivered meanwhile. */
+  welcome(frame: Extract<ServerFrame, { type: 'welcome' }>): void {
+    this.send(frame);
+    const early = this.early ?? [];
+    this.early = null;
+    for (const f of early) this.emitFrame(f, null);
+  }
+
+  /** (Re)arms `token_expiring` and the TOKEN_EXPIRED close for a token expiring at expMs. */
+  armExpiry(expMs: number): void {
+    this.expiresMs = expMs;
+    if (this.expiringTimer) clearTimeout(this.expiringTimer);
+    this.expiringTimer = null;
+    const left = expMs - Date.now();
+    // setTimeout holds at most ~24.8 days; longer-lived (host) tokens are re-checked then.
+    if (left > MAX_TIMER_MS) {
+      this.expiringTimer = setTimeout(() => this.armExpiry(expMs), MAX_TIMER_MS);
+      this.expiringTimer.unref();
+      return;
+    }
+    const lead = this.core.opts.tokenExpiringLeadMs;
+    this.expiringTimer = setTimeout(
+      () => {
+        this.send({ type: 'token_expiring', expires_at: Math.floor(expMs / 1000) });
+        this.expiringTimer = setTimeout(
+          () => this.close(CLOSE.TOKEN_EXPIRED, 'token expired'),
+          Math.max(0, expMs - Date.now()),
+        );
+        this.expiringTimer.unref();
+      },
+      Math.max(0, left - lead),
+    );
+    this.expiringTimer.unref();
+  }
+
+  // ---- client frames ------------------------------------------------------
+
+  /** Handles one authenticated client frame. Errors become `error` frames. */
+  async handle(frame: Exclude<ClientFrame, { type: 'auth' }>): Promise<void> {
+    try {
+      switch (frame.type) {
+        case 'subscribe':
+          return await this.subscribe(frame.conversation, frame.since_seq);
+        case 'unsubscribe':
+          this.unsubscribe(frame.conversation, 'UNSUBSCRIBED');
+          return;
+        case 'send': {
+          const m = await this.core.send(this, frame);
+          this.send({
+            type: 'ack',
+            client_id: frame.client_id,
+            conversation: frame.conversation,
+            seq: m.seq,
+            message_id: m.id,
+          });
+          return;
+        }
+        case 'read':
+          await this.core.read(this, frame.conversation, frame.seq);
+          return;
+        case 'view':
+          return await this.view(frame.conversation);
+        case 'typing':
+          return await this.typing(frame.conversation);
+        case 'heartbeat':
+          return await this.heartbeat(frame.status, frame.resource);
+        case 'ping':
+          this.send({ type: 'pong' });
+          return;
+      }
+    } catch (err) {
+      const ref =
+        frame.type === 'send'
+          ? frame.client_id
+          : 'conversation' in frame
+            ? (frame.conversation ?? undefined)
+            : undefined;
+      this.sendError(err, ref);
+    }
+  }
+
+  sendError(err: unknown, ref?: string): void {
+    if (err instanceof HeraldError) {
+      this.send({
+        type: 'error',
+        code: err.code,
+        message: err.message,
+        ...(ref !== undefined ? { ref } : {}),
+      });
+      return;
+    }
+    this.core.opts.log?.error({ err, connection: this.id }, 'gateway frame failed');
+    this.send({
+      type: 'error',
+      code: 'INTERNAL',
+      message: 'Internal error.',
+      ...(ref !== undefined ? { ref } : {}),
+    });
+  }
+
+  // ---- subscriptions --------------------------------------------------------
+
+  /**
+   * Subscribe with replay: join the bus topic FIRST and buffer what arrives,
+   * replay (since, head] from the events table, then flush the buffer
+   * dropping seq <= last replayed. Any event is either published after the
+   * bus subscription (live) or committed before the replay query (replayed):
+   * no hole, and the seq filter removes the overlap.
+   */
+  async subscribe(conversation: string, since: number | undefined): Promise<void> {
+    const { core } = this;
+    const prev = this.subs.get(conversation);
+    if (prev) this.dropSub(prev);
+    else if (this.subs.size >= core.opts.maxSubscriptions) {
+      throw new HeraldError(
+        'VALIDATION_FAILED',
+        `At most ${core.opts.maxSubscriptions} subscriptions per connection.`,
+      );
+    }
+    const sub: Subscription = {
+      conversation,
+      state: 'pending',
+      lastSeq: 0,
+      buffer: [],
+      unlisten: [],
+      lastTypingMs: -Infinity,
+    };
+    this.subs.set(conversation, sub);
+    const current = () => this.subs.get(conversation) === sub && !this.closing;
+    try {
+      const access = await core.access(this.tenant, conversation, this.user);
+      if (!access) throw new HeraldError('CONVERSATION_NOT_FOUND');
+      if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
+      if (!current()) return;
+      sub.state = 'replaying';
+      const onRoom = (f: TopicFrame) => (sub.state === 'live' ? this.deliver(sub, f) : sub.buffer.push(f));
+      const onEphemeral = (f: TopicFrame) => {
+        if (sub.state !== 'live' || (f.type === 'typing' && f.userId === this.user)) return;
+        this.emitFrame(f, null);
+      };
+      sub.unlisten.push(await core.hub.add(topics.conversation(this.tenant, conversation), onRoom));
+      sub.unlisten.push(await core.hub.add(topics.ephemeral(this.tenant, conversation), onEphemeral));
+      if (!current()) return this.dropSub(sub);
+
+      const limit = core.opts.deps.limits.replayLimit;
+      const replay = await core.replay(this.tenant, conversation, since ?? null, limit);
+      if (!current()) return this.dropSub(sub);
+      if (since !== undefined && since > replay.head) {
+        throw new HeraldError('INVALID_SEQ', `since_seq ${since} is beyond the head (${replay.head}).`);
+      }
+      const lastReplayed = replay.events.length
+        ? replay.events[replay.events.length - 1].seq
+        : (since ?? replay.head);
+      this.send({
+        type: 'subscribed',
+        conversation,
+        head_seq: replay.head,
+        replayed: replay.events.length,
+        complete: since === undefined || lastReplayed >= replay.head,
+      });
+      for (const e of replay.events) {
+        // Replay is paced by the reader: a long replay of large events must not
+        // look like a slow consumer, so it waits for the queue to drain.
+        if (this.sink.bufferedAmount() + e.frame.length > core.opts.softMarkBytes && !(await this.paced()))
+          return;
+        if (!current()) return this.dropSub(sub);
+        this.emit(e.frame, null, 'message', { conversation, seq: e.seq });
+      }
+      core.metrics.record({ name: 'replay', events: replay.events.length });
+      sub.lastSeq = lastReplayed;
+      sub.state = 'live';
+      const buffered = sub.buffer;
+      sub.buffer = [];
+      for (const f of buffered) {
+        if (!current()) break;
+        this.deliver(sub, f);
+      }
+      if (current()) await this.presenceOnSubscribe(conversation, access.member_count);
+    } catch (err) {
+      if (this.subs.get(conversation) === sub) this.dropSub(sub);
+      throw err;
+    }
+  }
+
+  /**
+   * Waits until the queue is below half the soft mark. A reader that does not
+   * drain within closeGraceMs is a slow consumer. False: the session closed.
+   */
+  private async paced(): Promise<boolean> {
+    const { opts } = this.core;
+    const deadline = Date.now() + opts.closeGraceMs;
+    while (this.sink.bufferedAmount() > opts.softMarkBytes / 2) {
+      if (this.closing) return false;
+      if (Date.now() > deadline) {
+        this.core.metrics.record({ name: 'slow_consumer' });
+        this.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return !this.closing;
+  }
+
+  /** A live room frame: events are filtered by seq (idempotent: at-least-once bus). */
+  private deliver(sub: Subscription, f: TopicFrame): void {
+    if (f.type === 'event' && f.seq !== null) {
+      if (f.seq <= sub.lastSeq) return;
+      sub.lastSeq = f.seq;
+      this.emitFrame(f, { conversation: sub.conversation, seq: f.seq });
+      // Losing membership ends the subscription after the `left` event itself.
+      if (f.left?.includes(this.user)) this.unsubscribe(sub.conversation, 'NOT_A_MEMBER');
+      return;
+    }
+    this.emitFrame(f, null);
+  }
+
+  unsubscribe(conversation: string, code: ErrorCode | 'UNSUBSCRIBED'): void {
+    const sub = this.subs.get(conversation);
+    if (sub) this.dropSub(sub);
+    this.send({ type: 'unsubscribed', conversation, code });
+  }
+
+  private dropSub(sub: Subscription): void {
+    if (this.subs.get(sub.conversation) === sub) this.subs.delete(sub.conversation);
+    for (const u of sub.unlisten) u();
+    sub.unlisten = [];
+    sub.buffer = [];
+    sub.state = 'pending';
+  }
+
+  // ---- presence, typing, viewing ------------------------------------------
+
+  private entry(nowMs: number): PresenceEntry {
+    return {
+      user_id: this.user,
+      device_id: this.device,
+      status: this.status,
+      resource: this.resource,
+      last_seen_ms: nowMs,
+    };
+  }
+
+  async heartbeat(status: PresenceStatus | undefined, resource: string | undefined): Promise<void> {
+    const { core } = this;
+    const now = core.opts.now();
+    if (status) this.status = status;
+    if (resource !== undefined) this.resource = resource;
+    const { changed } = await core.presence.heartbeat(
+      this.tenant,
+      this.user,
+      this.device,
+      this.status,
+      this.resource,
+      now,
+    );
+    if (changed) {
+      for (const sub of this.subs.values())
+        if (sub.state === 'live') core.queuePresence(this.tenant, sub.conversation, this.entry(now));
+    }
+    // Keep the viewing registry's TTL alive while the client heartbeats.
+    if (this.viewing) await core.opts.deps.viewing.set(this.tenant, this.user, this.device, this.viewing);
+  }
+
+  private async presenceOnSubscribe(conversation: string, memberCount: number): Promise<void> {
+    const { core } = this;
+    const now = core.opts.now();
+    core.queuePresence(this.tenant, conversation, this.entry(now));
+    if (memberCount > core.opts.presenceSnapshotMax) return;
+    const entries = await core.presenceOf(this.tenant, conversation);
+    if (entries.length > 0 && this.subs.get(conversation)?.state === 'live') {
+      this.send({ type: 'presence', conversation, entries }, 'presence');
+    }
+  }
+
+  private async typing(conversation: string): Promise<void> {
+    const { core } = this;
+    const sub = this.subs.get(conversation);
+    if (sub?.state !== 'live')
+      throw new HeraldError('BAD_REQUEST', 'Subscribe to the conversation before typing.');
+    const now = core.opts.now();
+    if (now - sub.lastTypingMs < core.opts.typingIntervalMs) return;
+    sub.lastTypingMs = now;
+    await core.typing.set(this.tenant, conversation, this.user, now);
+    // Ephemeral: straight onto the bus, never PostgreSQL.
+    const frame: ServerFrame = {
+      type: 'typing',
+      conversation,
+      user_id: this.user,
+      ttl_ms: core.typing.ttlMs,
+    };
+    await core.opts.bus.publish(topics.ephemeral(this.tenant, conversation), JSON.stringify(frame));
+  }
+
+  private async view(conversation: string | null): Promise<void> {
+    const { core } = this;
+    if (conversation !== null && this.subs.get(conversation)?.state !== 'live') {
+      const access = await core.access(this.tenant, conversation, this.user);
+      if (!access) throw new HeraldError('CONVERSATION_NOT_FOUND');
+      if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
+    }
+    this.viewing = conversation;
+    await core.opts.deps.viewing.set(this.tenant, this.user, this.device, conversation);
+  }
+
+  // ---- outgoing queue and backpressure --------------------------------------
+
+  /** Sends a frame built for this session alone (acks, errors, control). */
+  send(frame: ServerFrame, priority: Priority = 'message'): void {
+    this.emit(JSON.stringify(frame), null, priority, null);
+  }
+
+  private emitFrame(f: TopicFrame, cursor: { conversation: string; seq: number } | null): void {
+    this.emit(f.text, f, f.priority, cursor);
+  }
+
+  /**
+   * The bounded queue: the transport's buffered bytes are the queue. Over the
+   * soft mark typing is shed and presence/receipts coalesce per key (latest
+   * wins) until it drains; over the hard mark the socket is closed with
+   * SLOW_CONSUMER — nothing is dropped silently, the client resumes by seq.
+   */
+  private emit(
+    text: string,
+    frame: TopicFrame | null,
+    priority: Priority,
+    cursor: { conversation: string; seq: number } | null,
+  ): void {
+    if (this.closing) return;
+    const { core } = this;
+    const bytes = frame ? frame.buf.length : text.length;
+    const queued = this.sink.bufferedAmount();
+    if (queued + bytes > core.opts.hardMarkBytes) {
+      core.metrics.record({ name: 'slow_consumer' });
+      this.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    if (!this.degraded && queued + bytes > core.opts.softMarkBytes) {
+      this.degraded = true;
+      core.degraded.add(this);
+      this.sink.write(
+        JSON.stringify({ type: 'degraded', reason: 'backpressure' } satisfies ServerFrame),
+        null,
+        null,
+      );
+    }
+    if (this.degraded && priority !== 'message' && priority !== 'inbox') {
+      core.metrics.record({ name: 'frame_dropped', priority });
+      if (priority === 'receipt') this.coalesceReceipt(text);
+      else if (priority === 'presence') this.coalescePresence(text);
+      return;
+    }
+    this.sink.write(text, frame ? frame.buf : null, cursor);
+  }
+
+  private coalesceReceipt(text: string): void {
+    const r = JSON.parse(text) as { conversation: string; user_id: string; seq: number };
+    const key = `${r.conversation}\0${r.user_id}`;
+    const prev = this.pendingReceipts.get(key);
+    if (!prev || prev.seq < r.seq) this.pendingReceipts.set(key, { text, seq: r.seq });
+  }
+
+  private coalescePresence(text: string): void {
+    const p = JSON.parse(text) as { conversation: string | null; entries: PresenceEntry[] };
+    const room = p.conversation ?? '';
+    let m = this.pendingPresence.get(room);
+    if (!m) {
+      m = new Map();
+      this.pendingPresence.set(room, m);
+    }
+    for (const e of p.entries) m.set(`${e.user_id}\0${e.device_id}`, e);
+  }
+
+  /** Called by the gateway's maintenance tick while degraded. */
+  checkRecovered(): boolean {
+    if (this.closing) return true;
+    if (this.sink.bufferedAmount() > this.core.opts.softMarkBytes / 2) return false;
+    this.degraded = false;
+    for (const r of this.pendingReceipts.values()) this.emit(r.text, null, 'receipt', null);
+    this.pendingReceipts.clear();
+    for (const [room, m] of this.pendingPresence) {
+      this.send(
+        { type: 'presence', conversation: room === '' ? null : room, entries: [...m.values()] },
+        'presence',
+      );
+    }
+    this.pendingPresence.clear();
+    return true;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  /** Closes the connection (once); the transport calls dispose() when it is gone. */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.releaseSubscriptions();
+    this.sink.close(code, reason);
+  }
+
+  private releaseSubscriptions(): void {
+    for (const sub of [...this.subs.values()]) this.dropSub(sub);
+    this.personalUnlisten?.();
+    this.personalUnlisten = null;
+    if (this.expiringTimer) clearTimeout(this.expiringTimer);
+  }
+
+  /** The connection is gone: release everything. Presence is left to age out (disconnect is not trusted). */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.closing = true;
+    this.releaseSubscriptions();
+    this.core.degraded.delete(this);
+    const { core } = this;
+    try {
+      await core.connections.unregister(this.tenant, this.id);
+      if (this.viewing) await core.opts.deps.viewing.set(this.tenant, this.user, this.device, null);
+    } catch (err) {
+      core.opts.log?.warn({ err, connection: this.id }, 'session cleanup failed');
+    }
+  }
+}

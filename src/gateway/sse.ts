@@ -1,0 +1,181 @@
+// GET /v1/sse: the gateway's downlink as Server-Sent Events, for clients that
+// only read (writes go over HTTP). Streams the personal room and the chosen
+// conversations with the same replay-then-live subscription as WebSocket.
+//
+// Every `event` frame carries an SSE id encoding the stream position of every
+// conversation seen so far ("conv:seq,conv:seq", ids URI-encoded), so a
+// reconnecting EventSource resumes all of them from Last-Event-ID.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { HeraldError, PROTOCOL_VERSION } from '../protocol/index.ts';
+import { bearer, type Gateway } from './gateway.ts';
+import { Session, type Sink } from './session.ts';
+
+export interface SseOptions {
+  /** The gateway, or a getter (the host may build the gateway after registering the route). */
+  gateway: Gateway | (() => Gateway);
+  /** Route path (default /v1/sse). */
+  path?: string;
+  /** Conversations per stream (default 50). */
+  maxConversations?: number;
+  /** Keep-alive comment interval (default 15 s). */
+  keepAliveMs?: number;
+}
+
+/** "a:5,b:7" → Map; ids are URI-encoded so they may contain any character. */
+export function decodeCursor(raw: string | undefined | null): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    const i = part.lastIndexOf(':');
+    if (i <= 0) continue;
+    const seq = Number(part.slice(i + 1));
+    if (!Number.isInteger(seq) || seq < 0) continue;
+    try {
+      out.set(decodeURIComponent(part.slice(0, i)), seq);
+    } catch {
+      // Ignore a mangled entry; that conversation falls back to since_seq.
+    }
+  }
+  return out;
+}
+
+export function encodeCursor(cursor: ReadonlyMap<string, number>): string {
+  return [...cursor].map(([c, s]) => `${encodeURIComponent(c)}:${s}`).join(',');
+}
+
+function httpError(reply: FastifyReply, err: HeraldError, headers: Record<string, string> = {}) {
+  return reply.code(err.status).headers(headers).send(err.toBody());
+}
+
+/** Fastify plugin: `app.register(sseRoutes, { gateway })`. */
+export async function sseRoutes(app: FastifyInstance, options: SseOptions): Promise<void> {
+  const gw = options.gateway;
+  const coreOf = () => (typeof gw === 'function' ? gw() : gw).core;
+  const path = options.path ?? '/v1/sse';
+  const maxConversations = options.maxConversations ?? 50;
+  const keepAliveMs = options.keepAliveMs ?? 15_000;
+
+  app.get(path, async (req, reply) => {
+    const core = coreOf();
+    const q = req.query as Record<string, string | undefined>;
+    if (core.draining)
+      return httpError(reply, new HeraldError('NOT_READY', 'The node is draining.'), { 'Retry-After': '1' });
+    if (!core.ipLimiter.take(core.opts.clientIp(req.raw), core.opts.now())) {
+      core.metrics.record({ name: 'handshake_failed', reason: 'rate_limited_ip' });
+      return httpError(reply, new HeraldError('RATE_LIMITED'), { 'Retry-After': '1' });
+    }
+    const token = bearer(req.headers.authorization) ?? q.access_token ?? null;
+    if (!token) {
+      core.metrics.record({ name: 'handshake_failed', reason: 'no_token' });
+      return httpError(reply, new HeraldError('UNAUTHENTICATED'));
+    }
+    const origin = req.headers.origin;
+    const auth = await core.authorize(token, origin, req.headers.host);
+    if (!auth.ok) {
+      core.metrics.record({ name: 'handshake_failed', reason: auth.reason });
+      return httpError(reply, new HeraldError(auth.code, auth.message));
+    }
+    const conversations = [
+      ...new Set(
+        (q.conversations ?? '')
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      ),
+    ];
+    if (conversations.length > maxConversations) {
+      return httpError(
+        reply,
+        new HeraldError('VALIDATION_FAILED', `At most ${maxConversations} conversations per stream.`),
+      );
+    }
+    // since_seq: "conv:seq,…" per conversation, or one number for all; Last-Event-ID wins where it is ahead.
+    const since = new Map<string, number>();
+    const sinceRaw = q.since_seq;
+    if (sinceRaw && /^\d+$/.test(sinceRaw)) for (const c of conversations) since.set(c, Number(sinceRaw));
+    else for (const [c, s] of decodeCursor(sinceRaw)) since.set(c, s);
+    const lastEventId = (req.headers['last-event-id'] as string | undefined) ?? q.last_event_id;
+    const resumed = decodeCursor(lastEventId);
+    for (const [c, s] of resumed) if (conversations.includes(c)) since.set(c, Math.max(s, since.get(c) ?? 0));
+
+    const { claims } = auth;
+    reply.hijack();
+    const raw = reply.raw;
+    const headers: Record<string, string> = {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    };
+    if (origin) {
+      headers['Access-Control-Allow-Origin'] = origin;
+      headers.Vary = 'Origin';
+    }
+    raw.writeHead(200, headers);
+    raw.write('retry: 2000\n\n');
+
+    const cursor = new Map<string, number>(resumed);
+    const sink: Sink = {
+      transport: 'sse',
+      write(text, _buf, at) {
+        if (raw.writableEnded) return;
+        if (at) {
+          cursor.set(at.conversation, at.seq);
+          raw.write(`id: ${encodeCursor(cursor)}\ndata: ${text}\n\n`);
+        } else raw.write(`data: ${text}\n\n`);
+      },
+      bufferedAmount: () => raw.writableLength,
+      close(code, reason) {
+        if (raw.writableEnded) return;
+        raw.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+        setTimeout(() => raw.destroy(), core.opts.closeGraceMs).unref();
+      },
+    };
+    const session = new Session(core, sink, {
+      id: randomUUID(),
+      tenant: claims.tenant_id,
+      user: claims.user_id,
+      device:
+        typeof q.device_id === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(q.device_id)
+          ? q.device_id
+          : randomUUID(),
+      expiresMs: claims.exp * 1000,
+    });
+    core.sessions.add(session);
+    core.metrics.record({ name: 'connection_opened', transport: 'sse' });
+    const keepAlive = setInterval(() => {
+      if (!raw.writableEnded) raw.write(': keep-alive\n\n');
+    }, keepAliveMs);
+    keepAlive.unref();
+    raw.on('close', () => {
+      clearInterval(keepAlive);
+      if (!core.sessions.delete(session)) return;
+      core.metrics.record({ name: 'connection_closed', transport: 'sse', code: 1000 });
+      void session.dispose();
+    });
+    try {
+      await session.start();
+      session.welcome({
+        type: 'welcome',
+        connection_id: session.id,
+        user_id: session.user,
+        tenant_id: session.tenant,
+        device_id: session.device,
+        heartbeat_ms: core.opts.heartbeatMs,
+        protocol: PROTOCOL_VERSION,
+        expires_at: claims.exp,
+      });
+      for (const c of conversations) {
+        try {
+          await session.subscribe(c, since.get(c));
+        } catch (err) {
+          session.sendError(err, c);
+        }
+      }
+    } catch (err) {
+      req.log.error({ err }, 'sse stream failed');
+      session.close(4003, 'internal');
+    }
+  });
+}

@@ -1,0 +1,128 @@
+// Typing and presence: ephemeral, never in PostgreSQL, driven by an injected clock.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConversation } from '../../src/domain/conversations.ts';
+import { seedTenant } from '../support/fixtures.ts';
+import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
+import { connect, type Node, published, startNode, subscribe, until } from './harness.ts';
+
+describe.each(backends())('gateway typing and presence (%s)', (backend: Backend) => {
+  let store: TestStore;
+  let node: Node;
+  let now = Date.now();
+  beforeAll(async () => {
+    store = await openTestStore(backend);
+    node = await startNode(store.db, { now: () => now, presenceFlushMs: 50 });
+  });
+  afterAll(async () => {
+    await node?.close();
+    await store?.close();
+  });
+
+  async function group() {
+    const tenant = await seedTenant(store.db, ['alice', 'bob']);
+    const { id } = await createConversation(
+      node.herald.deps,
+      tenant,
+      { type: 'user', user_id: 'alice' },
+      {
+        kind: 'group',
+        title: 'g',
+        members: ['bob'],
+      },
+    );
+    await published(store.db, tenant);
+    return { tenant, id };
+  }
+
+  it('typing arrives at the others (not the typist) and expires after ~3 s', async () => {
+    const { tenant, id } = await group();
+    const before = await store.db.query('SELECT count(*)::int AS n FROM outbox WHERE tenant_id = $1', [
+      tenant,
+    ]);
+    const a = await connect(node, await node.token(tenant, 'alice'));
+    const b = await connect(node, await node.token(tenant, 'bob'));
+    await subscribe(a, id);
+    await subscribe(b, id);
+    a.send({ type: 'typing', conversation: id });
+    const t = await b.next('typing');
+    expect(t).toEqual({ type: 'typing', conversation: id, user_id: 'alice', ttl_ms: 3000 });
+    expect(await node.gateway.typingIn(tenant, id)).toEqual(['alice']);
+    a.send({ type: 'ping' });
+    await a.next('pong');
+    expect(a.of('typing')).toEqual([]);
+    now += 3_001;
+    expect(await node.gateway.typingIn(tenant, id)).toEqual([]);
+    // Typing never touched PostgreSQL.
+    const after = await store.db.query('SELECT count(*)::int AS n FROM outbox WHERE tenant_id = $1', [
+      tenant,
+    ]);
+    expect(after.rows).toEqual(before.rows);
+    // Typing into a conversation one has not subscribed to is refused.
+    b.send({ type: 'unsubscribe', conversation: id });
+    b.send({ type: 'typing', conversation: id });
+    expect(await b.next('error', (f) => f.ref === id)).toMatchObject({ code: 'BAD_REQUEST' });
+    a.close();
+    b.close();
+  });
+
+  it('presence appears, changes, survives a bare disconnect and ages out by score', async () => {
+    const { tenant, id } = await group();
+    const a = await connect(node, await node.token(tenant, 'alice'), { query: { device_id: 'alice-phone' } });
+    await subscribe(a, id);
+    const b = await connect(node, await node.token(tenant, 'bob'));
+    await subscribe(b, id);
+    // A snapshot of the room on subscribe.
+    const snap = await b.next('presence', (f) =>
+      f.entries.some((e: { user_id: string }) => e.user_id === 'alice'),
+    );
+    expect(snap.conversation).toBe(id);
+    expect(snap.entries.find((e: { user_id: string }) => e.user_id === 'alice')).toMatchObject({
+      device_id: 'alice-phone',
+      status: 'active',
+    });
+    // A status change is batched and delivered to the room.
+    a.send({ type: 'heartbeat', status: 'idle', resource: 'ios' });
+    await b.next('presence', (f) =>
+      f.entries.some(
+        (e: { user_id: string; status: string }) => e.user_id === 'alice' && e.status === 'idle',
+      ),
+    );
+    expect((await node.gateway.presenceOf(tenant, id)).find((e) => e.user_id === 'alice')).toMatchObject({
+      status: 'idle',
+      resource: 'ios',
+    });
+    // Disconnect alone is not trusted: alice stays present until her score ages out.
+    a.close();
+    await a.waitClosed();
+    now += 60_000;
+    b.send({ type: 'heartbeat' });
+    expect((await node.gateway.presenceOf(tenant, id)).map((e) => e.user_id).sort()).toEqual([
+      'alice',
+      'bob',
+    ]);
+    now += 31_000;
+    const gone = await b.next('presence', (f) =>
+      f.entries.some(
+        (e: { user_id: string; status: string }) => e.user_id === 'alice' && e.status === 'offline',
+      ),
+    );
+    expect(gone.conversation).toBe(id);
+    expect((await node.gateway.presenceOf(tenant, id)).map((e) => e.user_id)).toEqual(['bob']);
+    b.close();
+  });
+
+  it('the connection registry knows which node holds a user', async () => {
+    const { tenant } = await group();
+    const a = await connect(node, await node.token(tenant, 'alice'));
+    const entries = await until(async () => {
+      const e = await node.gateway.core.connections.ofUser(tenant, 'alice', now);
+      return e.length ? e : null;
+    }, 'registry entry');
+    expect(entries[0]).toMatchObject({ user_id: 'alice', node_id: node.gateway.core.opts.nodeId });
+    a.close();
+    await until(
+      async () => (await node.gateway.core.connections.ofUser(tenant, 'alice', now)).length === 0,
+      'unregister',
+    );
+  });
+});
