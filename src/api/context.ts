@@ -47,6 +47,8 @@ export interface ApiHost {
   log: Logger;
   auth: Auth;
   metrics: Registry;
+  /** Whether the shared infrastructure (Redis, when used) answers; /readyz reports it. */
+  infraHealthy?: () => boolean;
 }
 
 export interface Limiters {

@@ -224,6 +224,23 @@ export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): P
     );
     viewers = new Set(rows.map((r) => r.user_id));
   }
+  // Viewers read it on arrival: the room hears their receipts like any mark-read.
+  const seers = [...viewers].filter((u) => u !== senderId);
+  if (seers.length > 0) {
+    await ctx.tx.query(
+      `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::int), $5
+         FROM unnest($6::text[]) AS u`,
+      [
+        ctx.tenant,
+        topics.conversation(ctx.tenant, conversation.id),
+        conversation.id,
+        message.seq,
+        ctx.traceId ?? null,
+        seers,
+      ],
+    );
+  }
   if (senderId) viewers.add(senderId);
   for (const r of opts.readers ?? []) viewers.add(r);
   const recipients = opts.includeAllViewers

@@ -96,7 +96,16 @@ export class GatewayCore {
       for (const s of this.degraded) if (s.checkRecovered()) this.degraded.delete(s);
     });
     every(this.opts.pingIntervalMs, () => this.refreshConnections());
+    // Pub/sub loses what was published while the bus was away: repair from the store.
+    this.stopResync = options.bus.onResync(() => {
+      this.opts.log?.warn('bus reconnected: resyncing live subscriptions from the store');
+      for (const s of this.sessions) {
+        s.resync().catch((err) => this.opts.log?.warn({ err }, 'resync failed'));
+      }
+    });
   }
+
+  private readonly stopResync: () => void;
 
   // ---- auth ------------------------------------------------------------------
 
@@ -323,6 +332,7 @@ export class GatewayCore {
   }
 
   async close(): Promise<void> {
+    this.stopResync();
     for (const t of this.timers) clearInterval(t);
     await this.hub.close();
   }

@@ -160,6 +160,9 @@ export class Session {
           return;
         case 'send': {
           const m = await this.core.send(this, frame);
+          // A sent message ends the typing burst: the next keystroke must announce itself at once.
+          const sub = this.subs.get(frame.conversation);
+          if (sub) sub.lastTypingMs = Number.NEGATIVE_INFINITY;
           this.send({
             type: 'ack',
             client_id: frame.client_id,
@@ -293,6 +296,36 @@ export class Session {
     } catch (err) {
       if (this.subs.get(conversation) === sub) this.dropSub(sub);
       throw err;
+    }
+  }
+
+  /**
+   * After the bus lost messages (reconnect), replays what each live
+   * subscription missed from the store, buffering live frames meanwhile —
+   * the same no-hole, no-duplicate switch as subscribe.
+   */
+  async resync(): Promise<void> {
+    const limit = this.core.opts.deps.limits.replayLimit;
+    for (const sub of [...this.subs.values()]) {
+      if (sub.state !== 'live' || this.closing) continue;
+      sub.state = 'replaying';
+      try {
+        for (;;) {
+          const replay = await this.core.replay(this.tenant, sub.conversation, sub.lastSeq, limit);
+          if (this.subs.get(sub.conversation) !== sub || this.closing) return;
+          for (const e of replay.events) {
+            if (e.seq <= sub.lastSeq) continue;
+            sub.lastSeq = e.seq;
+            this.emit(e.frame, null, 'message', { conversation: sub.conversation, seq: e.seq });
+          }
+          if (replay.events.length < limit) break;
+        }
+      } finally {
+        sub.state = 'live';
+        const buffered = sub.buffer;
+        sub.buffer = [];
+        for (const f of buffered) this.deliver(sub, f);
+      }
     }
   }
 

@@ -1,21 +1,22 @@
 // The host: wires store, bus, relay, auth and the HTTP app into one
 // process. Host-level loops start here, not in any endpoint. The app is
-// built but not listening: serve() listens; plugins (the gateway's SSE
-// route) come in through `plugins`, and `app.server` exists from the start
-// for WebSocket upgrades.
+// built but not listening: serve() listens. The gateway is attached to
+// `app.server` (WebSocket upgrades) and its SSE route is an app plugin; the
+// demo page is served when config.demo is on.
 import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
 import { createMetricsRegistry, relayMetrics } from '../api/metrics.ts';
 import { Auth } from '../auth/service.ts';
-import { memoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/port.ts';
 import type { Config } from '../config.ts';
+import { demoPlugin } from '../demo/plugin.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import { memoryViewing } from '../registry/memory-viewing.ts';
+import { createGateway, type Gateway, type GatewayOptions, sseRoutes } from '../gateway/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
+import { type Adapters, createAdapters } from './adapters.ts';
 import { ensureDemo } from './demo.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -31,6 +32,10 @@ export interface Herald {
   metrics: Registry;
   /** The HTTP app (Fastify). Not listening until serve() or app.listen(). */
   app: App;
+  /** The WebSocket gateway, attached to app.server; SSE is served by the app. */
+  gateway: Gateway;
+  /** Bus, registries and presence: in-process, or Redis when REDIS_URL is set. */
+  adapters: Adapters;
   /** Set on the first start that created the demo tenant: its API key, shown once. */
   demo: { apiKey: string; conversation: string } | null;
   close(): Promise<void>;
@@ -40,16 +45,23 @@ export interface StartOptions {
   db?: Db;
   bus?: Bus;
   log?: Logger;
-  /** Registered into the app after Herald's routes (e.g. the gateway's SSE route). */
+  /** Registered into the app after Herald's routes (e.g. the demo page). */
   plugins?: ApiPlugin[];
+  /** Gateway option overrides (tests tighten timers and limits). */
+  gateway?: Partial<Omit<GatewayOptions, 'deps' | 'bus' | 'tokens'>>;
 }
 
 export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
   const log = opts.log ?? createLogger(config.logLevel);
   const db = opts.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
-  const bus = opts.bus ?? memoryBus();
-  const viewing = memoryViewing();
-  const deps: DomainDeps = { db, limits: config.limits, viewing };
+  const adapters = createAdapters({
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    presenceWindowMs: config.gateway.presenceWindowMs,
+    onError: (err) => log.warn({ err }, 'redis error'),
+  });
+  const bus = opts.bus ?? adapters.bus;
+  const deps: DomainDeps = { db, limits: config.limits, viewing: adapters.viewing };
   const auth = await Auth.create(db, config);
   const metrics = createMetricsRegistry();
   const demo = config.demo ? await ensureDemo(deps, auth) : null;
@@ -61,15 +73,36 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onPublished: relayMetrics(metrics),
   });
   await relay.start();
-  const host = { config, db, bus, relay, deps, log, auth, metrics, demo };
-  const app = await buildApi(host, { plugins: opts.plugins });
+  const host = { config, db, bus, relay, deps, log, auth, metrics, demo, infraHealthy: adapters.healthy };
+  // The SSE route needs the gateway, which needs the app's server: a getter breaks the cycle.
+  let gateway: Gateway | null = null;
+  const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
+  const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
+  const app = await buildApi(host, { plugins: [sse, ...demoPage, ...(opts.plugins ?? [])] });
+  gateway = createGateway({
+    deps,
+    bus,
+    tokens: { verify: (t) => auth.authenticate(t) },
+    log,
+    metrics: { registry: metrics },
+    presence: adapters.presence,
+    connections: adapters.connections,
+    typing: adapters.typing,
+    pingIntervalMs: config.gateway.pingIntervalMs,
+    drainGraceMs: config.gateway.drainGraceMs,
+    ...opts.gateway,
+  });
+  gateway.attach(app.server);
   return {
     ...host,
     app,
+    gateway,
+    adapters,
     async close() {
+      await gateway?.close();
       await app.close();
       await relay.stop();
-      if (!opts.bus) await bus.close();
+      await adapters.close();
       if (!opts.db) await db.close();
     },
   };

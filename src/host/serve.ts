@@ -40,6 +40,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // Deploys: stop accepting, tell every socket when to come back (jittered), then close.
+    await herald.gateway.drain();
     await herald.close();
     process.exit(0);
   };

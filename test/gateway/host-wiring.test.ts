@@ -1,12 +1,12 @@
-// The gateway wired the way the host wires it: the SSE route as an ApiPlugin
-// of herald.app, the WebSocket attached to herald.app.server, tokens verified
-// by herald.auth, metrics on herald.metrics.
+// The gateway as the host wires it (startHerald): the SSE route on herald.app,
+// the WebSocket attached to herald.app.server, tokens verified by
+// herald.auth, metrics on herald.metrics.
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
-import { createGateway, type Gateway, sseRoutes } from '../../src/gateway/index.ts';
+import type { Gateway } from '../../src/gateway/index.ts';
 import { type Herald, startHerald } from '../../src/host/herald.ts';
 import { createLogger } from '../../src/host/logger.ts';
 import { seedTenant } from '../support/fixtures.ts';
@@ -25,19 +25,8 @@ describe.each(backends())('gateway wired into the host (%s)', (backend: Backend)
       HERALD_DEMO: 'false',
       HERALD_JWT_SECRET: SECRET,
     });
-    herald = await startHerald(config, {
-      db: store.db,
-      log: createLogger('silent'),
-      plugins: [async (app) => sseRoutes(app, { gateway: () => gateway })],
-    });
-    gateway = createGateway({
-      deps: herald.deps,
-      bus: herald.bus,
-      tokens: { verify: (t) => herald.auth.authenticate(t) },
-      log: herald.log,
-      metrics: { registry: herald.metrics },
-    });
-    gateway.attach(herald.app.server);
+    herald = await startHerald(config, { db: store.db, log: createLogger('silent') });
+    gateway = herald.gateway;
     await herald.app.listen({ port: 0, host: '127.0.0.1' });
     port = (herald.app.server.address() as AddressInfo).port;
   });

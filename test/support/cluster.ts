@@ -54,7 +54,8 @@ export async function startNode(env: Record<string, string>): Promise<NodeProces
     output: () => out,
     kill(signal = 'SIGTERM') {
       return new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        // A process that died by a signal has signalCode set and exitCode null.
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode);
         proc.once('exit', (code) => resolve(code));
         proc.kill(signal);
       });

@@ -20,16 +20,26 @@ export async function seedUsers(db: Sql, tenant: string, users: string[]): Promi
 
 /** Counts rows of a table for a tenant (asserting "nothing changed"). */
 export async function countRows(db: Sql, table: string, tenant: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE tenant_id = $1`, [
-    tenant,
-  ]);
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${table} WHERE tenant_id = $1`,
+    [tenant],
+  );
   return rows[0].n;
 }
 
 /** A snapshot of every tenant-scoped table's row count. */
 export async function snapshot(db: Sql, tenant: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of ['conversations', 'members', 'messages', 'events', 'inbox_entries', 'notices', 'notice_entries', 'outbox']) {
+  for (const t of [
+    'conversations',
+    'members',
+    'messages',
+    'events',
+    'inbox_entries',
+    'notices',
+    'notice_entries',
+    'outbox',
+  ]) {
     out[t] = await countRows(db, t, tenant);
   }
   const { rows } = await db.query<{ s: number }>(

@@ -15,6 +15,9 @@ export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       req.log.warn({ err }, 'readiness check failed');
       throw new HeraldError('NOT_READY', 'The store is not reachable.');
     }
+    if (host.infraHealthy && !host.infraHealthy()) {
+      throw new HeraldError('NOT_READY', 'The bus (Redis) is not reachable.');
+    }
     return { status: 'ready', store: host.db.kind };
   });
 
