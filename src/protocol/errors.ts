@@ -35,7 +35,10 @@ export const ERRORS = {
   UNKNOWN_FRAME: { status: 400, message: 'Unknown frame type.' },
   NOT_READY: { status: 503, message: 'The node is not ready.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported; send application/json.' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'The content type is not supported; send application/json.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -15,7 +15,13 @@ if (redisAvailable()) {
       const p = testPrefix();
       const bus = redisBus({ url: REDIS_URL, prefix: p.prefix });
       await waitFor(() => bus.healthy(), 5000, 'redis ready');
-      return { bus, done: async () => (await bus.close(), await p.cleanup()) };
+      return {
+        bus,
+        done: async () => {
+          await bus.close();
+          await p.cleanup();
+        },
+      };
     },
   ]);
 }

@@ -2,7 +2,7 @@
 // one PostgreSQL database and one Redis key prefix; any node takes any user.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { redisConnections } from '../../src/registry/redis-connections.ts';
 import { redisPresence } from '../../src/registry/redis-presence.ts';
