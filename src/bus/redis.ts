@@ -22,9 +22,10 @@ export function redisBus(opts: RedisBusOptions): Bus {
   };
   const pub = new Redis(opts.url, { ...base, enableOfflineQueue: false });
   const sub = new Redis(opts.url, { ...base, autoResubscribe: true });
-  const handlers = new Map<string, Set<BusHandler>>();
-  // The SUBSCRIBE in flight per topic: later subscribers wait for the same one.
-  const subscribing = new Map<string, Promise<unknown>>();
+  // Per topic: its local handlers and the one SUBSCRIBE they all wait for. A failed
+  // SUBSCRIBE removes the entry, so the next subscriber tries again instead of
+  // joining a topic this node never listens to.
+  const topics = new Map<string, { handlers: Set<BusHandler>; ready: Promise<unknown> }>();
   const resync = new Set<() => void>();
   const onError = opts.onError ?? (() => {});
   pub.on('error', onError);
@@ -43,7 +44,7 @@ export function redisBus(opts: RedisBusOptions): Bus {
 
   sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
     const topic = channel.toString().slice(prefix.length);
-    const set = handlers.get(topic);
+    const set = topics.get(topic)?.handlers;
     if (!set) return;
     const payload = message.toString();
     for (const h of [...set]) {
@@ -61,19 +62,27 @@ export function redisBus(opts: RedisBusOptions): Bus {
       await pub.publish(prefix + topic, payload);
     },
     async subscribe(topic, handler) {
-      let set = handlers.get(topic);
-      if (!set) {
-        set = new Set();
-        handlers.set(topic, set);
-        const p = sub.subscribe(prefix + topic).finally(() => subscribing.delete(topic));
-        subscribing.set(topic, p);
+      let entry = topics.get(topic);
+      if (!entry) {
+        const e = { handlers: new Set<BusHandler>(), ready: sub.subscribe(prefix + topic) };
+        e.ready.catch(() => {
+          if (topics.get(topic) === e) topics.delete(topic);
+        });
+        topics.set(topic, e);
+        entry = e;
       }
-      set.add(handler);
-      await subscribing.get(topic);
+      const e = entry;
+      e.handlers.add(handler);
+      try {
+        await e.ready;
+      } catch (err) {
+        e.handlers.delete(handler);
+        throw err;
+      }
       return async () => {
-        set.delete(handler);
-        if (set.size === 0 && handlers.get(topic) === set) {
-          handlers.delete(topic);
+        e.handlers.delete(handler);
+        if (e.handlers.size === 0 && topics.get(topic) === e) {
+          topics.delete(topic);
           await sub.unsubscribe(prefix + topic).catch(onError);
         }
       };
@@ -86,7 +95,7 @@ export function redisBus(opts: RedisBusOptions): Bus {
       return pub.status === 'ready' && sub.status === 'ready';
     },
     async close() {
-      handlers.clear();
+      topics.clear();
       resync.clear();
       await Promise.allSettled([pub.quit(), sub.quit()]);
     },

@@ -95,3 +95,31 @@ describe.runIf(redisAvailable())('redis bus across a Redis restart', () => {
     await bus.close();
   });
 });
+
+describe.runIf(redisAvailable())('redis bus subscribe failures', () => {
+  let server: ThrowawayRedis | null = null;
+  afterAll(async () => server?.stop());
+
+  it('a SUBSCRIBE that failed while Redis was down is retried by the next subscriber, not silently lost', async () => {
+    server = await ThrowawayRedis.start();
+    const bus = redisBus({ url: server.url });
+    await waitFor(() => bus.healthy(), 5000, 'ready');
+    await server.down();
+    await waitFor(() => !bus.healthy(), 5000, 'unhealthy');
+    await expect(bus.subscribe('t:x:c:late', () => {})).rejects.toThrow();
+
+    await server.up();
+    await waitFor(() => bus.healthy(), 10_000, 'recovered');
+    const got: string[] = [];
+    await bus.subscribe('t:x:c:late', (p) => got.push(p));
+    await waitFor(
+      async () => {
+        await bus.publish('t:x:c:late', 'hello');
+        return got.length > 0;
+      },
+      10_000,
+      'delivery on the retried subscription',
+    );
+    await bus.close();
+  });
+});
