@@ -24,6 +24,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       [
         '',
         `Demo tenant "${DEMO_TENANT}" created (users alice, bob, carol; group "Demo").`,
+        config.demo ? `  Chat now: open ${shown}/ in two browser tabs (alice in one, bob in the other).` : '',
         `  API key (shown once, keep it): ${herald.demo.apiKey}`,
         '  Get a token for alice:',
         `    curl -s -X POST ${shown}/v1/tokens -H 'Authorization: Bearer ${herald.demo.apiKey}' \\`,
