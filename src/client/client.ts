@@ -18,12 +18,13 @@ import {
   type PresenceStatus,
   type ServerFrame,
 } from '../protocol/frames.ts';
-import type { Message } from '../protocol/model.ts';
+import type { Message, Notice } from '../protocol/model.ts';
 import { fullJitterDelay } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
-import { HeraldHttp } from './http.ts';
+import { HeraldHttp, type NoticeFlags } from './http.ts';
 import { InboxStore } from './inbox-store.ts';
+import { NoticeStore } from './notice-store.ts';
 import type {
   ConnectionState,
   HeraldClientEvents,
@@ -59,6 +60,7 @@ const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   readonly http: HeraldHttp;
   readonly inbox = new InboxStore();
+  readonly notices = new NoticeStore();
   readonly deviceId: string;
 
   private _state: ConnectionState = 'disconnected';
@@ -73,13 +75,18 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly subs = new Map<string, Subscription>();
   private readonly outbox = new Outbox();
   private readonly reads = new Map<string, { seq: number; sent: boolean }>();
-  private readonly presenceByRoom = new Map<string, PresenceEntry[]>();
+  /** room ('' = the user-level roster) → user_id + device_id → the device's latest entry. */
+  private readonly presenceByRoom = new Map<string, Map<string, PresenceEntry>>();
   private viewing: string | null = null;
   private status: PresenceStatus = 'active';
   private resource: string | undefined;
   private awaitingPong = false;
   private inboxSyncing = false;
   private inboxSyncAgain = false;
+  private noticesSyncing = false;
+  private noticesSyncAgain = false;
+  /** Bumped by disconnect()/stop: sync loops started before it stop paging. */
+  private syncEpoch = 0;
   private readonly typingTracker: TypingTracker;
   private readonly timers: Timers;
   private readonly random: () => number;
@@ -133,6 +140,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (this._state === 'disconnected') return;
     this.abandonSocket(1000, 'client disconnect');
     this.clearAllTimers();
+    this.suspendBackgroundWork();
     this.drainDueAt = null;
     this.setState({ from: this._state, to: 'disconnected' });
     this.outbox.failAll(new HeraldClientError('DISCONNECTED'));
@@ -164,12 +172,13 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const existing = this.subs.get(conversation);
     if (existing && existing.status !== 'closed') return existing;
     const sub = new Subscription(conversation, opts.sinceSeq, {
-      fetchEvents: (c, after, limit) => this.http.events(c, after, limit),
+      fetchEvents: (c, after, limit, signal) => this.http.events(c, after, limit, { signal }),
       fetchMessages: (c, before, limit) => this.http.messages(c, { beforeSeq: before, limit }),
       applied: (e) => this.onApplied(e),
       error: (err) => this.backgroundError(err),
       unsubscribe: (c) => {
         this.subs.delete(c);
+        this.presenceByRoom.delete(c);
         this.write({ type: 'unsubscribe', conversation: c });
       },
       retryDelay: (n) => this.backoffDelay(n),
@@ -237,9 +246,15 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (this._state === 'connected') this.write(this.heartbeatFrame());
   }
 
-  /** Latest presence entries seen for a conversation (null: the user-level roster). */
+  /**
+   * Devices present in a conversation (null: the user-level roster), one entry per
+   * user_id + device_id: the subscribe snapshot merged with every delta since. A device reported
+   * `offline` is dropped. Forgotten on each new connection (the server re-sends the snapshot on
+   * resubscribe) and when the conversation is closed.
+   */
   presence(conversation: string | null = null): PresenceEntry[] {
-    return this.presenceByRoom.get(conversation ?? '') ?? [];
+    const room = this.presenceByRoom.get(conversation ?? '');
+    return room ? [...room.values()] : [];
   }
 
   /** Syncs the inbox store now (it also syncs after every connect). */
@@ -253,8 +268,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     try {
       do {
         this.inboxSyncAgain = false;
+        const epoch = this.syncEpoch;
         for (;;) {
           const page = await this.http.inbox(this.inbox.cursor, this.opts.inboxPageSize ?? 200);
+          // Disconnected meanwhile: stop paging (a welcome since then has asked to go again).
+          if (epoch !== this.syncEpoch) break;
           this.inbox._applyPage(page);
           if (!page.has_more || page.entries.length === 0) break;
         }
@@ -262,6 +280,42 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     } finally {
       this.inboxSyncing = false;
     }
+  }
+
+  /**
+   * Syncs the notices store now (it also syncs after every connect): GET /v1/notices?since=<cursor>
+   * while has_more. Notices this client had not seen are emitted as `notice`, except the backlog
+   * found by the very first sync (read that from `notices.list()`).
+   */
+  async syncNotices(): Promise<void> {
+    if (this.noticesSyncing) {
+      this.noticesSyncAgain = true;
+      return;
+    }
+    this.noticesSyncing = true;
+    try {
+      do {
+        this.noticesSyncAgain = false;
+        const epoch = this.syncEpoch;
+        for (;;) {
+          const backlog = !this.notices.synced;
+          const page = await this.http.notices(this.notices.cursor, this.opts.noticesPageSize ?? 200);
+          if (epoch !== this.syncEpoch) break;
+          const fresh = this.notices._applyPage(page);
+          if (!backlog) for (const n of fresh) this.emit('notice', n);
+          if (!page.has_more || page.notices.length === 0) break;
+        }
+      } while (this.noticesSyncAgain);
+    } finally {
+      this.noticesSyncing = false;
+    }
+  }
+
+  /** Flags your copy of a notice (PATCH /v1/notices/{id}) and applies the server's answer to `notices`. */
+  async markNotice(id: string, flags: NoticeFlags): Promise<Notice> {
+    const { notice } = await this.http.markNotice(id, flags);
+    this.notices._applyFrame(notice);
+    return notice;
   }
 
   // ---- socket lifecycle -------------------------------------------------------------
@@ -284,14 +338,25 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     }
     if (gen !== this.gen || this._state === 'disconnected') return;
     let ws: WebSocketLike;
+    // The token rides in the subprotocol list, never in the URL (proxies log URLs). A token that
+    // is not a valid subprotocol token (RFC 6455: RFC 7230 tchars) goes in a first `auth` frame.
+    const inProtocol = SUBPROTOCOL_TOKEN.test(token);
     try {
-      ws = new this.WS(this.socketUrl(token));
+      ws = new this.WS(
+        this.socketUrl(),
+        inProtocol ? [SUBPROTOCOL, `${BEARER_PROTOCOL}${token}`] : [SUBPROTOCOL],
+      );
     } catch (err) {
       this.emit('error', toClientError(err, 'NETWORK_ERROR'));
       this.onSocketGone(gen, 1006, 'constructor failed');
       return;
     }
     this.ws = ws;
+    if (!inProtocol) {
+      ws.addEventListener('open', () => {
+        if (gen === this.gen) this.write({ type: 'auth', token });
+      });
+    }
     ws.addEventListener('message', (ev) => {
       if (gen === this.gen) this.onMessage(ev.data);
     });
@@ -331,10 +396,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.reconnectIn(0, { action: 'refresh' });
   }
 
-  private socketUrl(token: string): string {
+  private socketUrl(): string {
     const base = this.opts.wsUrl ?? `${this.opts.url.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/ws`;
     const url = new URL(base);
-    url.searchParams.set('access_token', token);
     url.searchParams.set('device_id', this.deviceId);
     url.searchParams.set('v', String(PROTOCOL_VERSION));
     return url.toString();
@@ -376,6 +440,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private stop(err: HeraldClientError): void {
     this.abandonSocket(1000, 'stop');
     this.clearAllTimers();
+    this.suspendBackgroundWork();
     if (this._state !== 'disconnected') {
       this.setState({ from: this._state, to: 'disconnected', closeCode: err.closeCode, action: 'stop' });
     }
@@ -397,6 +462,12 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         // Closing a socket that is still connecting may throw in some runtimes; it is gone either way.
       }
     }
+  }
+
+  /** Stops catch-up retries, replay timers and fills in flight, and any inbox/notices paging. */
+  private suspendBackgroundWork(): void {
+    this.syncEpoch++;
+    for (const sub of this.subs.values()) sub._suspend();
   }
 
   /** Failures of work the host did not ask for (catch-up, inbox sync): moot once disconnected. */
@@ -452,6 +523,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         if (frame.code === 'UNSUBSCRIBED') return;
         const sub = this.subs.get(frame.conversation);
         this.subs.delete(frame.conversation);
+        this.presenceByRoom.delete(frame.conversation);
         sub?._end(frame.code);
         this.emit('error', new HeraldClientError(frame.code, undefined, { ref: frame.conversation }));
         return;
@@ -461,15 +533,19 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         return;
       case 'ack': {
         const { client_id, conversation, seq, message_id } = frame;
-        this.confirm({ client_id, conversation, seq, message_id });
+        // Acks go only to the sender's connection; still, it must be for the send's conversation.
+        if (this.outbox.get(client_id)?.conversation === conversation)
+          this.confirm({ client_id, conversation, seq, message_id });
         return;
       }
       case 'inbox':
         this.inbox._applyFrame(frame.entry);
         return;
-      case 'notice':
-        this.emit('notice', frame.notice);
+      case 'notice': {
+        const fresh = this.notices._applyFrame(frame.notice);
+        if (fresh) this.emit('notice', fresh);
         return;
+      }
       case 'receipt':
         this.emit('receipt', { conversation: frame.conversation, user_id: frame.user_id, seq: frame.seq });
         return;
@@ -478,7 +554,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           this.typingTracker.incoming(frame.conversation, frame.user_id, frame.ttl_ms);
         return;
       case 'presence':
-        this.presenceByRoom.set(frame.conversation ?? '', frame.entries);
+        this.mergePresence(frame.conversation ?? '', frame.entries);
         this.emit('presence', { conversation: frame.conversation, entries: frame.entries });
         return;
       case 'degraded':
@@ -516,6 +592,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       heartbeat_ms: frame.heartbeat_ms,
       expires_at_ms: expiresAtMs,
     };
+    // The server sends a presence snapshot on each subscribe below: what we held may be stale.
+    this.presenceByRoom.clear();
     // Resume before anything else goes out: subscriptions (with since_seq), what is on screen,
     // reads not yet delivered, then unconfirmed sends with their original client_id.
     for (const sub of this.subs.values()) this.write(sub._subscribeFrame());
@@ -531,6 +609,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.emit('welcome', this._welcome);
     if (this.opts.inbox ?? true) {
       this.syncInbox().catch((err) => this.backgroundError(toClientError(err, 'NETWORK_ERROR')));
+    }
+    if (this.opts.notices ?? true) {
+      this.syncNotices().catch((err) => this.backgroundError(toClientError(err, 'NETWORK_ERROR')));
     }
   }
 
@@ -552,6 +633,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (ref !== undefined && this.subs.has(ref) && ENDS_SUBSCRIPTION.has(code)) {
       const sub = this.subs.get(ref);
       this.subs.delete(ref);
+      this.presenceByRoom.delete(ref);
       sub?._end(code);
     }
     this.emit('error', err);
@@ -562,7 +644,14 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (e.event.type !== 'message.created') return;
     const message: Message = e.event.message;
     if (message.sender.type === 'user') this.typingTracker.clear(e.conversation, message.sender.user_id);
-    if (message.client_id) {
+    // client_id is unique per sender only: someone else's message with the same id confirms nothing.
+    const pending = message.client_id ? this.outbox.get(message.client_id) : undefined;
+    if (
+      message.client_id &&
+      pending?.conversation === e.conversation &&
+      message.sender.type === 'user' &&
+      message.sender.user_id === this._welcome?.user_id
+    ) {
       this.confirm({
         client_id: message.client_id,
         conversation: e.conversation,
@@ -570,6 +659,20 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         message_id: message.id,
         message,
       });
+    }
+  }
+
+  /** Applies a snapshot or a batch of deltas: entries replace per device, `offline` removes. */
+  private mergePresence(room: string, entries: PresenceEntry[]): void {
+    let devices = this.presenceByRoom.get(room);
+    if (!devices) {
+      devices = new Map();
+      this.presenceByRoom.set(room, devices);
+    }
+    for (const p of entries) {
+      const key = `${p.user_id}\u0000${p.device_id}`;
+      if (p.status === 'offline') devices.delete(key);
+      else devices.set(key, p);
     }
   }
 
@@ -654,6 +757,12 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.typingTracker.dispose();
   }
 }
+
+/** Offered with the token so the server has a subprotocol to echo (it never echoes the token). */
+const SUBPROTOCOL = 'herald.v1';
+const BEARER_PROTOCOL = 'herald.bearer.';
+/** RFC 7230 `token`: what a subprotocol may be. JWTs (base64url and dots) always qualify. */
+const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Best effort: the `exp` of a JWT, in ms; null for anything else (opaque host tokens). */
 function jwtExpiryMs(token: string): number | null {

@@ -2,7 +2,7 @@
 // few writes a client may prefer over the socket. Errors become
 // HeraldClientError with the catalog code; a 401 TOKEN_EXPIRED asks the
 // host for a new token once and retries.
-import type { Conversation, ConversationEvent, InboxEntry, Message } from '../protocol/model.ts';
+import type { Conversation, ConversationEvent, InboxEntry, Message, Notice } from '../protocol/model.ts';
 import { errorFromBody, HeraldClientError } from './errors.ts';
 
 export interface EventsPage {
@@ -21,6 +21,20 @@ export interface InboxPage {
   entries: InboxEntry[];
   next_since: number | string | null;
   has_more: boolean;
+}
+
+export interface NoticesPage {
+  notices: Notice[];
+  next_since: number | string | null;
+  has_more: boolean;
+}
+
+/** The flags a user may set on their copy of a notice (PATCH /v1/notices/{id}). */
+export interface NoticeFlags {
+  read?: boolean;
+  archived?: boolean;
+  dismissed?: boolean;
+  escalated?: boolean;
 }
 
 export interface PostMessageInput {
@@ -57,9 +71,15 @@ export class HeraldHttp {
   }
 
   /** Events after `afterSeq`, ascending; the catch-up path for gaps and incomplete replays. */
-  events(conversation: string, afterSeq: number, limit = 200): Promise<EventsPage> {
+  events(
+    conversation: string,
+    afterSeq: number,
+    limit = 200,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<EventsPage> {
     return this.request('GET', `/v1/conversations/${enc(conversation)}/events`, {
       query: { after_seq: afterSeq, limit },
+      signal: opts.signal,
     });
   }
 
@@ -78,6 +98,18 @@ export class HeraldHttp {
     return this.request('GET', '/v1/inbox', {
       query: { since: since === null || since === undefined ? undefined : String(since), limit },
     });
+  }
+
+  /** Notices changed since a cursor, by version (omit `since` for the newest first). */
+  notices(since?: number | string | null, limit?: number): Promise<NoticesPage> {
+    return this.request('GET', '/v1/notices', {
+      query: { since: since === null || since === undefined ? undefined : String(since), limit },
+    });
+  }
+
+  /** Flags your copy of a notice; your other devices get the updated notice as a `notice` frame. */
+  markNotice(id: string, flags: NoticeFlags): Promise<{ notice: Notice }> {
+    return this.request('PATCH', `/v1/notices/${enc(id)}`, { body: flags });
   }
 
   /** Sends over HTTP; `client_id` doubles as the Idempotency-Key so a retry never duplicates. */
@@ -99,7 +131,7 @@ export class HeraldHttp {
   async request<T>(
     method: string,
     path: string,
-    opts: { query?: Query; body?: unknown; headers?: Record<string, string> },
+    opts: { query?: Query; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal },
     retried = false,
   ): Promise<T> {
     const url = new URL(this.baseUrl + path);
@@ -115,6 +147,7 @@ export class HeraldHttp {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: opts.signal,
       });
     } catch (cause) {
       throw new HeraldClientError('NETWORK_ERROR', undefined, { cause });

@@ -1,7 +1,9 @@
 // The conversation list: one InboxEntry per conversation, merged from
 // `inbox` frames (personal room) and GET /v1/inbox?since=<cursor> pages.
 // An entry only replaces one with a lower or equal version, so a late page
-// never rolls back a newer frame.
+// never rolls back a newer frame. An entry with `removed: true` (the user
+// left or was removed) is a tombstone: it takes the conversation out of the
+// list, and only a later entry with a higher version brings it back.
 import type { InboxEntry } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
 import type { InboxPage } from './http.ts';
@@ -13,6 +15,8 @@ export interface InboxEvents {
 
 export class InboxStore extends Emitter<InboxEvents> {
   private readonly entries = new Map<string, InboxEntry>();
+  /** Versions of tombstones, by conversation: older entries arriving late must not resurrect it. */
+  private readonly removedAt = new Map<string, number>();
   /** 0: a first sync pages every entry by version (the unfiltered list is only a first page). */
   private _cursor: number | string | null = 0;
   private _synced = false;
@@ -54,6 +58,11 @@ export class InboxStore extends Emitter<InboxEvents> {
     return { unread, mentions };
   }
 
+  /** True when the conversation was removed from the list by a tombstone (and not brought back). */
+  isRemoved(conversation: string): boolean {
+    return this.removedAt.has(conversation);
+  }
+
   /** @internal */
   _applyFrame(entry: InboxEntry): void {
     if (this.merge(entry)) this.emit('change', { entries: [entry] });
@@ -82,12 +91,31 @@ export class InboxStore extends Emitter<InboxEvents> {
     this.emit('change', { entries: [next] });
   }
 
+  /** Applies an entry (or tombstone); true when the visible list changed. */
   private merge(entry: InboxEntry): boolean {
-    const prev = this.entries.get(entry.conversation_id);
+    const id = entry.conversation_id;
+    const prev = this.entries.get(id);
+    const tomb = this.removedAt.get(id);
     if (prev && prev.version > entry.version) return false;
-    this.entries.set(entry.conversation_id, entry);
+    if (isTombstone(entry)) {
+      // Equal versions are the same change seen twice; only a newer tombstone removes.
+      if (prev && prev.version >= entry.version) return false;
+      if (tomb !== undefined && tomb >= entry.version) return false;
+      this.removedAt.set(id, entry.version);
+      return this.entries.delete(id);
+    }
+    if (tomb !== undefined) {
+      if (tomb >= entry.version) return false;
+      this.removedAt.delete(id);
+    }
+    this.entries.set(id, entry);
     // The cursor moves only with sync pages: a frame lost in a dropped socket's queue must
     // still be picked up by the next GET /v1/inbox?since=.
     return true;
   }
+}
+
+/** `removed: true` marks a tombstone: the user left or was removed from the conversation. */
+export function isTombstone(entry: InboxEntry): boolean {
+  return entry.removed === true;
 }

@@ -22,8 +22,17 @@ export {
   type WelcomeInfo,
 } from './client.ts';
 export { CLIENT_ERRORS, type ClientErrorCode, HeraldClientError } from './errors.ts';
-export { type EventsPage, type FetchLike, HeraldHttp, type InboxPage, type MessagesPage } from './http.ts';
-export { InboxStore } from './inbox-store.ts';
+export {
+  type EventsPage,
+  type FetchLike,
+  HeraldHttp,
+  type InboxPage,
+  type MessagesPage,
+  type NoticeFlags,
+  type NoticesPage,
+} from './http.ts';
+export { InboxStore, isTombstone } from './inbox-store.ts';
+export { NoticeStore } from './notice-store.ts';
 export { OutgoingMessage, type OutgoingStatus, type SendOptions, type SentMessage } from './outbox.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
 export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';

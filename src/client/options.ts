@@ -49,6 +49,7 @@ export interface HeraldClientEvents {
   /** A send was confirmed (by ack or by its event). */
   sent: SentMessage;
   inbox: { entries: InboxEntry[] };
+  /** A notice this client had not seen (live, or caught up after a reconnect); not the first sync's backlog. */
   notice: Notice;
   receipt: Receipt;
   typing: { conversation: string; users: string[] };
@@ -94,6 +95,10 @@ export interface HeraldClientOptions {
   heartbeat?: boolean;
   /** Keep the inbox store in sync (GET /v1/inbox after every connect). Default true. */
   inbox?: boolean;
+  /** Keep the notices store in sync (GET /v1/notices after every connect). Default true. */
+  notices?: boolean;
+  /** Page size of notices sync calls. Default 200 (the server's maximum). */
+  noticesPageSize?: number;
   /** Page size of inbox sync calls. Default 200 (the server's maximum). */
   inboxPageSize?: number;
   /** HTTP page size for catch-up. Default 200. */

@@ -1,8 +1,10 @@
 // Optimistic sends. Each send gets a client_id once and keeps it for life:
 // retries after a reconnect reuse it, and the server is idempotent on
 // (tenant, sender, client_id), so a retry never makes a second message.
-// A send is confirmed by whichever comes first — `ack {client_id}` or the
-// `event` whose message carries the same client_id — and the other is a no-op.
+// A send is confirmed by whichever comes first — `ack {client_id}` for its
+// conversation, or the `event` in its conversation whose message carries the
+// same client_id and was sent by this user (client_id is unique per sender
+// only) — and the other is a no-op. The client checks both before confirm().
 import type { Attachment, Message } from '../protocol/model.ts';
 import type { HeraldClientError } from './errors.ts';
 

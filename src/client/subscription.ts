@@ -38,7 +38,13 @@ export interface SubscriptionEvents {
 
 /** What a subscription needs from the client; kept narrow so it can be tested alone. */
 export interface SubscriptionDeps {
-  fetchEvents(conversation: string, afterSeq: number, limit: number): Promise<EventsPage>;
+  /** `signal` aborts the request when the client disconnects; the result is then ignored anyway. */
+  fetchEvents(
+    conversation: string,
+    afterSeq: number,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<EventsPage>;
   fetchMessages(conversation: string, beforeSeq: number | undefined, limit: number): Promise<MessagesPage>;
   applied(e: AppliedEvent): void;
   error(err: HeraldClientError): void;
@@ -56,12 +62,18 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private readonly buffer = new Map<number, ConversationEvent>();
   private filling = false;
   private fillAttempt = 0;
+  /** Bumped by _suspend(): a fill started before it stops at its next await and reports nothing. */
+  private fillGen = 0;
+  private fillAbort: AbortController | null = null;
   private retryTimer: unknown = null;
   private settleTimer: unknown = null;
   /** Replayed frames announced by a `subscribed` that preceded them; null when none are awaited. */
   private replayTarget: number | null = null;
   private receivedSinceSubscribe = 0;
+  /** The timeline: messages by id, plus their ids ascending by seq from `orderHead` on. */
   private readonly timeline = new Map<string, Message>();
+  private order: string[] = [];
+  private orderHead = 0;
   private _status: SubscriptionStatus = 'subscribing';
 
   constructor(
@@ -89,16 +101,27 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** Messages seen so far (live, replayed, fetched or loaded), ascending by seq. */
   messages(): Message[] {
-    return [...this.timeline.values()].sort((a, b) => a.seq - b.seq);
+    const out: Message[] = [];
+    for (let i = this.orderHead; i < this.order.length; i++) {
+      const m = this.timeline.get(this.order[i]);
+      if (m) out.push(m);
+    }
+    return out;
   }
 
   /** Loads older history over HTTP into the timeline; resolves with the page's messages. */
   async loadOlder(limit = 50): Promise<MessagesPage> {
-    let oldest: number | undefined;
-    for (const m of this.timeline.values()) if (oldest === undefined || m.seq < oldest) oldest = m.seq;
+    const oldest = this.oldest()?.seq;
     const before = oldest ?? (this.seq === null ? undefined : this.seq + 1);
     const page = await this.deps.fetchMessages(this.conversation, before, limit);
-    for (const m of page.messages) if (!this.timeline.has(m.id)) this.timeline.set(m.id, m);
+    const fresh = page.messages.filter((m) => !this.timeline.has(m.id));
+    if (fresh.length) {
+      // A page is one bulk insert: rebuild the order once (O(n log n) per page, never per frame).
+      for (const m of fresh) this.timeline.set(m.id, m);
+      const all = [...this.timeline.values()].sort((a, b) => a.seq - b.seq);
+      this.order = all.map((m) => m.id);
+      this.orderHead = 0;
+    }
     return page;
   }
 
@@ -182,6 +205,17 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.end(code);
   }
 
+  /**
+   * @internal The client disconnected: cancel the catch-up retry, the replay settle timer and any
+   * fill in flight (its request is aborted and its result dropped). The next subscribe starts over.
+   */
+  _suspend(): void {
+    this.cancelFill();
+    this.clearSettle();
+    this.replayTarget = null;
+    this.buffer.clear();
+  }
+
   // ---- internals ------------------------------------------------------------
 
   private end(code: string): void {
@@ -189,8 +223,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this._status = 'closed';
     this.buffer.clear();
     this.clearSettle();
-    if (this.retryTimer !== null) this.deps.timers.clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.cancelFill();
     this.emit('closed', { code });
   }
 
@@ -226,9 +259,18 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private async fill(): Promise<void> {
     if (this.filling || this._status === 'closed' || this.seq === null) return;
     this.filling = true;
+    const gen = this.fillGen;
+    const abort = typeof AbortController === 'function' ? new AbortController() : null;
+    this.fillAbort = abort;
     try {
       while (!this.isClosed() && this.seq < this.target()) {
-        const page = await this.deps.fetchEvents(this.conversation, this.seq, this.deps.pageSize);
+        const page = await this.deps.fetchEvents(
+          this.conversation,
+          this.seq,
+          this.deps.pageSize,
+          abort?.signal,
+        );
+        if (gen !== this.fillGen) return; // suspended or closed meanwhile: not ours to apply
         if (this.isClosed()) break;
         this.knownHead = Math.max(this.knownHead, page.head_seq);
         let progressed = false;
@@ -248,8 +290,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
       }
       this.fillAttempt = 0;
       this.filling = false;
+      this.fillAbort = null;
     } catch (err) {
+      if (gen !== this.fillGen) return; // cancelled: the abort (or a late failure) is not news
       this.filling = false;
+      this.fillAbort = null;
       const e =
         err instanceof HeraldClientError
           ? err
@@ -276,7 +321,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     switch (event.type) {
       case 'message.created':
       case 'message.edited':
-        this.timeline.set(event.message.id, event.message);
+        this.put(event.message);
         break;
       case 'message.deleted': {
         const m = this.timeline.get(event.message_id);
@@ -288,10 +333,52 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         void unknown;
       }
     }
-    if (this.timeline.size > this.deps.maxMessages) {
-      const sorted = this.messages();
-      for (const m of sorted.slice(0, sorted.length - this.deps.maxMessages)) this.timeline.delete(m.id);
+    // Evict from the front of the seq order: O(1) per evicted message.
+    while (this.timeline.size > this.deps.maxMessages && this.orderHead < this.order.length) {
+      this.timeline.delete(this.order[this.orderHead++]);
     }
+    // Compact the consumed prefix now and then, so the array does not grow without bound.
+    if (this.orderHead > 1024 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
+    }
+  }
+
+  /** Adds or replaces a message, keeping `order` ascending by seq. */
+  private put(message: Message): void {
+    const known = this.timeline.has(message.id);
+    this.timeline.set(message.id, message);
+    if (known) return; // an edit: same seq, same place
+    const newest =
+      this.order.length > this.orderHead ? this.timeline.get(this.order[this.order.length - 1]) : undefined;
+    if (!newest || newest.seq < message.seq) {
+      this.order.push(message.id); // the common case: live traffic arrives in seq order
+      return;
+    }
+    // Rare: an edit of a message we never held. Binary search for its place.
+    let lo = this.orderHead;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = this.timeline.get(this.order[mid]);
+      if (m && m.seq < message.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    this.order.splice(lo, 0, message.id);
+  }
+
+  private oldest(): Message | undefined {
+    return this.orderHead < this.order.length ? this.timeline.get(this.order[this.orderHead]) : undefined;
+  }
+
+  private cancelFill(): void {
+    this.fillGen++;
+    this.fillAbort?.abort();
+    this.fillAbort = null;
+    this.filling = false;
+    this.fillAttempt = 0;
+    if (this.retryTimer !== null) this.deps.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   private isClosed(): boolean {

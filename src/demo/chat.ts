@@ -55,8 +55,6 @@ export class ChatApp {
   private readonly threads = new Map<string, Thread>();
   /** Our sends until their event shows up in the thread (keyed by client_id), with when they were made. */
   private readonly outgoing = new Map<string, { out: OutgoingMessage; at: string }>();
-  /** user → device → latest presence entry. */
-  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
   private readonly typing = new Map<string, string[]>();
   /** Direct conversations opened from the people list before they have an inbox entry. */
   private readonly directs = new Map<string, { other: string; entry: InboxEntry }>();
@@ -108,8 +106,7 @@ export class ChatApp {
       this.schedule();
     });
     c.on('welcome', () => {
-      // Presence is re-announced on every subscribe: forget what may have gone stale meanwhile.
-      this.presence.clear();
+      // (Presence needs nothing here: the SDK starts each room over from the resubscribe snapshot.)
       // Receipts that moved while we were away are not replayed: ask again for the open thread.
       if (this.selected) void this.loadReceipts(this.selected);
     });
@@ -134,17 +131,8 @@ export class ChatApp {
       );
       this.schedule();
     });
-    c.on('presence', ({ entries }) => {
-      for (const p of entries) {
-        let devices = this.presence.get(p.user_id);
-        if (!devices) {
-          devices = new Map();
-          this.presence.set(p.user_id, devices);
-        }
-        devices.set(p.device_id, p);
-      }
-      this.schedule();
-    });
+    // The SDK merges snapshots and deltas per room (client.presence(conversation)); just re-render.
+    c.on('presence', () => this.schedule());
     c.on('error', (err) => this.onError(err));
 
     document.addEventListener('visibilitychange', () => {
@@ -403,11 +391,18 @@ export class ChatApp {
     if (this.connection !== 'connected') return 'offline';
     if (user === this.me) return 'online';
     let best: Presence = 'offline';
-    for (const p of this.presence.get(user)?.values() ?? []) {
+    for (const p of this.devicesOf(user)) {
       if (p.status === 'active' || p.status === 'viewing') return 'online';
       if (p.status === 'idle' || p.status === 'away') best = 'away';
     }
     return best;
+  }
+
+  /** The user's present devices, as the SDK knows them from every followed conversation. */
+  private *devicesOf(user: string): Iterable<PresenceEntry> {
+    for (const conversation of this.threads.keys()) {
+      for (const p of this.client.presence(conversation)) if (p.user_id === user) yield p;
+    }
   }
 
   private preview(e: InboxEntry): string {

@@ -1,9 +1,15 @@
 // Ordering and recovery (DESIGN §5): replay on subscribe, incomplete replays
 // paged over HTTP, gaps fetched before applying, duplicates and reordering.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AppliedEvent, HeraldClient, Subscription } from '../../src/client/index.ts';
+import {
+  type AppliedEvent,
+  type FetchLike,
+  type HeraldClient,
+  type Message,
+  Subscription,
+} from '../../src/client/index.ts';
 import { deferred, errorReply, eventFrame, FakeServer, waitFor } from './fake-server.ts';
-import { disconnectAll, makeClient } from './helpers.ts';
+import { barrierNotice, disconnectAll, ManualTimers, makeClient } from './helpers.ts';
 
 let server: FakeServer;
 afterEach(async () => {
@@ -147,7 +153,7 @@ describe('failure paths', () => {
     const [s1] = server.log('c1');
     for (const s of [s1, s4, s4, s1]) server.last.send(eventFrame('c1', s));
     await waitFor(() => sub.lastSeq === 4, 'applied');
-    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
     await new Promise((r) => client.once('notice', r));
     expect(seqs(got)).toEqual([4]);
     expect(sub.messages().map((m) => m.body)).toEqual(['m4']);
@@ -172,7 +178,7 @@ describe('failure paths', () => {
     await waitFor(() => server.requests.some((r) => r.path.endsWith('/events')), 'gap fetch started');
     expect(server.requests.at(-1)?.query.get('after_seq')).toBe('1');
     server.append('c1', 'm5'); // arrives while the hole is being fetched: buffered
-    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
     await new Promise((r) => client.once('notice', r));
     expect(seqs(got)).toEqual([1]);
     expect(sub.catchingUp).toBe(true);
@@ -304,5 +310,182 @@ describe('failure paths', () => {
     expect(errors).toEqual(['NOT_A_MEMBER']);
     expect(sub.lastSeq).toBe(0);
     await server.last.waitForFrame('unsubscribe');
+  });
+});
+
+describe('disconnect stops catch-up', () => {
+  beforeEach(async () => {
+    server = await FakeServer.start();
+  });
+
+  /** A fetch that records each call synchronously (with its abort signal). */
+  function countingFetch() {
+    const calls: { url: string; signal: AbortSignal | null | undefined }[] = [];
+    const fetch: FetchLike = (url, init) => {
+      calls.push({ url, signal: init.signal });
+      return globalThis.fetch(url, init);
+    };
+    return { fetch, events: () => calls.filter((c) => c.url.includes('/events')) };
+  }
+
+  it('a failing catch-up is not retried after disconnect(): no timer left, no more requests', async () => {
+    const timers = new ManualTimers();
+    const f = countingFetch();
+    const client = makeClient(server, { timers, fetch: f.fetch });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    const sub = client.open('c1', { sinceSeq: 0 });
+    await connected(client);
+    await waitFor(() => sub.status === 'subscribed', 'subscribed');
+    server.onHttp = (req) => (req.path.endsWith('/events') ? errorReply(503, 'NOT_READY') : undefined);
+    server.append('c1', 'm1', { publish: false });
+    server.append('c1', 'm2'); // gap → fetch → 503 → retry on a timer
+    await waitFor(() => errors.length === 1, 'first failure');
+    expect(sub.catchingUp).toBe(true);
+    expect(f.events()).toHaveLength(1);
+
+    client.disconnect();
+    expect(sub.catchingUp).toBe(false);
+    expect(timers.pending()).toEqual([]);
+    timers.advance(10 * 60_000);
+    expect(f.events()).toHaveLength(1); // the retry would have called fetch synchronously
+    expect(sub.lastSeq).toBe(0);
+  });
+
+  it('a fill in flight is aborted by disconnect() and its answer ignored; connect() resumes cleanly', async () => {
+    server.append('c1', 'm1');
+    const f = countingFetch();
+    const client = makeClient(server, { fetch: f.fetch });
+    const sub = client.open('c1', { sinceSeq: 0 });
+    const got = applied(sub);
+    await connected(client);
+    await waitFor(() => sub.lastSeq === 1, 'replay');
+    const hold = deferred();
+    server.onHttp = async (req) => {
+      if (req.path.endsWith('/events')) await hold.promise;
+      return undefined;
+    };
+    server.append('c1', 'm2', { publish: false });
+    server.append('c1', 'm3'); // gap → fetch, held
+    await waitFor(() => f.events().length === 1, 'fill started');
+    client.disconnect();
+    expect(f.events()[0].signal?.aborted).toBe(true);
+    expect(sub.catchingUp).toBe(false);
+    hold.resolve();
+    server.onHttp = null;
+    await connected(client);
+    await waitFor(() => sub.lastSeq === 3, 'resumed');
+    expect(seqs(got)).toEqual([1, 2, 3]);
+    expect(f.events()).toHaveLength(1);
+    expect(server.last.framesOf('subscribe')).toEqual([
+      { type: 'subscribe', conversation: 'c1', since_seq: 1 },
+    ]);
+  });
+
+  it('an awaited replay that never comes leaves no settle timer behind after disconnect()', async () => {
+    const timers = new ManualTimers();
+    for (let i = 1; i <= 3; i++) server.append('c1', `m${i}`);
+    server.onFrame = (conn, frame) => {
+      if (frame.type !== 'subscribe') return false;
+      // Announce a replay of 3, send none of it.
+      conn.subscriptions.add('c1');
+      conn.send({ type: 'subscribed', conversation: 'c1', head_seq: 3, replayed: 3, complete: true });
+      return true;
+    };
+    const f = countingFetch();
+    const client = makeClient(server, { timers, fetch: f.fetch });
+    const sub = client.open('c1', { sinceSeq: 0 });
+    await connected(client);
+    await waitFor(() => sub.status === 'subscribed', 'subscribed');
+    expect(timers.pending()).toContain(2000);
+    client.disconnect();
+    expect(timers.pending()).toEqual([]);
+    timers.advance(60_000);
+    expect(f.events()).toEqual([]);
+  });
+});
+
+describe('timeline bound', () => {
+  beforeEach(async () => {
+    server = await FakeServer.start();
+  });
+
+  it('keeps the newest maxMessages in seq order across live events, edits and loadOlder', async () => {
+    for (let i = 1; i <= 4; i++) server.append('c1', `m${i}`);
+    const client = makeClient(server, { maxMessages: 3 });
+    const sub = client.open('c1', { sinceSeq: 2 });
+    await connected(client);
+    await waitFor(() => sub.lastSeq === 4, 'replay');
+    expect(sub.messages().map((m) => m.body)).toEqual(['m3', 'm4']);
+    await sub.loadOlder(2); // m1, m2: over the bound until the next event
+    expect(sub.messages().map((m) => m.body)).toEqual(['m1', 'm2', 'm3', 'm4']);
+    server.append('c1', 'm5');
+    await waitFor(() => sub.lastSeq === 5, 'm5');
+    expect(sub.messages().map((m) => m.body)).toEqual(['m3', 'm4', 'm5']);
+    // An edit keeps its place; an edit of a message we no longer hold is placed by seq and evicted first.
+    const [s3] = server.log('c1').filter((x) => x.seq === 3);
+    const [s1] = server.log('c1').filter((x) => x.seq === 1);
+    if (s3.event.type !== 'message.created' || s1.event.type !== 'message.created')
+      throw new Error('unreachable');
+    for (const m of [s3.event.message, s1.event.message]) {
+      const edit = {
+        seq: server.head('c1') + 1,
+        event: { type: 'message.edited' as const, message: { ...m, body: `${m.body}!` } },
+      };
+      server.log('c1').push(edit);
+      server.publish('c1', edit);
+    }
+    server.append('c1', 'm8');
+    await waitFor(() => sub.lastSeq === 8, 'edits');
+    expect(sub.messages().map((m) => m.body)).toEqual(['m4', 'm5', 'm8']);
+    server.append('c1', 'm9');
+    await waitFor(() => sub.lastSeq === 9, 'm9');
+    expect(sub.messages().map((m) => m.seq)).toEqual([5, 8, 9]);
+  });
+
+  it('evicting at the bound costs O(1) per event, not a sort of the timeline', () => {
+    // Messages whose `seq` counts its reads: a sort per event would read it ~n log n times.
+    let reads = 0;
+    const message = (seq: number): Message => {
+      const m = {
+        id: `m${seq}`,
+        conversation_id: 'c1',
+        body: `m${seq}`,
+        sender: { type: 'user', user_id: 'u' },
+      } as unknown as Message;
+      Object.defineProperty(m, 'seq', {
+        get: () => {
+          reads++;
+          return seq;
+        },
+        enumerable: true,
+      });
+      return m;
+    };
+    const timers = new ManualTimers();
+    const sub = new Subscription('c1', 0, {
+      fetchEvents: () => Promise.reject(new Error('no catch-up expected')),
+      fetchMessages: () => Promise.reject(new Error('no history expected')),
+      applied: () => {},
+      error: (e) => {
+        throw e;
+      },
+      unsubscribe: () => {},
+      retryDelay: () => 1000,
+      timers,
+      pageSize: 200,
+      replaySettleMs: 2000,
+      maxMessages: 500,
+    });
+    sub._onSubscribed(0, 0, true);
+    const n = 5000;
+    for (let seq = 1; seq <= n; seq++) sub._onEvent(seq, { type: 'message.created', message: message(seq) });
+    expect(sub.lastSeq).toBe(n);
+    expect(reads).toBeLessThan(4 * n); // the old sort-per-event: > 4,000 reads per event
+    const kept = sub.messages();
+    expect(kept).toHaveLength(500);
+    expect(kept[0].id).toBe(`m${n - 499}`);
+    expect(kept.at(-1)?.id).toBe(`m${n}`);
+    expect(kept.every((m, i) => i === 0 || kept[i - 1].seq < m.seq)).toBe(true);
   });
 });

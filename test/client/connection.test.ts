@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 describe('connection state machine', () => {
-  it('connects: disconnected → connecting → connected, token and device on the URL', async () => {
+  it('connects: disconnected → connecting → connected, token as a subprotocol, device on the URL', async () => {
     const client = makeClient(server, { deviceId: 'dev-1' });
     const states = recordStates(client);
     expect(client.state).toBe('disconnected');
@@ -23,9 +23,26 @@ describe('connection state machine', () => {
     await client.ready();
     expect(states).toEqual(['disconnected>connecting', 'connecting>connected']);
     const conn = server.last;
+    expect(conn.protocols).toEqual(['herald.v1', 'herald.bearer.tok-1']);
     expect(conn.token).toBe('tok-1');
+    // Never in the URL, where proxies and access logs would keep it.
+    expect(conn.query.has('access_token')).toBe(false);
+    expect([...conn.query.values()].join(' ')).not.toContain('tok-1');
+    expect(conn.framesOf('auth')).toEqual([]);
     expect(conn.query.get('device_id')).toBe('dev-1');
     expect(client.session?.user_id).toBe(server.userId);
+  });
+
+  it('a token that cannot be a subprotocol goes in a first `auth` frame, still not in the URL', async () => {
+    const token = 'opaque/token+with=padding==';
+    const client = makeClient(server, { token });
+    client.connect();
+    await client.ready();
+    const conn = server.last;
+    expect(conn.protocols).toEqual(['herald.v1']);
+    expect(conn.query.has('access_token')).toBe(false);
+    expect(conn.frames[0]).toEqual({ type: 'auth', token });
+    expect(conn.token).toBe(token);
   });
 
   it('slow-consumer close → reconnecting → connected, resuming with since_seq', async () => {

@@ -1,7 +1,7 @@
 // Typing, presence, view, heartbeats, notices and receipts.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeServer, waitFor } from './fake-server.ts';
-import { disconnectAll, ManualTimers, makeClient } from './helpers.ts';
+import { barrierNotice, disconnectAll, ManualTimers, makeClient } from './helpers.ts';
 
 let server: FakeServer;
 let timers: ManualTimers;
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function barrier(client: ReturnType<typeof makeClient>) {
-  server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+  server.last.send({ type: 'notice', notice: barrierNotice() });
   await new Promise((r) => client.once('notice', r));
 }
 
@@ -99,6 +99,80 @@ describe('presence, view and heartbeats', () => {
     expect(got).toEqual({ conversation: 'c1', entries: [entry] });
     expect(client.presence('c1')).toEqual([entry]);
     expect(client.presence()).toEqual([]);
+  });
+
+  it('merges presence deltas into the subscribe snapshot per user_id+device_id; offline drops a device', async () => {
+    const client = makeClient(server, { timers });
+    const sub = client.open('c1', { sinceSeq: 0 });
+    client.connect();
+    await client.ready();
+    await waitFor(() => sub.status === 'subscribed', 'subscribed');
+    const p = (user_id: string, device_id: string, status: 'active' | 'idle' | 'offline', at = 1) => ({
+      user_id,
+      device_id,
+      status,
+      resource: null,
+      last_seen_ms: at,
+    });
+    // The snapshot the gateway sends on subscribe, then deltas batched per room.
+    server.last.send({
+      type: 'presence',
+      conversation: 'c1',
+      entries: [p('ann', 'd1', 'active'), p('ann', 'd2', 'active'), p('bob', 'd1', 'active')],
+    });
+    server.last.send({ type: 'presence', conversation: 'c1', entries: [p('ann', 'd1', 'idle', 2)] });
+    await barrier(client);
+    const state = () =>
+      client
+        .presence('c1')
+        .map((e) => `${e.user_id}/${e.device_id}:${e.status}`)
+        .sort();
+    expect(state()).toEqual(['ann/d1:idle', 'ann/d2:active', 'bob/d1:active']);
+    // One batch may carry several devices; `offline` means that device left.
+    server.last.send({
+      type: 'presence',
+      conversation: 'c1',
+      entries: [p('ann', 'd2', 'offline', 3), p('cid', 'd9', 'active', 3)],
+    });
+    // Another room's deltas stay in that room.
+    server.last.send({ type: 'presence', conversation: 'c2', entries: [p('bob', 'd1', 'offline', 3)] });
+    await barrier(client);
+    expect(state()).toEqual(['ann/d1:idle', 'bob/d1:active', 'cid/d9:active']);
+    expect(client.presence('c2')).toEqual([]);
+    // The event still carries what the frame said (the change), not the merged room.
+    const got = new Promise((r) => client.once('presence', r));
+    server.last.send({ type: 'presence', conversation: 'c1', entries: [p('bob', 'd1', 'offline', 4)] });
+    expect(await got).toEqual({ conversation: 'c1', entries: [p('bob', 'd1', 'offline', 4)] });
+    expect(state()).toEqual(['ann/d1:idle', 'cid/d9:active']);
+    // Closing the conversation forgets its presence.
+    sub.close();
+    expect(client.presence('c1')).toEqual([]);
+  });
+
+  it('forgets presence on a new connection: the resubscribe snapshot starts the room over', async () => {
+    const client = makeClient(server);
+    client.open('c1', { sinceSeq: 0 });
+    client.connect();
+    const first = await server.nextConnection();
+    await client.ready();
+    const stale = {
+      user_id: 'ann',
+      device_id: 'd1',
+      status: 'active' as const,
+      resource: null,
+      last_seen_ms: 1,
+    };
+    first.send({ type: 'presence', conversation: 'c1', entries: [stale] });
+    await barrier(client);
+    expect(client.presence('c1')).toEqual([stale]);
+    first.close(4001);
+    const second = await server.nextConnection();
+    await second.waitForFrame('subscribe');
+    await waitFor(() => client.state === 'connected', 'reconnected');
+    const fresh = { ...stale, user_id: 'bob', last_seen_ms: 2 };
+    second.send({ type: 'presence', conversation: 'c1', entries: [fresh] });
+    await barrier(client);
+    expect(client.presence('c1')).toEqual([fresh]);
   });
 
   it('heartbeats on connect and every heartbeat_ms; setStatus sends one at once', async () => {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
 import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.ts';
-import type { ConversationEvent, InboxEntry, Message } from '../../src/protocol/model.ts';
+import type { ConversationEvent, InboxEntry, Message, Notice } from '../../src/protocol/model.ts';
 
 export interface FakeServerOptions {
   userId?: string;
@@ -51,12 +51,16 @@ export class FakeConnection {
   readonly subscriptions = new Set<string>();
   closed = false;
   closeCode: number | null = null;
+  /** The token of a first-frame `auth`, when the handshake carried none. */
+  firstFrameToken: string | null = null;
   private waiters: (() => void)[] = [];
 
   constructor(
     readonly id: string,
     readonly socket: WebSocket,
     readonly query: URLSearchParams,
+    /** Sec-WebSocket-Protocol values the client offered, in order. */
+    readonly protocols: string[] = [],
   ) {
     socket.on('close', (code) => {
       this.closed = true;
@@ -65,8 +69,14 @@ export class FakeConnection {
     });
   }
 
+  /** The token from the handshake (subprotocol, else ?access_token=) or the first `auth` frame. */
   get token(): string | null {
-    return this.query.get('access_token');
+    return this.handshakeToken ?? this.firstFrameToken;
+  }
+
+  get handshakeToken(): string | null {
+    const p = this.protocols.find((x) => x.startsWith(BEARER_PROTOCOL));
+    return p ? p.slice(BEARER_PROTOCOL.length) : this.query.get('access_token');
   }
 
   send(frame: ServerFrame | Record<string, unknown>): void {
@@ -126,6 +136,9 @@ export class FakeConnection {
   }
 }
 
+const SUBPROTOCOL = 'herald.v1';
+const BEARER_PROTOCOL = 'herald.bearer.';
+
 export class FakeServer {
   readonly connections: FakeConnection[] = [];
   readonly requests: RecordedRequest[] = [];
@@ -133,6 +146,8 @@ export class FakeServer {
   readonly expiredTokens = new Set<string>();
   /** Inbox entries, by conversation. */
   readonly inbox = new Map<string, InboxEntry>();
+  /** The user's notices, by id. */
+  readonly notices = new Map<string, Notice>();
   /** Intercepts HTTP requests: return a response to short-circuit, undefined to continue. */
   onHttp: ((req: RecordedRequest) => FakeResponse | undefined | Promise<FakeResponse | undefined>) | null =
     null;
@@ -155,7 +170,11 @@ export class FakeServer {
   ) {}
 
   static async start(opts: FakeServerOptions = {}): Promise<FakeServer> {
-    const wss = new WebSocketServer({ noServer: true });
+    // Like the gateway: echo `herald.v1` when offered, never the token-bearing subprotocol.
+    const wss = new WebSocketServer({
+      noServer: true,
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
     const httpServer = http.createServer();
     const server = new FakeServer(httpServer, wss, opts);
     httpServer.on('request', (req, res) => void server.handleHttp(req, res));
@@ -165,7 +184,11 @@ export class FakeServer {
         socket.destroy();
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => server.handleSocket(ws, url.searchParams));
+      const protocols = (req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
+      wss.handleUpgrade(req, socket, head, (ws) => server.handleSocket(ws, url.searchParams, protocols));
     });
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     return server;
@@ -282,8 +305,13 @@ export class FakeServer {
 
   // ---- inbox ------------------------------------------------------------------------
 
+  /**
+   * Changes an entry (a new version). `removed: true` makes it a tombstone, as the server sends on
+   * leave/removal; any later change without it is a plain entry again.
+   */
   setInbox(conversation: string, patch: Partial<InboxEntry> = {}): InboxEntry {
-    const prev = this.inbox.get(conversation);
+    const { removed: _wasRemoved, ...prev } = this.inbox.get(conversation) ?? {};
+    const { removed, ...rest } = patch;
     const entry: InboxEntry = {
       conversation_id: conversation,
       kind: 'group',
@@ -298,18 +326,43 @@ export class FakeServer {
       last_activity_at: new Date(1_700_000_000_000).toISOString(),
       last_message: null,
       ...prev,
-      ...patch,
+      ...rest,
+      ...(removed === true ? { removed: true } : {}),
       version: ++this.inboxVersion,
     };
     this.inbox.set(conversation, entry);
     return entry;
   }
 
+  // ---- notices ----------------------------------------------------------------------
+
+  /** Adds or updates a notice (a new version, like the server's shared version sequence). */
+  setNotice(id: string, patch: Partial<Notice> = {}): Notice {
+    const prev = this.notices.get(id);
+    const notice: Notice = {
+      id,
+      title: id,
+      body: `notice ${id}`,
+      data: null,
+      created_at: new Date(1_700_000_000_000 + this.notices.size * 1000).toISOString(),
+      read: false,
+      archived: false,
+      dismissed: false,
+      escalated: false,
+      ...prev,
+      ...patch,
+      version: ++this.inboxVersion,
+    };
+    this.notices.set(id, notice);
+    return notice;
+  }
+
   // ---- sockets ----------------------------------------------------------------------
 
-  private handleSocket(ws: WebSocket, query: URLSearchParams): void {
-    const conn = new FakeConnection(`c${this.connections.length + 1}`, ws, query);
+  private handleSocket(ws: WebSocket, query: URLSearchParams, protocols: string[]): void {
+    const conn = new FakeConnection(`c${this.connections.length + 1}`, ws, query, protocols);
     this.connections.push(conn);
+    let authed = conn.handshakeToken !== null;
     ws.on('message', (data) => {
       let frame: ClientFrame;
       try {
@@ -319,10 +372,25 @@ export class FakeServer {
         return;
       }
       conn.received(frame);
+      if (!authed) {
+        // Like the gateway: without a token in the handshake the first frame must be `auth`.
+        if (frame.type !== 'auth') {
+          conn.close(4101, 'The first frame must be auth.');
+          return;
+        }
+        authed = true;
+        conn.firstFrameToken = frame.token;
+        this.admit(conn);
+        return;
+      }
       if (this.onFrame?.(conn, frame)) return;
       this.defaultFrame(conn, frame);
     });
     for (const w of [...this.connWaiters]) w();
+    if (authed) this.admit(conn);
+  }
+
+  private admit(conn: FakeConnection): void {
     if (conn.token && this.expiredTokens.has(conn.token)) {
       conn.close(4100, 'token expired');
       return;
@@ -507,6 +575,28 @@ export class FakeServer {
         status: 200,
         body: { entries, next_since: nextSince, has_more: changed.length > entries.length },
       };
+    }
+    if (req.path === '/v1/notices' && req.method === 'GET') {
+      const since = Number(req.query.get('since') ?? 0);
+      const limit = Number(req.query.get('limit') ?? 50);
+      const changed = [...this.notices.values()]
+        .filter((n) => n.version > since)
+        .sort((a, b) => a.version - b.version);
+      const notices = changed.slice(0, limit);
+      return {
+        status: 200,
+        body: {
+          notices,
+          next_since: notices.at(-1)?.version ?? since,
+          has_more: changed.length > notices.length,
+        },
+      };
+    }
+    const n = /^\/v1\/notices\/([^/]+)$/.exec(req.path);
+    if (n && req.method === 'PATCH') {
+      const id = decodeURIComponent(n[1]);
+      if (!this.notices.has(id)) return errorReply(404, 'NOTICE_NOT_FOUND');
+      return { status: 200, body: { notice: this.setNotice(id, req.body as Partial<Notice>) } };
     }
     const d = /^\/v1\/direct\/([^/]+)$/.exec(req.path);
     if (d && req.method === 'PUT') {

@@ -80,3 +80,12 @@ export function recordStates(client: HeraldClient): string[] {
   client.on('state', (s) => out.push(`${s.from}>${s.to}`));
   return out;
 }
+
+let barriers = 0;
+/**
+ * A notice the client has never seen (unique id), so it always emits `notice`: send it after
+ * other frames and wait for the event to know the client has handled everything before it.
+ */
+export function barrierNotice(): { id: string } {
+  return { id: `barrier-${++barriers}` };
+}

@@ -1,8 +1,9 @@
 // The inbox store: initial sync, live `inbox` frames, re-sync after a
 // reconnect from the cursor, optimistic read.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeServer, waitFor } from './fake-server.ts';
-import { disconnectAll, makeClient } from './helpers.ts';
+import { isTombstone } from '../../src/client/index.ts';
+import { deferred, FakeServer, waitFor } from './fake-server.ts';
+import { barrierNotice, disconnectAll, makeClient } from './helpers.ts';
 
 let server: FakeServer;
 beforeEach(async () => {
@@ -46,7 +47,7 @@ describe('inbox store', () => {
     const v2 = server.setInbox('a', { unread_count: 2 });
     server.last.send({ type: 'inbox', entry: v2 });
     server.last.send({ type: 'inbox', entry: v1 }); // late, lower version
-    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
     await new Promise((r) => client.once('notice', r));
     expect(client.inbox.get('a')?.unread_count).toBe(2);
     expect(changes).toEqual(['a:2']);
@@ -84,7 +85,7 @@ describe('inbox store', () => {
     client.read('a', 4); // lower: nothing to do
     expect(client.inbox.get('a')).toMatchObject({ last_read_seq: 5, unread_count: 0, mention_count: 0 });
     await server.last.waitForFrame('read');
-    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
     await new Promise((r) => client.once('notice', r));
     expect(server.last.framesOf('read')).toEqual([{ type: 'read', conversation: 'a', seq: 5 }]);
   });
@@ -95,5 +96,88 @@ describe('inbox store', () => {
     client.connect();
     await client.ready();
     expect(await server.last.waitForFrame('read')).toEqual({ type: 'read', conversation: 'a', seq: 3 });
+  });
+
+  it('a tombstone (removed: true) with a higher version drops the conversation; a newer entry brings it back', async () => {
+    server.setInbox('a', { unread_count: 2 });
+    server.setInbox('b');
+    const client = makeClient(server);
+    const changes: string[] = [];
+    client.on('inbox', (c) =>
+      changes.push(...c.entries.map((e) => `${e.conversation_id}:${isTombstone(e) ? 'removed' : e.version}`)),
+    );
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    const before = client.inbox.get('a');
+    // Live: the `inbox` frame the server sends when we leave or are removed.
+    const tomb = server.setInbox('a', { removed: true });
+    server.last.send({ type: 'inbox', entry: tomb });
+    server.last.send({ type: 'inbox', entry: before }); // late, lower version: must not resurrect it
+    server.last.send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    expect(client.inbox.get('a')).toBeUndefined();
+    expect(client.inbox.isRemoved('a')).toBe(true);
+    expect(client.inbox.list().map((e) => e.conversation_id)).toEqual(['b']);
+    expect(client.inbox.totals().unread).toBe(0);
+    // Re-added (joined again): a plain entry with a higher version.
+    const back = server.setInbox('a', { unread_count: 1 });
+    server.last.send({ type: 'inbox', entry: back });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    expect(client.inbox.get('a')).toEqual(back);
+    expect(client.inbox.isRemoved('a')).toBe(false);
+    expect(changes.filter((c) => c.startsWith('a'))).toEqual([
+      `a:${before?.version}`,
+      'a:removed',
+      `a:${back.version}`,
+    ]);
+  });
+
+  it('GET /v1/inbox?since= tombstones picked up after a reconnect remove the conversation', async () => {
+    server.setInbox('a');
+    server.setInbox('b');
+    const client = makeClient(server);
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    const cursor = client.inbox.cursor;
+    server.last.close(4001);
+    server.setInbox('a', { removed: true }); // removed while we were away; no frame reached us
+    await waitFor(() => client.inbox.get('a') === undefined, 'tombstone synced');
+    const syncs = server.requests.filter((r) => r.path === '/v1/inbox');
+    expect(syncs.map((r) => r.query.get('since'))).toEqual(['0', String(cursor)]);
+    expect(client.inbox.list().map((e) => e.conversation_id)).toEqual(['b']);
+    // A first sync from 0 that meets a tombstone for a conversation never held stores nothing.
+    const fresh = makeClient(server);
+    fresh.connect();
+    await waitFor(() => fresh.inbox.synced, 'fresh synced');
+    expect(fresh.inbox.list().map((e) => e.conversation_id)).toEqual(['b']);
+  });
+
+  it('a sync cut short by disconnect() stops paging, and the next connection still syncs', async () => {
+    server.setInbox('a');
+    const hold = deferred();
+    let held = false;
+    server.onHttp = async (req) => {
+      if (req.path === '/v1/inbox' && !held) {
+        held = true;
+        await hold.promise;
+      }
+      return undefined;
+    };
+    const client = makeClient(server);
+    client.connect();
+    await waitFor(() => held, 'first sync in flight');
+    client.disconnect();
+    server.setInbox('b');
+    client.connect();
+    await client.ready();
+    hold.resolve(); // the stale page is dropped; the sync asked for by the new welcome runs
+    await waitFor(() => client.inbox.get('b') !== undefined, 'synced on the new connection');
+    expect(
+      client.inbox
+        .list()
+        .map((e) => e.conversation_id)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 });

@@ -1,9 +1,10 @@
 // The SDK against a real Herald node (HTTP API + gateway on one listening
 // server): live delivery, resume after a disconnect, optimistic send
-// reconciliation, the inbox store and "arrives read".
+// reconciliation, the inbox store and "arrives read"; the token as a
+// subprotocol and the notices store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { HeraldClient } from '../../src/client/index.ts';
+import { HeraldClient, type WebSocketConstructor } from '../../src/client/index.ts';
 import type { ConversationEvent } from '../../src/protocol/index.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { waitFor } from '../support/redis.ts';
@@ -75,5 +76,55 @@ describe.each(backends())('SDK against a real node (%s)', (backend: Backend) => 
       10_000,
       'message to a viewer arriving read',
     );
+  });
+
+  it('dials with the token as a subprotocol, never in the URL, and syncs notices missed while offline', async () => {
+    const { tenant_id, api_key } = await t.createTenant();
+    const pair = await t.mintUser(tenant_id, 'carol');
+    const dials: { url: string; protocols: unknown }[] = [];
+    class RecordingWebSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        dials.push({ url, protocols });
+        super(url, protocols);
+      }
+    }
+    const carol = new HeraldClient({
+      url: t.url as string,
+      token: pair.access_token,
+      WebSocket: RecordingWebSocket as unknown as WebSocketConstructor,
+    });
+    clients.push(carol);
+    const emitted: string[] = [];
+    carol.on('notice', (n) => emitted.push(n.title));
+    carol.connect();
+    await carol.ready();
+    expect(dials[0].url).not.toContain('access_token');
+    expect(dials[0].url).not.toContain(pair.access_token);
+    expect(dials[0].protocols).toEqual(['herald.v1', `herald.bearer.${pair.access_token}`]);
+    await waitFor(() => carol.notices.synced, 10_000, 'first notices sync');
+
+    const notify = async (title: string) => {
+      const res = await t.call({
+        method: 'POST',
+        url: '/v1/notices',
+        headers: t.bearer(api_key),
+        payload: { to: ['carol'], title, body: `${title} body` },
+      });
+      expect(res.status).toBe(201);
+    };
+    await notify('live');
+    await waitFor(() => emitted.includes('live'), 10_000, 'live notice');
+    carol.disconnect();
+    await notify('while away'); // no socket: only the sync after the next welcome can bring it
+    carol.connect();
+    await waitFor(() => emitted.includes('while away'), 10_000, 'notice synced after reconnect');
+    expect(emitted).toEqual(['live', 'while away']);
+    expect(carol.notices.list().map((n) => n.title)).toEqual(['while away', 'live']);
+    expect(carol.notices.unreadCount()).toBe(2);
+    const first = carol.notices.list()[0];
+    const updated = await carol.markNotice(first.id, { read: true });
+    expect(updated).toMatchObject({ id: first.id, read: true });
+    expect(carol.notices.get(first.id)?.read).toBe(true);
+    expect(carol.notices.unreadCount()).toBe(1);
   });
 });

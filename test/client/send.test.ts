@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HeraldClient, SentMessage } from '../../src/client/index.ts';
 import { FakeServer, waitFor } from './fake-server.ts';
-import { disconnectAll, makeClient } from './helpers.ts';
+import { barrierNotice, disconnectAll, makeClient } from './helpers.ts';
 
 let server: FakeServer;
 afterEach(async () => {
@@ -49,7 +49,7 @@ describe('optimistic send', () => {
     expect(res.message?.body).toBe('hi');
     expect(res.message?.client_id).toBe(m.client_id);
     // Let the trailing ack arrive, then check nothing happened twice.
-    server.last.send({ type: 'notice', notice: { id: 'barrier' } });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
     await new Promise((r) => client.once('notice', r));
     expect(sent).toHaveLength(1);
     expect(sub.messages()).toHaveLength(1);
@@ -156,5 +156,50 @@ describe('optimistic send', () => {
     await connected(client);
     const m = client.send('c1', 'draft', { client_id: 'draft-42' });
     expect((await m.done).client_id).toBe('draft-42');
+  });
+
+  it("another user's message with the same client_id does not confirm our send; our own event does", async () => {
+    server = await FakeServer.start({ autoSend: false });
+    const client = makeClient(server);
+    const sub = client.open('c1', { sinceSeq: 0 });
+    await connected(client);
+    await waitFor(() => sub.status === 'subscribed', 'subscribed');
+    const m = client.send('c1', 'mine', { client_id: 'cid-1' });
+    const frame = await server.last.waitForFrame('send');
+    // client_id is unique per sender only: u-other happens to use the same one.
+    server.append('c1', 'theirs', {
+      extra: { client_id: 'cid-1', sender: { type: 'user', user_id: 'u-other' } },
+    });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    expect(sub.lastSeq).toBe(1);
+    expect(m.status).toBe('sent');
+    expect(client.pending('c1')).toEqual([m]);
+    // Our own message (published before the ack) confirms it.
+    server.opts.ackFirst = false;
+    server.commitSend(server.last, frame);
+    const res = await m.done;
+    expect(res).toMatchObject({ client_id: 'cid-1', conversation: 'c1', seq: 2 });
+    expect(res.message?.body).toBe('mine');
+  });
+
+  it('an event or ack for another conversation does not confirm a send with the same client_id', async () => {
+    server = await FakeServer.start({ autoSend: false });
+    const client = makeClient(server);
+    const c2 = client.open('c2', { sinceSeq: 0 });
+    await connected(client);
+    await waitFor(() => c2.status === 'subscribed', 'subscribed');
+    const m = client.send('c1', 'mine', { client_id: 'cid-1' });
+    await server.last.waitForFrame('send');
+    server.append('c2', 'elsewhere', {
+      extra: { client_id: 'cid-1', sender: { type: 'user', user_id: server.userId } },
+    });
+    server.last.send({ type: 'ack', client_id: 'cid-1', conversation: 'c2', seq: 1, message_id: 'x' });
+    server.last.send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    expect(c2.lastSeq).toBe(1);
+    expect(m.status).toBe('sent');
+    server.last.send({ type: 'ack', client_id: 'cid-1', conversation: 'c1', seq: 1, message_id: 'm1' });
+    expect(await m.done).toMatchObject({ conversation: 'c1', seq: 1, message_id: 'm1' });
   });
 });
