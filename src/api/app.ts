@@ -10,7 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } f
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
 import { installErrorHandlers } from './errors.ts';
 import { httpMetrics } from './metrics.ts';
-import { WindowLimiter } from './rate-limit.ts';
+import { SendLimiter, WindowLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { devRoutes } from './routes/dev.ts';
@@ -25,6 +25,11 @@ export type ApiPlugin = (app: App, host: ApiHost) => Promise<void>;
 export interface ApiOptions {
   /** Registered in order, inside the app, before it starts listening. */
   plugins?: ApiPlugin[];
+  /**
+   * The per-user send limit. The host passes the instance it also gives the gateway, so
+   * HTTP and WebSocket sends share one budget; default: one of config.http.sendRate.
+   */
+  sendLimiter?: SendLimiter;
 }
 
 export interface RouteDeps {
@@ -65,7 +70,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   });
 
   const limiters: Limiters = {
-    send: new WindowLimiter(host.config.http.sendRate),
+    send: opts.sendLimiter ?? new SendLimiter(host.config.http.sendRate),
     apiKey: new WindowLimiter(host.config.http.apiKeyRate),
   };
   installAuth(app, host, limiters);

@@ -18,7 +18,7 @@ import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Db } from '../store/db.ts';
-import type { WindowLimiter } from './rate-limit.ts';
+import type { SendLimiter, WindowLimiter } from './rate-limit.ts';
 
 /**
  * How a route authenticates:
@@ -52,7 +52,8 @@ export interface ApiHost {
 }
 
 export interface Limiters {
-  send: WindowLimiter;
+  /** Shared with the gateway's `send` frames (see SendLimiter). */
+  send: SendLimiter;
   apiKey: WindowLimiter;
 }
 

@@ -34,3 +34,20 @@ export class WindowLimiter {
     for (const [k, w] of this.windows) if (t - w.start >= span) this.windows.delete(k);
   }
 }
+
+/**
+ * The per-user send limit: one per host, shared by POST …/messages and the gateway's
+ * `send` frames, so neither path (nor opening more sockets) adds to a user's budget.
+ */
+export class SendLimiter {
+  private readonly window: WindowLimiter;
+
+  constructor(limit: RateLimit, now: () => number = Date.now) {
+    this.window = new WindowLimiter(limit, now);
+  }
+
+  /** Counts one send of the user; throws RATE_LIMITED (with retryAfter) when the window is full. */
+  take(tenant: string, user: string): void {
+    this.window.take(`${tenant}\0${user}`);
+  }
+}

@@ -2,11 +2,16 @@
 // rendered into /openapi.json. Objects reject unknown fields; bodies are
 // never type-coerced (a number is not a string); query strings are.
 import { type TSchema, Type } from 'typebox';
+import { inputRules } from '../domain/compose.ts';
 
 const strict = { additionalProperties: false } as const;
 
-export const Id = Type.String({ minLength: 1, maxLength: 128 });
-export const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S+$' });
+export const Id = Type.String({ minLength: 1, maxLength: inputRules.maxIdLength });
+export const UserId = Type.String({
+  minLength: 1,
+  maxLength: inputRules.maxUserIdLength,
+  pattern: inputRules.userIdPattern,
+});
 const Seq = Type.Integer({ minimum: 0, maximum: 2_147_483_647 });
 const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Defaults are documented in the schema and applied by the route (the validator does not fill them in).
@@ -53,16 +58,23 @@ export const CreateConversationBody = Type.Object(
 export const AddMembersBody = Type.Object({ user_ids: Type.Array(UserId, { minItems: 1 }) }, strict);
 export const MembersQuery = Type.Object({ after: Type.Optional(UserId), limit: Limit(1000, 200) }, strict);
 
+// The message-input rules live in the domain (validateInput, inputRules) and apply to
+// WebSocket sends too; this schema states the same limits for validation and OpenAPI.
 const Attachment = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 255 }),
-    mime_type: Type.String({ minLength: 1, maxLength: 255 }),
-    size: Type.Integer({ minimum: 0 }),
+    name: Type.String({ minLength: 1, maxLength: inputRules.attachmentNameMax }),
+    mime_type: Type.String({ minLength: 1, maxLength: inputRules.attachmentMimeMax }),
+    size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
     // http(s) only: a `javascript:` URL rendered by a client would be an XSS.
-    url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://\\S+$' }),
+    url: Type.String({
+      minLength: 1,
+      maxLength: inputRules.attachmentUrlMax,
+      pattern: inputRules.attachmentUrlPattern,
+    }),
   },
   strict,
 );
+const ClientId = Type.String({ minLength: 1, maxLength: inputRules.maxIdLength });
 // Counts of mentions and attachments are capped by config.limits in the
 // domain, which answers with the specific code (TOO_MANY_MENTIONS, …).
 export const SendBody = Type.Object(
@@ -71,12 +83,12 @@ export const SendBody = Type.Object(
     reply_to: Type.Optional(Id),
     mentions: Type.Optional(Type.Array(UserId)),
     attachments: Type.Optional(Type.Array(Attachment)),
-    client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    client_id: Type.Optional(ClientId),
   },
   strict,
 );
 export const SendHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  'idempotency-key': Type.Optional(ClientId),
 });
 export const EditBody = Type.Object({ body: Type.String() }, strict);
 export const HistoryQuery = Type.Object(

@@ -1,8 +1,8 @@
 // The command registry: one entry per message kind. Routing reads the
 // command's `kind` (a type), and the mapped type below makes a missing
 // handler a compile error. Adding a kind: one file in kinds/, one line here.
-import { type Actor, HeraldError } from '../protocol/index.ts';
-import type { ComposeContext, Composed } from './compose.ts';
+import { type Actor, type ConversationKind, HeraldError } from '../protocol/index.ts';
+import type { ComposeContext, Composed, MessageInput } from './compose.ts';
 import { findBySenderClientId } from './compose.ts';
 import { type Announcement, handleAnnouncement } from './kinds/announcement.ts';
 import { type ChannelMessage, handleChannelMessage } from './kinds/channel.ts';
@@ -51,6 +51,37 @@ export interface DomainDeps {
 }
 
 export type ResultOf<C extends Command> = Results[C['kind']];
+
+/** The commands a user's send can become (HTTP and WebSocket alike). */
+export type UserSend = DirectMessage | GroupMessage | ChannelMessage | Announcement;
+
+/**
+ * Which command a user's send to a conversation of `kind` becomes. The one routing
+ * table for HTTP and the gateway. Notices take no user messages: INVALID_KIND.
+ */
+export function commandFor(
+  kind: ConversationKind,
+  sender: string,
+  conversation: string,
+  input: MessageInput,
+): UserSend {
+  switch (kind) {
+    case 'direct':
+      return { kind: 'DirectMessage', sender, conversation, input };
+    case 'group':
+      return { kind: 'GroupMessage', sender, conversation, input };
+    case 'channel':
+      return { kind: 'ChannelMessage', sender, conversation, input };
+    case 'announcement':
+      return { kind: 'Announcement', actor: { type: 'user', user_id: sender }, conversation, input };
+    case 'notices':
+      throw new HeraldError('INVALID_KIND', 'Nobody posts to a notices conversation.');
+    default: {
+      const unknown: never = kind;
+      throw new HeraldError('INVALID_KIND', `Unknown conversation kind ${String(unknown)}.`);
+    }
+  }
+}
 
 /** Runs a command in its own transaction. */
 export async function execute<C extends Command>(

@@ -73,6 +73,8 @@ export function parseClientFrame(text: string): Parsed {
         ? { ok: true, frame: { type: 'unsubscribe', conversation: o.conversation } }
         : bad('unsubscribe needs a conversation.');
     case 'send': {
+      // Only the frame's shape is checked here: the message-input rules (lengths, URL
+      // schemes, sizes, caps) are the domain's validateInput, the same for HTTP.
       const ref = typeof o.client_id === 'string' ? o.client_id : undefined;
       if (!isId(o.client_id)) return bad('send needs a client_id.');
       if (!isId(o.conversation)) return bad('send needs a conversation.', ref);

@@ -4,7 +4,7 @@
 // build sessions on it.
 import { randomUUID } from 'node:crypto';
 import type { AccessClaims } from '../auth/tokens.ts';
-import { type Command, execute } from '../domain/commands.ts';
+import { commandFor, execute } from '../domain/commands.ts';
 import { markRead } from '../domain/read-marker.ts';
 import {
   CLOSE,
@@ -31,8 +31,8 @@ import {
   tenantOrigins,
 } from './queries.ts';
 import { KeyedLimiter } from './rate-limit.ts';
-import type { Session } from './session.ts';
-import { TopicHub } from './topic-hub.ts';
+import type { ResyncTarget, Session } from './session.ts';
+import { storedEventFrame, TopicHub } from './topic-hub.ts';
 
 export interface AuthFailure {
   reason: HandshakeFailure;
@@ -45,6 +45,8 @@ export type AuthResult = { ok: true; claims: AccessClaims } | ({ ok: false } & A
 
 const ORIGIN_CACHE_MS = 30_000;
 const KIND_CACHE_MAX = 50_000;
+/** Conversations resynced at once after a bus reconnect (each is one store read per page). */
+const RESYNC_CONCURRENCY = 4;
 
 export class GatewayCore {
   readonly opts: ResolvedOptions;
@@ -99,9 +101,10 @@ export class GatewayCore {
     // Pub/sub loses what was published while the bus was away: repair from the store.
     this.stopResync = options.bus.onResync(() => {
       this.opts.log?.warn('bus reconnected: resyncing live subscriptions from the store');
-      for (const s of this.sessions) {
-        s.resync().catch((err) => this.opts.log?.warn({ err }, 'resync failed'));
-      }
+      // Every session's live subscriptions start buffering synchronously, before any read.
+      const targets: ResyncTarget[] = [];
+      for (const s of this.sessions) targets.push(...s.beginResync());
+      void this.resync(targets);
     });
   }
 
@@ -189,6 +192,54 @@ export class GatewayCore {
     return replayEvents(this.opts.deps.db, tenant, conversation, since ?? 0, since === null ? 0 : limit);
   }
 
+  /**
+   * Repairs subscriptions after the bus lost messages: one store read (per page) per
+   * conversation, from the lowest lastSeq among this node's subscribers of it, offered to
+   * every one of them (each keeps what is past its own lastSeq); then each goes live.
+   * Never throws: a failed read leaves the gap to the client's gap detection.
+   */
+  async resync(targets: readonly ResyncTarget[]): Promise<void> {
+    const byTopic = new Map<string, ResyncTarget[]>();
+    for (const t of targets) {
+      const key = `${t.tenant}\0${t.conversation}`;
+      const list = byTopic.get(key);
+      if (list) list.push(t);
+      else byTopic.set(key, [t]);
+    }
+    const queue = [...byTopic.values()];
+    const worker = async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        try {
+          await this.resyncTopic(group);
+        } catch (err) {
+          this.opts.log?.warn({ err, conversation: group[0].conversation }, 'resync failed');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESYNC_CONCURRENCY, queue.length) }, worker));
+  }
+
+  private async resyncTopic(targets: ResyncTarget[]): Promise<void> {
+    const { tenant, conversation } = targets[0];
+    const limit = this.opts.deps.limits.replayLimit;
+    let open = targets;
+    let replayed = 0;
+    try {
+      let since = open.reduce((min, t) => Math.min(min, t.since), Number.POSITIVE_INFINITY);
+      for (;;) {
+        const page = await this.replay(tenant, conversation, since, limit);
+        const frames = page.events.map((e) => storedEventFrame(conversation, e.seq, e.frame));
+        replayed += frames.length;
+        open = open.filter((t) => t.offer(frames));
+        if (open.length === 0 || page.events.length < limit) break;
+        since = page.events[page.events.length - 1].seq;
+      }
+    } finally {
+      for (const t of targets) t.finish();
+      this.metrics.record({ name: 'replay', events: replayed });
+    }
+  }
+
   /** Present devices of a conversation's members (up to presenceSnapshotMax members). */
   async presenceOf(tenant: string, conversation: string): Promise<PresenceEntry[]> {
     const members = await memberIdsOf(this.opts.deps.db, tenant, conversation, this.opts.presenceSnapshotMax);
@@ -210,7 +261,11 @@ export class GatewayCore {
     return a.kind;
   }
 
-  /** Routes a `send` frame by conversation kind to the domain command. */
+  /**
+   * Routes a `send` frame by conversation kind to the domain command (commandFor, as
+   * HTTP). The per-user send limit is the one HTTP uses, checked before anything is read
+   * or written: more sockets do not mean more sends.
+   */
   async send(
     s: Session,
     f: {
@@ -222,6 +277,7 @@ export class GatewayCore {
       attachments?: Message['attachments'];
     },
   ): Promise<Message> {
+    this.opts.sendLimiter.take(s.tenant, s.user);
     const input = {
       body: f.body,
       reply_to: f.reply_to,
@@ -230,30 +286,7 @@ export class GatewayCore {
       client_id: f.client_id,
     };
     const kind = await this.kindOf(s.tenant, f.conversation, s.user);
-    let cmd: Command;
-    switch (kind) {
-      case 'direct':
-        cmd = { kind: 'DirectMessage', sender: s.user, conversation: f.conversation, input };
-        break;
-      case 'group':
-        cmd = { kind: 'GroupMessage', sender: s.user, conversation: f.conversation, input };
-        break;
-      case 'channel':
-        cmd = { kind: 'ChannelMessage', sender: s.user, conversation: f.conversation, input };
-        break;
-      case 'announcement':
-        cmd = {
-          kind: 'Announcement',
-          actor: { type: 'user', user_id: s.user },
-          conversation: f.conversation,
-          input,
-        };
-        break;
-      case 'notices':
-        throw new HeraldError('INVALID_KIND', 'Notices cannot be written to.');
-    }
-    const res = await execute(this.opts.deps, s.tenant, cmd);
-    if (!('message' in res)) throw new HeraldError('INTERNAL');
+    const res = await execute(this.opts.deps, s.tenant, commandFor(kind, s.user, f.conversation, input));
     return res.message;
   }
 

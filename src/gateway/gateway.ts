@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { bearer } from '../auth/secrets.ts';
 import {
   CLOSE,
   type ErrorCode,
@@ -45,6 +46,11 @@ export interface Gateway {
 
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** The client's device id when well-formed (WebSocket and SSE alike), else a fresh one. */
+export function deviceIdOf(param: string | null | undefined): string {
+  return param && DEVICE_ID.test(param) ? param : randomUUID();
+}
+
 function refuse(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -72,11 +78,6 @@ function subprotocolToken(header: string | undefined): string | null {
       return v.slice(BEARER_PROTOCOL.length);
   }
   return null;
-}
-
-export function bearer(header: string | undefined): string | null {
-  const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  return m ? m[1] : null;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
@@ -131,8 +132,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let authenticating = false;
     const queued: string[] = [];
     const version = Number(url.searchParams.get('v') ?? PROTOCOL_VERSION);
-    const deviceParam = url.searchParams.get('device_id');
-    const device = deviceParam && DEVICE_ID.test(deviceParam) ? deviceParam : randomUUID();
+    const device = deviceIdOf(url.searchParams.get('device_id'));
     const origin = req.headers.origin;
     const host = req.headers.host;
 
@@ -167,6 +167,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       clearTimeout(authTimer);
       core.metrics.record({ name: 'connection_opened', transport: 'ws' });
       await s.start();
+      if (s.isClosing) return;
       s.welcome({
         type: 'welcome',
         connection_id: s.id,

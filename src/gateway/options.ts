@@ -10,10 +10,20 @@ import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry
 import type { MetricsOptions } from './metrics.ts';
 import type { RateSpec } from './rate-limit.ts';
 
+/** A per-user limit; throws HeraldError RATE_LIMITED (with retryAfter) when it is used up. */
+export interface UserLimiter {
+  take(tenant: string, user: string): void;
+}
+
 export interface GatewayOptions {
   /** Domain dependencies (db, limits, viewing registry): the same ones the HTTP API uses. */
   deps: DomainDeps;
   bus: Bus;
+  /**
+   * The per-user send limit, the same instance as the HTTP API's (the host creates one):
+   * a `send` frame and a POST …/messages count against one budget.
+   */
+  sendLimiter: UserLimiter;
   /** Verifies access tokens. */
   tokens: Pick<AccessTokens, 'verify'>;
   log?: Logger;
@@ -84,6 +94,7 @@ export function resolveOptions(o: GatewayOptions, nodeId: string): ResolvedOptio
   return {
     deps: o.deps,
     bus: o.bus,
+    sendLimiter: o.sendLimiter,
     tokens: o.tokens,
     log: o.log,
     metrics: o.metrics,

@@ -8,6 +8,11 @@ export interface Access {
   member_count: number;
   /** A member, or any user of the tenant for tenant-wide announcements. */
   allowed: boolean;
+  /**
+   * The conversation's last seq in the same snapshot as `allowed`: a `left` of this user at or
+   * below it is history (they were re-added since), above it the membership ended after the check.
+   */
+  head: number;
 }
 
 /** null: no such conversation in this tenant (a leaked id from another tenant looks the same). */
@@ -21,9 +26,10 @@ export async function conversationAccess(
     kind: ConversationKind;
     audience: string;
     member_count: number;
+    last_seq: number;
     member: boolean;
   }>(
-    `SELECT c.kind, c.audience, c.member_count, (m.user_id IS NOT NULL) AS member
+    `SELECT c.kind, c.audience, c.member_count, c.last_seq, (m.user_id IS NOT NULL) AS member
        FROM conversations c
        LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
       WHERE c.tenant_id = $1 AND c.id = $2`,
@@ -32,7 +38,12 @@ export async function conversationAccess(
   const r = rows[0];
   if (!r) return null;
   const tenantWide = r.kind === 'announcement' && r.audience === 'tenant';
-  return { kind: r.kind, member_count: Number(r.member_count), allowed: r.member || tenantWide };
+  return {
+    kind: r.kind,
+    member_count: Number(r.member_count),
+    allowed: r.member || tenantWide,
+    head: Number(r.last_seq),
+  };
 }
 
 export interface Replay {

@@ -15,7 +15,7 @@ import {
 } from '../protocol/index.ts';
 import type { GatewayCore } from './core.ts';
 import type { Priority } from './metrics.ts';
-import type { TopicFrame } from './topic-hub.ts';
+import { storedEventFrame, type TopicFrame } from './topic-hub.ts';
 
 /** Where a session's frames go. `cursor` marks event frames (SSE uses it for Last-Event-ID). */
 export interface Sink {
@@ -38,13 +38,40 @@ export interface SessionIdentity {
 
 interface Subscription {
   conversation: string;
-  /** replaying: live frames are buffered until the replay is written. */
-  state: 'pending' | 'replaying' | 'live';
+  /**
+   * pending: checking access; replaying: the subscribe replay runs and room frames are
+   * buffered; live; resyncing: live to the client, but room frames are buffered while the
+   * store fills in what the bus lost (see beginResync).
+   */
+  state: 'pending' | 'replaying' | 'live' | 'resyncing';
   lastSeq: number;
+  /** The seq at which membership was confirmed: a `left` of this user at or below it is history. */
+  memberAt: number;
+  /** The bus was lost while this subscription was not live: resync it as soon as it is. */
+  resyncAgain: boolean;
   buffer: TopicFrame[];
   unlisten: (() => void)[];
   lastTypingMs: number;
 }
+
+/**
+ * One live subscription being repaired after the bus lost messages. GatewayCore.resync
+ * reads the store once per conversation and offers the events to every target of it;
+ * each keeps only what is past its own lastSeq.
+ */
+export interface ResyncTarget {
+  readonly tenant: string;
+  readonly conversation: string;
+  /** Events after this seq are wanted. */
+  readonly since: number;
+  /** Events read from the store, in seq order. False once the subscription is gone. */
+  offer(frames: readonly TopicFrame[]): boolean;
+  /** Back to live: flushes the room frames buffered meanwhile. */
+  finish(): void;
+}
+
+/** Live to the client (resyncing buffers room frames only). */
+const isLive = (sub: Subscription | undefined) => sub?.state === 'live' || sub?.state === 'resyncing';
 
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -70,6 +97,8 @@ export class Session {
   private resource: string | null = null;
   private viewing: string | null = null;
   private expiringTimer: NodeJS.Timeout | null = null;
+  /** Per conversation, the last `send` of this connection: the next one waits for it. */
+  private readonly sendQueues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly core: GatewayCore,
@@ -108,7 +137,14 @@ export class Session {
       opts.connectionTtlMs,
       opts.now(),
     );
+    // The connection may have gone meanwhile. If dispose() already ran, its unregister may
+    // have preceded this register: undo it here. Either way no timer may keep a dead session.
+    if (this.closing) {
+      if (this.disposed) await this.unregister();
+      return;
+    }
     await this.heartbeat(undefined, undefined);
+    if (this.closing) return;
     this.armExpiry(this.expiresMs);
   }
 
@@ -125,6 +161,7 @@ export class Session {
     this.expiresMs = expMs;
     if (this.expiringTimer) clearTimeout(this.expiringTimer);
     this.expiringTimer = null;
+    if (this.closing) return;
     const left = expMs - Date.now();
     // setTimeout holds at most ~24.8 days; longer-lived (host) tokens are re-checked then.
     if (left > MAX_TIMER_MS) {
@@ -149,8 +186,25 @@ export class Session {
 
   // ---- client frames ------------------------------------------------------
 
-  /** Handles one authenticated client frame. Errors become `error` frames. */
-  async handle(frame: Exclude<ClientFrame, { type: 'auth' }>): Promise<void> {
+  /**
+   * Handles one authenticated client frame. Errors become `error` frames. Frames run
+   * concurrently, except that a `send` waits for the previous `send` of this connection to
+   * the same conversation: their seqs follow frame order (they would otherwise race for the
+   * conversation's row lock on different connections of the pool).
+   */
+  handle(frame: Exclude<ClientFrame, { type: 'auth' }>): Promise<void> {
+    if (frame.type !== 'send') return this.handleNow(frame);
+    const key = frame.conversation;
+    const run = (this.sendQueues.get(key) ?? Promise.resolve())
+      .then(() => this.handleNow(frame))
+      .catch((err) => this.core.opts.log?.error({ err, connection: this.id }, 'gateway send failed'));
+    this.sendQueues.set(key, run);
+    return run.finally(() => {
+      if (this.sendQueues.get(key) === run) this.sendQueues.delete(key);
+    });
+  }
+
+  private async handleNow(frame: Exclude<ClientFrame, { type: 'auth' }>): Promise<void> {
     try {
       switch (frame.type) {
         case 'subscribe':
@@ -238,6 +292,8 @@ export class Session {
       conversation,
       state: 'pending',
       lastSeq: 0,
+      memberAt: 0,
+      resyncAgain: false,
       buffer: [],
       unlisten: [],
       lastTypingMs: -Infinity,
@@ -250,9 +306,10 @@ export class Session {
       if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
       if (!current()) return;
       sub.state = 'replaying';
+      sub.memberAt = access.head;
       const onRoom = (f: TopicFrame) => (sub.state === 'live' ? this.deliver(sub, f) : sub.buffer.push(f));
       const onEphemeral = (f: TopicFrame) => {
-        if (sub.state !== 'live' || (f.type === 'typing' && f.userId === this.user)) return;
+        if (!isLive(sub) || (f.type === 'typing' && f.userId === this.user)) return;
         this.emitFrame(f, null);
       };
       sub.unlisten.push(await core.hub.add(topics.conversation(this.tenant, conversation), onRoom));
@@ -275,23 +332,21 @@ export class Session {
         replayed: replay.events.length,
         complete: since === undefined || lastReplayed >= replay.head,
       });
+      sub.lastSeq = since ?? replay.head;
       for (const e of replay.events) {
         // Replay is paced by the reader: a long replay of large events must not
         // look like a slow consumer, so it waits for the queue to drain.
         if (this.sink.bufferedAmount() + e.frame.length > core.opts.softMarkBytes && !(await this.paced()))
           return;
         if (!current()) return this.dropSub(sub);
-        this.emit(e.frame, null, 'message', { conversation, seq: e.seq });
+        // Through deliver(), like a live frame: a replayed `left` of this user ends the
+        // subscription (its live copy is dropped later as a duplicate, before any check).
+        this.deliver(sub, storedEventFrame(conversation, e.seq, e.frame));
+        if (!current()) return;
       }
       core.metrics.record({ name: 'replay', events: replay.events.length });
-      sub.lastSeq = lastReplayed;
-      sub.state = 'live';
-      const buffered = sub.buffer;
-      sub.buffer = [];
-      for (const f of buffered) {
-        if (!current()) break;
-        this.deliver(sub, f);
-      }
+      sub.lastSeq = Math.max(sub.lastSeq, lastReplayed);
+      this.goLive(sub);
       if (current()) await this.presenceOnSubscribe(conversation, access.member_count);
     } catch (err) {
       if (this.subs.get(conversation) === sub) this.dropSub(sub);
@@ -300,32 +355,64 @@ export class Session {
   }
 
   /**
-   * After the bus lost messages (reconnect), replays what each live
-   * subscription missed from the store, buffering live frames meanwhile —
-   * the same no-hole, no-duplicate switch as subscribe.
+   * The bus lost messages (it reconnected). Every live subscription starts buffering its
+   * room frames now — all of them synchronously, before anything is awaited, so none can
+   * advance its lastSeq past the loss on a fresh live frame. GatewayCore.resync then reads
+   * the store once per conversation and offers the events to each target (deliver():
+   * seq filter and `left` check), and finish() flushes the buffer: the same no-hole,
+   * no-duplicate switch as subscribe. Subscriptions not live yet resync once they are.
    */
-  async resync(): Promise<void> {
-    const limit = this.core.opts.deps.limits.replayLimit;
-    for (const sub of [...this.subs.values()]) {
-      if (sub.state !== 'live' || this.closing) continue;
-      sub.state = 'replaying';
-      try {
-        for (;;) {
-          const replay = await this.core.replay(this.tenant, sub.conversation, sub.lastSeq, limit);
-          if (this.subs.get(sub.conversation) !== sub || this.closing) return;
-          for (const e of replay.events) {
-            if (e.seq <= sub.lastSeq) continue;
-            sub.lastSeq = e.seq;
-            this.emit(e.frame, null, 'message', { conversation: sub.conversation, seq: e.seq });
-          }
-          if (replay.events.length < limit) break;
-        }
-      } finally {
-        sub.state = 'live';
-        const buffered = sub.buffer;
-        sub.buffer = [];
-        for (const f of buffered) this.deliver(sub, f);
+  beginResync(): ResyncTarget[] {
+    if (this.closing) return [];
+    const targets: ResyncTarget[] = [];
+    for (const sub of this.subs.values()) {
+      if (sub.state === 'live') {
+        sub.state = 'resyncing';
+        targets.push(this.resyncTarget(sub));
+      } else {
+        sub.resyncAgain = true;
       }
+    }
+    return targets;
+  }
+
+  private resyncTarget(sub: Subscription): ResyncTarget {
+    const current = () => this.subs.get(sub.conversation) === sub && !this.closing;
+    return {
+      tenant: this.tenant,
+      conversation: sub.conversation,
+      get since() {
+        return sub.lastSeq;
+      },
+      offer: (frames) => {
+        for (const f of frames) {
+          if (!current()) return false;
+          this.deliver(sub, f);
+        }
+        return current();
+      },
+      finish: () => this.goLive(sub),
+    };
+  }
+
+  /**
+   * Ends a replay or a resync: flushes the room frames buffered meanwhile (the seq filter
+   * drops what was already written). If the bus was lost during it, resyncs again first.
+   */
+  private goLive(sub: Subscription): void {
+    if (this.subs.get(sub.conversation) !== sub || this.closing) return;
+    if (sub.resyncAgain) {
+      sub.resyncAgain = false;
+      sub.state = 'resyncing';
+      void this.core.resync([this.resyncTarget(sub)]);
+      return;
+    }
+    sub.state = 'live';
+    const buffered = sub.buffer;
+    sub.buffer = [];
+    for (const f of buffered) {
+      if (this.subs.get(sub.conversation) !== sub || this.closing) break;
+      this.deliver(sub, f);
     }
   }
 
@@ -354,8 +441,10 @@ export class Session {
       if (f.seq <= sub.lastSeq) return;
       sub.lastSeq = f.seq;
       this.emitFrame(f, { conversation: sub.conversation, seq: f.seq });
-      // Losing membership ends the subscription after the `left` event itself.
-      if (f.left?.includes(this.user)) this.unsubscribe(sub.conversation, 'NOT_A_MEMBER');
+      // Losing membership ends the subscription after the `left` event itself. A `left` at or
+      // below the seq where membership was confirmed is history: the user was re-added since.
+      if (f.seq > sub.memberAt && f.left?.includes(this.user))
+        this.unsubscribe(sub.conversation, 'NOT_A_MEMBER');
       return;
     }
     this.emitFrame(f, null);
@@ -402,7 +491,7 @@ export class Session {
     );
     if (changed) {
       for (const sub of this.subs.values())
-        if (sub.state === 'live') core.queuePresence(this.tenant, sub.conversation, this.entry(now));
+        if (isLive(sub)) core.queuePresence(this.tenant, sub.conversation, this.entry(now));
     }
     // Keep the viewing registry's TTL alive while the client heartbeats.
     if (this.viewing) await core.opts.deps.viewing.set(this.tenant, this.user, this.device, this.viewing);
@@ -414,7 +503,7 @@ export class Session {
     core.queuePresence(this.tenant, conversation, this.entry(now));
     if (memberCount > core.opts.presenceSnapshotMax) return;
     const entries = await core.presenceOf(this.tenant, conversation);
-    if (entries.length > 0 && this.subs.get(conversation)?.state === 'live') {
+    if (entries.length > 0 && isLive(this.subs.get(conversation))) {
       this.send({ type: 'presence', conversation, entries }, 'presence');
     }
   }
@@ -422,7 +511,7 @@ export class Session {
   private async typing(conversation: string): Promise<void> {
     const { core } = this;
     const sub = this.subs.get(conversation);
-    if (sub?.state !== 'live')
+    if (!sub || !isLive(sub))
       throw new HeraldError('BAD_REQUEST', 'Subscribe to the conversation before typing.');
     const now = core.opts.now();
     if (now - sub.lastTypingMs < core.opts.typingIntervalMs) return;
@@ -440,7 +529,7 @@ export class Session {
 
   private async view(conversation: string | null): Promise<void> {
     const { core } = this;
-    if (conversation !== null && this.subs.get(conversation)?.state !== 'live') {
+    if (conversation !== null && !isLive(this.subs.get(conversation))) {
       const access = await core.access(this.tenant, conversation, this.user);
       if (!access) throw new HeraldError('CONVERSATION_NOT_FOUND');
       if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
@@ -564,6 +653,14 @@ export class Session {
       if (this.viewing) await core.opts.deps.viewing.set(this.tenant, this.user, this.device, null);
     } catch (err) {
       core.opts.log?.warn({ err, connection: this.id }, 'session cleanup failed');
+    }
+  }
+
+  private async unregister(): Promise<void> {
+    try {
+      await this.core.connections.unregister(this.tenant, this.id);
+    } catch (err) {
+      this.core.opts.log?.warn({ err, connection: this.id }, 'session cleanup failed');
     }
   }
 }

@@ -7,8 +7,9 @@
 // reconnecting EventSource resumes all of them from Last-Event-ID.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { bearer } from '../auth/secrets.ts';
 import { HeraldError, PROTOCOL_VERSION } from '../protocol/index.ts';
-import { bearer, type Gateway } from './gateway.ts';
+import { deviceIdOf, type Gateway } from './gateway.ts';
 import { Session, type Sink } from './session.ts';
 
 export interface SseOptions {
@@ -42,6 +43,37 @@ export function decodeCursor(raw: string | undefined | null): Map<string, number
 
 export function encodeCursor(cursor: ReadonlyMap<string, number>): string {
   return [...cursor].map(([c, s]) => `${encodeURIComponent(c)}:${s}`).join(',');
+}
+
+/**
+ * A stream's position in every conversation, kept ready to send: each id is URI-encoded
+ * once, and the text is rebuilt only when a seq changed — not on every frame. Same text
+ * as encodeCursor() of the same map.
+ */
+export class StreamCursor {
+  private readonly parts = new Map<string, { key: string; seq: number }>();
+  private text: string | null = '';
+
+  constructor(initial: ReadonlyMap<string, number> = new Map()) {
+    for (const [c, seq] of initial) this.set(c, seq);
+  }
+
+  set(conversation: string, seq: number): void {
+    const p = this.parts.get(conversation);
+    if (p?.seq === seq) return;
+    if (p) p.seq = seq;
+    else this.parts.set(conversation, { key: encodeURIComponent(conversation), seq });
+    this.text = null;
+  }
+
+  encoded(): string {
+    if (this.text === null) {
+      let out = '';
+      for (const p of this.parts.values()) out += `${out ? ',' : ''}${p.key}:${p.seq}`;
+      this.text = out;
+    }
+    return this.text;
+  }
 }
 
 function httpError(reply: FastifyReply, err: HeraldError, headers: Record<string, string> = {}) {
@@ -115,14 +147,14 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     raw.writeHead(200, headers);
     raw.write('retry: 2000\n\n');
 
-    const cursor = new Map<string, number>(resumed);
+    const cursor = new StreamCursor(resumed);
     const sink: Sink = {
       transport: 'sse',
       write(text, _buf, at) {
         if (raw.writableEnded) return;
         if (at) {
           cursor.set(at.conversation, at.seq);
-          raw.write(`id: ${encodeCursor(cursor)}\ndata: ${text}\n\n`);
+          raw.write(`id: ${cursor.encoded()}\ndata: ${text}\n\n`);
         } else raw.write(`data: ${text}\n\n`);
       },
       bufferedAmount: () => raw.writableLength,
@@ -136,10 +168,7 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
       id: randomUUID(),
       tenant: claims.tenant_id,
       user: claims.user_id,
-      device:
-        typeof q.device_id === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(q.device_id)
-          ? q.device_id
-          : randomUUID(),
+      device: deviceIdOf(q.device_id),
       expiresMs: claims.exp * 1000,
     });
     core.sessions.add(session);
@@ -156,6 +185,7 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     });
     try {
       await session.start();
+      if (session.isClosing) return;
       session.welcome({
         type: 'welcome',
         connection_id: session.id,

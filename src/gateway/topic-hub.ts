@@ -76,6 +76,29 @@ export function topicFrame(text: string, parsed?: Json): TopicFrame | null {
   };
 }
 
+/**
+ * A TopicFrame for an `event` frame read from the store (replay, resync), so it goes
+ * through the same checks as a live one. Only a system `left` message can end a
+ * subscription, so only frames that may be one are parsed.
+ */
+export function storedEventFrame(conversation: string, seq: number, text: string): TopicFrame {
+  const left = text.includes('"left"') ? (topicFrame(text)?.left ?? null) : null;
+  let buf: Buffer | undefined;
+  return {
+    text,
+    get buf() {
+      if (!buf) buf = Buffer.from(text, 'utf8');
+      return buf;
+    },
+    type: 'event',
+    conversation,
+    seq,
+    userId: null,
+    left,
+    priority: 'message',
+  };
+}
+
 export type TopicListener = (frame: TopicFrame) => void;
 
 interface Entry {

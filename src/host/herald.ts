@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
 import { createMetricsRegistry, relayMetrics } from '../api/metrics.ts';
+import { SendLimiter } from '../api/rate-limit.ts';
 import { Auth } from '../auth/service.ts';
 import type { Bus } from '../bus/port.ts';
 import type { Config } from '../config.ts';
@@ -36,6 +37,8 @@ export interface Herald {
   gateway: Gateway;
   /** Bus, registries and presence: in-process, or Redis when REDIS_URL is set. */
   adapters: Adapters;
+  /** The per-user send limit shared by the HTTP API and the gateway. */
+  sendLimiter: SendLimiter;
   /** Set on the first start that created the demo tenant: its API key, shown once. */
   demo: { apiKey: string; conversation: string } | null;
   close(): Promise<void>;
@@ -78,10 +81,13 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   let gateway: Gateway | null = null;
   const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
-  const app = await buildApi(host, { plugins: [sse, ...demoPage, ...(opts.plugins ?? [])] });
+  // One per-user send budget for POST …/messages and WebSocket `send` frames alike.
+  const sendLimiter = new SendLimiter(config.http.sendRate);
+  const app = await buildApi(host, { plugins: [sse, ...demoPage, ...(opts.plugins ?? [])], sendLimiter });
   gateway = createGateway({
     deps,
     bus,
+    sendLimiter,
     tokens: { verify: (t) => auth.authenticate(t) },
     log,
     metrics: { registry: metrics },
@@ -98,6 +104,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     app,
     gateway,
     adapters,
+    sendLimiter,
     async close() {
       await gateway?.close();
       await app.close();

@@ -3,6 +3,7 @@
 // caps and the per-user send rate limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPair } from '../../src/auth/service.ts';
+import { execute } from '../../src/domain/commands.ts';
 import type { ConversationEvent, InboxEntry, Message } from '../../src/protocol/index.ts';
 import { countRows, snapshot } from '../support/fixtures.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
@@ -65,6 +66,38 @@ describe.each(backends())('messages (%s)', (backend: Backend) => {
     const att = { name: 'a', mime_type: 'text/plain', size: 1, url: 'https://x/a' };
     const atts = await send(alice, id, { body: 'x', attachments: [att, att] });
     expect(atts).toMatchObject({ status: 400, body: { error: { code: 'TOO_MANY_ATTACHMENTS' } } });
+  });
+
+  it('refuses unsafe or oversized attachments, ids and mentions, over HTTP and in the domain alike', async () => {
+    const { tenant_id, alice, id } = await group();
+    const att = { name: 'a', mime_type: 'text/plain', size: 1, url: 'https://x/a' };
+    const bad: object[] = [
+      { attachments: [{ ...att, url: 'javascript:alert(1)' }] },
+      { attachments: [{ ...att, size: -1 }] },
+      { attachments: [{ ...att, size: 1.5 }] },
+      { attachments: [{ ...att, name: 'n'.repeat(256) }] },
+      { attachments: [{ ...att, url: `https://x/${'a'.repeat(2048)}` }] },
+      { mentions: ['bob smith'] },
+      { client_id: 'k'.repeat(129) },
+    ];
+    const before = await snapshot(t.db, tenant_id);
+    for (const extra of bad) {
+      const res = await send(alice, id, { body: 'x', ...extra });
+      expect(res, JSON.stringify(extra)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'VALIDATION_FAILED' } },
+      });
+      // The domain enforces the same rules for any caller (the WebSocket `send` included).
+      await expect(
+        execute(t.herald.deps, tenant_id, {
+          kind: 'GroupMessage',
+          sender: 'alice',
+          conversation: id,
+          input: { body: 'x', ...extra },
+        }),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    expect(await snapshot(t.db, tenant_id)).toEqual(before);
   });
 
   it('replays an idempotent send: same key, same message, one row', async () => {

@@ -5,7 +5,10 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createConversation } from '../../src/domain/conversations.ts';
+import type { Session } from '../../src/gateway/session.ts';
 import { CLOSE } from '../../src/protocol/close-codes.ts';
+import { memoryConnections } from '../../src/registry/memory-connections.ts';
+import type { ConnectionRegistry } from '../../src/registry/ports.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 import { Client, connect, type Node, published, startNode, subscribe, until } from './harness.ts';
@@ -193,6 +196,42 @@ describe.each(backends())('gateway bad input (%s)', (backend: Backend) => {
       ws.on('error', () => {});
     });
     expect(status).toBe(404);
+    await stillServing();
+  });
+
+  it('a socket gone while its connection is being registered leaves no registry entry and no timer', async () => {
+    const inner = memoryConnections();
+    const unregistered: string[] = [];
+    let registering: string | null = null;
+    // Registration completes only after the transport has disposed of the session.
+    const connections: ConnectionRegistry = {
+      ...inner,
+      async register(t, entry, ttlMs, nowMs) {
+        registering = entry.connection_id;
+        await until(() => unregistered.includes(entry.connection_id), 'dispose() to unregister');
+        await inner.register(t, entry, ttlMs, nowMs);
+      },
+      async unregister(t, id) {
+        unregistered.push(id);
+        await inner.unregister(t, id);
+      },
+    };
+    const served = await node.serve({ connections });
+    const sessions = served.gateway.core.sessions;
+    const add = sessions.add.bind(sessions);
+    let session: Session | null = null;
+    sessions.add = (s) => {
+      session = s;
+      return add(s);
+    };
+    const c = await connect(served, await node.token(tenant, 'bob'), { welcome: false });
+    const id = await until(() => registering, 'the registration to start');
+    c.ws.terminate();
+    // dispose() unregisters, then start() — finding itself disposed — undoes its late register.
+    await until(() => unregistered.filter((u) => u === id).length === 2, 'start() to unregister');
+    expect(await inner.ofUser(tenant, 'bob', Date.now())).toEqual([]);
+    expect(c.of('welcome')).toEqual([]);
+    expect((session as unknown as { expiringTimer: unknown }).expiringTimer).toBeNull();
     await stillServing();
   });
 

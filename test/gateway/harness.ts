@@ -41,7 +41,14 @@ export const relaxed: Partial<GatewayOptions> = {
 async function serveGateway(herald: Herald, opts: Partial<GatewayOptions>): Promise<Served> {
   // Wired as the host does: the HTTP API's authenticate() (Herald's own tokens, or the host's JWTs).
   const tokens = { verify: (token: string) => herald.auth.authenticate(token) };
-  const gateway = createGateway({ deps: herald.deps, bus: herald.bus, tokens, ...relaxed, ...opts });
+  const gateway = createGateway({
+    deps: herald.deps,
+    bus: herald.bus,
+    tokens,
+    sendLimiter: herald.sendLimiter,
+    ...relaxed,
+    ...opts,
+  });
   const server = createServer((_req, res) => {
     res.statusCode = 404;
     res.end();
@@ -72,6 +79,8 @@ export async function startNode(
     LOG_LEVEL: 'silent',
     HERALD_DEMO: 'false',
     HERALD_JWT_SECRET: SECRET,
+    // Tests send as fast as they can; the shared send limit has its own test.
+    HERALD_SEND_RATE_MAX: '100000',
   });
   const config = { ...base, limits: { ...base.limits, ...limits } };
   const herald = await startHerald(config, { db, log: createLogger('silent') });

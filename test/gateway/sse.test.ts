@@ -1,10 +1,10 @@
 // The SSE downlink: personal room + chosen conversations, replay with
 // since_seq, resumable with Last-Event-ID (a cursor over every conversation).
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execute } from '../../src/domain/commands.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
-import { decodeCursor, encodeCursor, sseRoutes } from '../../src/gateway/sse.ts';
+import { decodeCursor, encodeCursor, StreamCursor, sseRoutes } from '../../src/gateway/sse.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 import { type Frame, type Node, published, startNode, until } from './harness.ts';
@@ -88,6 +88,36 @@ describe.each(backends())('gateway SSE (%s)', (backend: Backend) => {
       ['plain', 10],
     ]);
     expect(decodeCursor(encodeCursor(m))).toEqual(m);
+  });
+
+  it('the stream cursor encodes each id once and rebuilds its text only when a seq changes', () => {
+    const m = new Map([
+      ['a:b,c', 3],
+      ['plain', 10],
+    ]);
+    const cursor = new StreamCursor(m);
+    expect(cursor.encoded()).toBe(encodeCursor(m));
+    const encode = vi.spyOn(globalThis, 'encodeURIComponent');
+    const texts: string[] = [];
+    try {
+      for (let seq = 11; seq < 100; seq++) {
+        cursor.set('plain', seq);
+        texts.push(cursor.encoded());
+      }
+      cursor.set('new one', 1);
+      texts.push(cursor.encoded());
+      cursor.set('new one', 1); // unchanged: the same text
+      texts.push(cursor.encoded());
+      expect(encode).toHaveBeenCalledTimes(1); // only the new conversation's id
+    } finally {
+      encode.mockRestore();
+    }
+    m.set('plain', 99);
+    m.set('new one', 1);
+    expect(texts.at(-1)).toBe(encodeCursor(m));
+    expect(texts.at(-2)).toBe(texts.at(-1));
+    expect(texts[0]).toBe('a%3Ab%2Cc:3,plain:11');
+    expect(decodeCursor(cursor.encoded())).toEqual(m);
   });
 
   it('streams the personal room and conversations, and resumes from Last-Event-ID exactly once', async () => {

@@ -2,7 +2,7 @@
 // delete, history (keyset by seq), the event log (gap repair), read
 // markers and receipts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { type Command, execute } from '../../domain/commands.ts';
+import { commandFor, execute } from '../../domain/commands.ts';
 import type { MessageInput } from '../../domain/compose.ts';
 import { deleteMessage, editMessage } from '../../domain/edits.ts';
 import {
@@ -13,7 +13,7 @@ import {
   readableConversation,
 } from '../../domain/queries.ts';
 import { markRead } from '../../domain/read-marker.ts';
-import { type ConversationKind, HeraldError } from '../../protocol/index.ts';
+import { HeraldError } from '../../protocol/index.ts';
 import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
@@ -28,22 +28,6 @@ import {
   SendBody,
   SendHeaders,
 } from '../schemas.ts';
-
-type ToCommand = (sender: string, conversation: string, input: MessageInput) => Command;
-
-/** Which command a send to each kind of conversation becomes. Notices take no user messages. */
-const commandFor: Record<ConversationKind, ToCommand | null> = {
-  direct: (sender, conversation, input) => ({ kind: 'DirectMessage', sender, conversation, input }),
-  group: (sender, conversation, input) => ({ kind: 'GroupMessage', sender, conversation, input }),
-  channel: (sender, conversation, input) => ({ kind: 'ChannelMessage', sender, conversation, input }),
-  announcement: (sender, conversation, input) => ({
-    kind: 'Announcement',
-    actor: { type: 'user', user_id: sender },
-    conversation,
-    input,
-  }),
-  notices: null,
-};
 
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
   const { db, deps } = host;
@@ -67,19 +51,13 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       if (key !== undefined && req.body.client_id !== undefined && key !== req.body.client_id) {
         throw new HeraldError('VALIDATION_FAILED', 'Idempotency-Key and client_id differ.');
       }
-      // Checked before anything is read or written: over the limit changes nothing.
-      limiters.send.take(`${p.tenant_id}\0${p.user_id}`);
+      // Checked before anything is read or written: over the limit changes nothing. The
+      // limiter is shared with the gateway's `send` frames.
+      limiters.send.take(p.tenant_id, p.user_id);
       const kind = await conversationKind(db, p.tenant_id, req.params.id);
-      const toCommand = commandFor[kind];
-      if (!toCommand) throw new HeraldError('INVALID_KIND', 'Nobody posts to a notices conversation.');
       const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id ?? null };
-      const result = await execute(
-        deps,
-        p.tenant_id,
-        toCommand(p.user_id, req.params.id, input),
-        traceOf(req),
-      );
-      if (!('message' in result)) throw new HeraldError('INTERNAL');
+      const command = commandFor(kind, p.user_id, req.params.id, input);
+      const result = await execute(deps, p.tenant_id, command, traceOf(req));
       return reply.status(result.replayed ? 200 : 201).send({ message: result.message });
     },
   );
