@@ -14,20 +14,27 @@ export interface RefreshGrant {
   user_id: string;
   /** Tenant the session acts in now; kept across refreshes. */
   active_tenant: string;
+  /**
+   * Tenants the session was granted (the active one included): the API key's tenant,
+   * the host JWT's `tenants`, or operator grants. Kept across refreshes; a switch may
+   * only go to one of them.
+   */
+  tenants: string[];
 }
 
 /** Stores a new refresh token of `grant.family_id` and returns it (only its hash is kept). */
 export async function issueRefresh(sql: Sql, grant: RefreshGrant, ttlSec: number): Promise<string> {
   const token = newSecret('hr_');
   await sql.query(
-    `INSERT INTO refresh_tokens (id, family_id, tenant_id, user_id, active_tenant, token_hash, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, now() + ($7::int * interval '1 second'))`,
+    `INSERT INTO refresh_tokens (id, family_id, tenant_id, user_id, active_tenant, tenants, token_hash, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6::text[], $7, now() + ($8::int * interval '1 second'))`,
     [
       randomUUID(),
       grant.family_id,
       grant.tenant_id,
       grant.user_id,
       grant.active_tenant,
+      grant.tenants,
       sha256(token),
       ttlSec,
     ],
@@ -40,8 +47,8 @@ type Outcome =
   | { ok: false; code: 'REFRESH_REUSED' | 'UNAUTHENTICATED' };
 
 /**
- * Consumes `token` and returns the next one with the same user and active
- * tenant. The revocation on reuse commits before the error is raised.
+ * Consumes `token` and returns the next one with the same user, active
+ * tenant and granted tenants. The revocation on reuse commits before the error is raised.
  */
 export async function rotateRefresh(
   db: Transactor,
@@ -55,11 +62,12 @@ export async function rotateRefresh(
       tenant_id: string;
       user_id: string;
       active_tenant: string;
+      tenants: string[];
       expired: boolean;
       used_at: Date | null;
       revoked_at: Date | null;
     }>(
-      `SELECT id, family_id, tenant_id, user_id, active_tenant, expires_at <= now() AS expired, used_at, revoked_at
+      `SELECT id, family_id, tenant_id, user_id, active_tenant, tenants, expires_at <= now() AS expired, used_at, revoked_at
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
       [sha256(token)],
     );
@@ -85,6 +93,7 @@ export async function rotateRefresh(
       tenant_id: row.tenant_id,
       user_id: row.user_id,
       active_tenant: row.active_tenant,
+      tenants: row.tenants,
     };
     return { ok: true, grant, token: await issueRefresh(tx, grant, ttlSec) };
   });

@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import type { Transactor } from '../domain/ports.ts';
 import { HeraldError } from '../protocol/index.ts';
 import { type HostVerifier, hostVerifier } from './host-jwt.ts';
-import { issueRefresh, revokeFamily, rotateRefresh } from './refresh-tokens.ts';
+import { issueRefresh, type RefreshGrant, revokeFamily, rotateRefresh } from './refresh-tokens.ts';
 import { newSecret, sameSecret, sha256 } from './secrets.ts';
 import { signingSecret } from './signing-secret.ts';
 import { type AccessTokens, accessTokens } from './tokens.ts';
@@ -33,7 +33,7 @@ export interface TokenPair {
   tenants: string[];
 }
 
-/** How many tenants a token lists; a user in more can still switch to any of them explicitly. */
+/** How many tenants a token lists (the active one, then its grants). */
 const MAX_LISTED_TENANTS = 50;
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
 
@@ -106,38 +106,104 @@ export class Auth {
     return { tenant_id: rows[0].tenant_id, key_id: rows[0].id };
   }
 
-  /** Token exchange: upserts the user in the tenant and starts a session (new refresh family). */
+  /**
+   * Token exchange: upserts the user in the tenant and starts a session (new refresh family).
+   * The session is granted the API key's tenant, plus the tenants the operator granted this
+   * user explicitly — never other tenants where the same user id happens to exist: those
+   * belong to other customers and may be other people.
+   */
   async issue(tenant: string, user: string, displayName?: string | null): Promise<TokenPair> {
-    await this.db.query(
-      `INSERT INTO users (tenant_id, id, display_name) VALUES ($1, $2, $3)
-       ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, users.display_name)`,
+    const { rows } = await this.db.query<{ granted_tenant: string }>(
+      `WITH up AS (
+         INSERT INTO users (tenant_id, id, display_name) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, users.display_name))
+       SELECT granted_tenant FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2
+        ORDER BY granted_tenant LIMIT ${MAX_LISTED_TENANTS - 1}`,
       [tenant, user, displayName ?? null],
     );
-    return this.pair({ family_id: randomUUID(), tenant_id: tenant, user_id: user, active_tenant: tenant });
-  }
-
-  /** Rotates a refresh token: same user, same active tenant. */
-  async refresh(token: string): Promise<TokenPair> {
-    const { grant, token: next } = await rotateRefresh(this.db, token, this.config.refreshTokenTtlSec);
-    return this.accessFor(grant.user_id, grant.active_tenant, grant.family_id, next);
+    return this.pair({
+      family_id: randomUUID(),
+      tenant_id: tenant,
+      user_id: user,
+      active_tenant: tenant,
+      tenants: [tenant, ...rows.map((r) => r.granted_tenant).filter((t) => t !== tenant)],
+    });
   }
 
   /**
-   * Switches the active tenant, explicitly: the user must exist in the
-   * target tenant. The old session is revoked and a new one begins.
+   * Operator call: lets user `user` of `tenant` also act in `granted` (as the user of the same
+   * id there) in sessions started from now on. Both tenants and the user must exist.
+   */
+  async grantTenant(tenant: string, user: string, granted: string): Promise<{ tenants: string[] }> {
+    if (tenant === granted) throw new HeraldError('VALIDATION_FAILED', 'A user always has their own tenant.');
+    const { rows } = await this.db.query<{ ok: boolean }>(
+      `WITH ok AS (
+         SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2)
+            AND EXISTS (SELECT 1 FROM tenants WHERE id = $3) AS ok),
+       ins AS (
+         INSERT INTO tenant_grants (tenant_id, user_id, granted_tenant)
+         SELECT $1, $2, $3 FROM ok WHERE ok.ok ON CONFLICT DO NOTHING)
+       SELECT ok FROM ok`,
+      [tenant, user, granted],
+    );
+    if (!rows[0]?.ok) throw new HeraldError('USER_NOT_FOUND', 'No such user, or no such tenant to grant.');
+    const { rows: all } = await this.db.query<{ granted_tenant: string }>(
+      'SELECT granted_tenant FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2 ORDER BY granted_tenant',
+      [tenant, user],
+    );
+    return { tenants: [tenant, ...all.map((r) => r.granted_tenant)] };
+  }
+
+  /**
+   * Operator call: withdraws a grant. Sessions that were granted it end (their refresh
+   * tokens stop working); access tokens already issued expire on their own.
+   */
+  async revokeGrant(tenant: string, user: string, granted: string): Promise<{ revoked: boolean }> {
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        `DELETE FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2 AND granted_tenant = $3 RETURNING 1`,
+        [tenant, user, granted],
+      );
+      await tx.query(
+        `UPDATE refresh_tokens SET revoked_at = now()
+          WHERE user_id = $2 AND revoked_at IS NULL AND $3 = ANY(tenants) AND $1 = ANY(tenants)`,
+        [tenant, user, granted],
+      );
+      return { revoked: rows.length > 0 };
+    });
+  }
+
+  /** Rotates a refresh token: same user, same active tenant, same granted tenants. */
+  async refresh(token: string): Promise<TokenPair> {
+    const { grant, token: next } = await rotateRefresh(this.db, token, this.config.refreshTokenTtlSec);
+    return this.accessFor(grant, next);
+  }
+
+  /**
+   * Switches the active tenant, explicitly, to one the token was granted (its `tenants`):
+   * anything else is FORBIDDEN, whoever else of that id exists there. The user is registered
+   * in the target tenant on first switch (the grant came from its identity authority: the
+   * operator, or the host's JWT). The old session is revoked and a new one begins, keeping
+   * the grant list.
    */
   async switchTenant(principal: Principal, tenant: string): Promise<TokenPair> {
-    const { rows } = await this.db.query('SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2', [
-      tenant,
-      principal.user_id,
-    ]);
-    if (!rows[0]) throw new HeraldError('FORBIDDEN', 'You are not a user of that tenant.');
+    if (!principal.tenants.includes(tenant)) {
+      throw new HeraldError('FORBIDDEN', 'Your token does not grant access to that tenant.');
+    }
+    const { rows } = await this.db.query<{ ok: boolean }>(
+      `WITH t AS (SELECT id FROM tenants WHERE id = $1),
+       ins AS (INSERT INTO users (tenant_id, id) SELECT t.id, $2 FROM t ON CONFLICT DO NOTHING)
+       SELECT EXISTS (SELECT 1 FROM t) AS ok`,
+      [tenant, principal.user_id],
+    );
+    if (!rows[0]?.ok) throw new HeraldError('FORBIDDEN', 'No such tenant.');
     if (principal.sid) await revokeFamily(this.db, principal.sid);
     return this.pair({
       family_id: randomUUID(),
       tenant_id: tenant,
       user_id: principal.user_id,
       active_tenant: tenant,
+      tenants: principal.tenants.slice(0, MAX_LISTED_TENANTS),
     });
   }
 
@@ -170,30 +236,26 @@ export class Auth {
     this.knownHostUsers.add(key);
   }
 
-  private async pair(grant: {
-    family_id: string;
-    tenant_id: string;
-    user_id: string;
-    active_tenant: string;
-  }): Promise<TokenPair> {
+  private async pair(grant: RefreshGrant): Promise<TokenPair> {
     const refresh = await issueRefresh(this.db, grant, this.config.refreshTokenTtlSec);
-    return this.accessFor(grant.user_id, grant.active_tenant, grant.family_id, refresh);
+    return this.accessFor(grant, refresh);
   }
 
-  private async accessFor(user: string, active: string, sid: string, refresh: string): Promise<TokenPair> {
-    const { rows } = await this.db.query<{ tenant_id: string }>(
-      `SELECT tenant_id FROM users WHERE id = $1 ORDER BY tenant_id = $2 DESC, tenant_id LIMIT ${MAX_LISTED_TENANTS}`,
-      [user, active],
-    );
-    const tenants = rows.map((r) => r.tenant_id);
+  /** Mints the access token of a session: its tenants are the grant's, active first. */
+  private async accessFor(grant: RefreshGrant, refresh: string): Promise<TokenPair> {
+    const active = grant.active_tenant;
+    const tenants = [active, ...grant.tenants.filter((t) => t !== active)];
     const ttl = this.config.accessTokenTtlSec;
-    const { token } = await this.tokens.mint({ tenant_id: active, user_id: user, tenants, sid }, ttl);
+    const { token } = await this.tokens.mint(
+      { tenant_id: active, user_id: grant.user_id, tenants, sid: grant.family_id },
+      ttl,
+    );
     return {
       access_token: token,
       refresh_token: refresh,
       expires_in: ttl,
       tenant_id: active,
-      user_id: user,
+      user_id: grant.user_id,
       tenants,
     };
   }

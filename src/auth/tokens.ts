@@ -1,5 +1,5 @@
 // Access tokens: short-lived HS256 JWTs (jose) naming the user, the tenants
-// they belong to and the active tenant. Verification pins the algorithm, so
+// the session was granted and the active tenant. Verification pins the algorithm, so
 // `alg: none` and key-confusion tokens are rejected.
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { HeraldError } from '../protocol/index.ts';
@@ -8,7 +8,7 @@ export interface AccessClaims {
   /** Active tenant: every call is scoped to it. */
   tenant_id: string;
   user_id: string;
-  /** Tenants the user may switch to. */
+  /** Tenants this session was granted and may switch to (the active one first). */
   tenants: string[];
   /** Expiry, seconds since the epoch. */
   exp: number;
@@ -59,7 +59,7 @@ export function accessTokens(secret: string, defaultTtlSec: number): AccessToken
         return {
           tenant_id: payload.tid,
           user_id: payload.sub,
-          tenants: tenants.length ? tenants : [payload.tid],
+          tenants: tenants.includes(payload.tid) ? tenants : [payload.tid, ...tenants],
           exp: payload.exp,
           sid: typeof payload.sid === 'string' ? payload.sid : undefined,
         };

@@ -7,7 +7,7 @@ import { handlers } from './commands.ts';
 import { type ComposeContext, lockConversation } from './compose.ts';
 import { getOrCreateDirect } from './kinds/direct.ts';
 import { recountInbox } from './read-marker.ts';
-import { inboxEntryJson } from './rows.ts';
+import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from './rows.ts';
 
 export interface CreateConversation {
   kind: Exclude<ConversationKind, 'direct' | 'notices'>;
@@ -95,6 +95,7 @@ async function addMembersTx(
         .join(', ')}.`,
     );
   }
+  // A rejoin clears the user's tombstone: the new entry (newer version) supersedes it.
   const { rows } = await ctx.tx.query<{ user_id: string }>(
     `WITH added AS (
        INSERT INTO members (tenant_id, conversation_id, user_id, role)
@@ -103,16 +104,22 @@ async function addMembersTx(
      cnt AS (
        UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM added)
         WHERE tenant_id = $1 AND id = $2 RETURNING last_seq),
+     tomb AS (
+       DELETE FROM inbox_tombstones WHERE tenant_id = $1 AND conversation_id = $2
+          AND user_id IN (SELECT user_id FROM added)),
      inbox AS (
        INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq)
        SELECT $1, a.user_id, $2, cnt.last_seq FROM added a, cnt
        ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET version = nextval('inbox_version')
-       RETURNING e.*)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
-            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $5
-       FROM inbox e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2
-     RETURNING (payload->'entry'->>'conversation_id') AS conversation_id, substr(topic, length('t:' || $1 || ':u:') + 1) AS user_id`,
+       RETURNING e.*),
+     frames AS (
+       ${insertInboxFrames({
+         tenant: '$1',
+         from: 'inbox e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
+         entry: inboxEntryJson(ctx.limits.largeChannelThreshold),
+         trace: '$5',
+       })})
+     SELECT user_id FROM added`,
     [ctx.tenant, conversation, users, role, ctx.traceId ?? null],
   );
   const added = rows.map((r) => r.user_id);
@@ -126,12 +133,20 @@ async function addMembersTx(
   return added;
 }
 
-async function requireRole(ctx: ComposeContext, conversation: string, actor: Actor, roles: MemberRole[]) {
+/**
+ * Locks the conversation and checks the actor may manage its members: the system always, a
+ * moderator or admin always; a plain member only where `membersMay` includes the kind.
+ */
+async function requireRole(
+  ctx: ComposeContext,
+  conversation: string,
+  actor: Actor,
+  membersMay: readonly ConversationKind[],
+) {
   const conv = await lockConversation(ctx, conversation, actor);
   if (actor.type === 'system') return conv;
   if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-  // Groups let any member invite; channels and announcements need a moderator or admin.
-  if (conv.kind !== 'group' && !roles.includes(conv.role)) throw new HeraldError('FORBIDDEN');
+  if (conv.role === 'member' && !membersMay.includes(conv.kind)) throw new HeraldError('FORBIDDEN');
   return conv;
 }
 
@@ -147,7 +162,8 @@ export async function addMembers(
   if (users.length > deps.limits.maxMembersPerCall) throw new HeraldError('TOO_MANY_MEMBERS');
   return deps.db.transaction(async (tx) => {
     const ctx = ctxOf(deps, tenant, traceId)(tx);
-    const conv = await requireRole(ctx, conversation, actor, ['admin', 'moderator']);
+    // Groups let any member invite; channels and announcements need a moderator or admin.
+    const conv = await requireRole(ctx, conversation, actor, ['group']);
     if (conv.kind === 'direct' || conv.kind === 'notices') throw new HeraldError('INVALID_KIND');
     const added = await addMembersTx(ctx, conversation, users, 'member', true);
     return { added };
@@ -172,7 +188,12 @@ export async function join(
   });
 }
 
-/** Removes a member: themselves, or anyone by a moderator/admin (any member in groups). */
+/**
+ * Removes a member: themselves, or anyone by a moderator/admin (in every kind: a plain group
+ * member may invite but not remove others). The user's inbox entry becomes a tombstone with a
+ * fresh version and an `inbox` frame `{removed: true}` on their personal topic, so both live
+ * clients and inbox sync drop the conversation.
+ */
 export async function removeMember(
   deps: DomainDeps,
   tenant: string,
@@ -186,7 +207,7 @@ export async function removeMember(
     const self = actor.type === 'user' && actor.user_id === user;
     const conv = self
       ? await lockConversation(ctx, conversation, actor)
-      : await requireRole(ctx, conversation, actor, ['admin', 'moderator']);
+      : await requireRole(ctx, conversation, actor, []);
     if (self && !conv.role) throw new HeraldError('NOT_A_MEMBER');
     if (conv.kind === 'direct' || conv.kind === 'notices') throw new HeraldError('INVALID_KIND');
     const { rows } = await tx.query(
@@ -194,12 +215,26 @@ export async function removeMember(
          DELETE FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 RETURNING user_id),
        cnt AS (
          UPDATE conversations SET member_count = member_count - (SELECT count(*) FROM gone)
-          WHERE tenant_id = $1 AND id = $2),
+          WHERE tenant_id = $1 AND id = $2 RETURNING last_seq),
        inbox AS (
          DELETE FROM inbox_entries WHERE tenant_id = $1 AND conversation_id = $2
-            AND user_id IN (SELECT user_id FROM gone))
+            AND user_id IN (SELECT user_id FROM gone)),
+       tomb AS (
+         INSERT INTO inbox_tombstones AS t (tenant_id, user_id, conversation_id, last_seq)
+         SELECT $1, g.user_id, $2, cnt.last_seq FROM gone g, cnt
+         ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
+           last_seq = EXCLUDED.last_seq, removed_at = now(), version = nextval('inbox_version')
+         RETURNING t.*),
+       frames AS (
+         ${insertInboxFrames({
+           tenant: '$1',
+           from: 'tomb t JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
+           entry: TOMBSTONE_JSON,
+           trace: '$4',
+           user: 't.user_id',
+         })})
        SELECT user_id FROM gone`,
-      [tenant, conversation, user],
+      [tenant, conversation, user, traceId ?? null],
     );
     if (rows.length === 0) throw new HeraldError('NOT_A_MEMBER', `${user} is not a member.`);
     await handlers.SystemEvent(ctx, {

@@ -9,7 +9,7 @@ import {
   recordEvent,
   validateInput,
 } from './compose.ts';
-import { inboxEntryJson, toMessage, toPreview } from './rows.ts';
+import { inboxEntryJson, insertInboxFrames, toMessage, toPreview } from './rows.ts';
 
 async function loadForChange(ctx: ComposeContext, conversation: string, messageId: string, actor: Actor) {
   const conv = await lockConversation(ctx, conversation, actor);
@@ -86,10 +86,12 @@ async function refreshInbox(
          version = nextval('inbox_version')
         WHERE e.tenant_id = $1 AND e.conversation_id = $2 AND ($3 OR ($4 AND e.last_read_seq < $5))
        RETURNING e.*)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
-            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $8
-       FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
+     ${insertInboxFrames({
+       tenant: '$1',
+       from: 'up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
+       entry: inboxEntryJson(ctx.limits.largeChannelThreshold),
+       trace: '$8',
+     })}`,
     [
       ctx.tenant,
       conv.id,

@@ -1,10 +1,10 @@
 // Mark-read: moves last_read_seq forward only, recomputes unread and
 // mention counts from the log, and fans a receipt out to the room plus the
 // reader's own inbox change to their other devices.
-import { HeraldError, type InboxEntry } from '../protocol/index.ts';
+import { HeraldError, type InboxEntry, topics } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
 import type { ComposeContext } from './compose.ts';
-import { inboxEntryJson } from './rows.ts';
+import { inboxEntryJson, insertInboxFrames } from './rows.ts';
 
 /** Counting stops here: a badge shows "999+" long before exact counts matter. */
 const COUNT_CAP = 999;
@@ -69,9 +69,9 @@ export async function markRead(
          VALUES ($1, $2, $3::jsonb, $5), ($1, $4, $6::jsonb, $5)`,
         [
           tenant,
-          `t:${tenant}:c:${conversation}`,
+          topics.conversation(tenant, conversation),
           JSON.stringify(receipt),
-          `t:${tenant}:u:${user}`,
+          topics.user(tenant, user),
           traceId ?? null,
           JSON.stringify({ type: 'inbox', entry }),
         ],
@@ -101,10 +101,12 @@ export async function recountInbox(ctx: ComposeContext, conversation: string): P
          version = nextval('inbox_version')
         WHERE e.tenant_id = $1 AND e.conversation_id = $2
        RETURNING e.*)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
-            jsonb_build_object('type', 'inbox', 'entry', ${inboxEntryJson(ctx.limits.largeChannelThreshold)}), $3
-       FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2`,
+     ${insertInboxFrames({
+       tenant: '$1',
+       from: 'up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
+       entry: inboxEntryJson(ctx.limits.largeChannelThreshold),
+       trace: '$3',
+     })}`,
     [ctx.tenant, conversation, ctx.traceId ?? null],
   );
 }

@@ -3,8 +3,11 @@
 import type { Attachment, Message, MessageKind, MessagePreview } from '../protocol/index.ts';
 import type { Row } from './ports.ts';
 
-function iso(v: unknown): string {
-  return v instanceof Date ? v.toISOString() : String(v);
+/** A timestamp column as ISO 8601 (drivers return Date or text); unparseable text is kept as is. */
+export function iso(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  const d = new Date(String(v));
+  return Number.isNaN(d.getTime()) ? String(v) : d.toISOString();
 }
 function isoOrNull(v: unknown): string | null {
   return v == null ? null : iso(v);
@@ -56,3 +59,47 @@ export function inboxEntryJson(largeThreshold: number): string {
     'last_activity_at', GREATEST(e.last_activity_at, COALESCE(c.last_message_at, e.last_activity_at)),
     'last_message', c.last_message, 'version', e.version)`;
 }
+
+/**
+ * SQL expression of a user's personal topic, the same string as `topics.user` (protocol/topics.ts):
+ * `tenant` and `user` are SQL expressions (a parameter like `$1`, a column like `e.user_id`).
+ */
+export function userTopicSql(tenant: string, user: string): string {
+  return `('t:' || ${tenant} || ':u:' || ${user})`;
+}
+
+/**
+ * The statement that writes one `inbox` frame per row to that row's user: append it after a
+ * CTE, or use it as one. `from` names the rows (e.g. `up e JOIN conversations c ON …`), `entry`
+ * is the SQL expression of the frame's entry over them (`inboxEntryJson(…)`, `TOMBSTONE_JSON`),
+ * `user` the row's user column; `tenant` and `trace` are SQL expressions.
+ */
+export function insertInboxFrames(o: {
+  tenant: string;
+  from: string;
+  entry: string;
+  trace: string;
+  user?: string;
+}): string {
+  return `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT ${o.tenant}, ${userTopicSql(o.tenant, o.user ?? 'e.user_id')},
+            jsonb_build_object('type', 'inbox', 'entry', ${o.entry}), ${o.trace}
+       FROM ${o.from}`;
+}
+
+/**
+ * SQL expression of the InboxEntry that tells a user they left or were removed, from tombstone
+ * alias `t` and conversation alias `c`. It carries nothing of the conversation after they left
+ * (no preview, no title, counts zero) and `removed: true`: clients drop the entry.
+ */
+export const TOMBSTONE_JSON = `jsonb_build_object(
+    'conversation_id', t.conversation_id, 'kind', c.kind, 'title', NULL::text, 'last_seq', t.last_seq,
+    'last_read_seq', t.last_seq, 'unread_count', 0, 'mention_count', 0,
+    'archived', false, 'muted', false, 'pinned', false,
+    'last_activity_at', t.removed_at, 'last_message', NULL::jsonb, 'version', t.version, 'removed', true)`;
+
+/** SQL expression of the `notice` wire shape from notice alias `n` and entry alias `ne`. */
+export const NOTICE_JSON = `jsonb_build_object(
+  'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
+  'read', ne.read, 'archived', ne.archived, 'dismissed', ne.dismissed, 'escalated', ne.escalated,
+  'version', ne.version)`;

@@ -88,6 +88,12 @@ export interface InboxEntry {
   last_activity_at: string;
   last_message: MessagePreview | null;
   version: number;
+  /**
+   * True when the user left or was removed: drop the entry. Only sent in `inbox` frames and
+   * in `GET /v1/inbox?since=` pages (never in the plain list); such an entry carries no
+   * title or preview and zero counts.
+   */
+  removed?: boolean;
 }
 
 export interface Notice {

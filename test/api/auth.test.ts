@@ -146,47 +146,100 @@ describe.each(backends())('auth and tenancy (%s)', (backend: Backend) => {
     }
   });
 
-  it('rotates refresh tokens, keeping user and active tenant; reuse revokes the family', async () => {
+  const refresh = (token: string) =>
+    t.call<TokenPair>({ method: 'POST', url: '/v1/tokens/refresh', payload: { refresh_token: token } });
+  const switchTo = (who: TokenPair | string, tenant: string) =>
+    t.call<TokenPair>({
+      method: 'POST',
+      url: '/v1/tokens/switch',
+      headers: t.bearer(who),
+      payload: { tenant_id: tenant },
+    });
+
+  it("never lets acme's alice act as globex's alice, nor names globex in her token", async () => {
+    const acme = await t.createTenant();
+    const globex = await t.createTenant();
+    const alice = await t.mintUser(acme.tenant_id, 'alice');
+    // A different person who happens to have the same id at another customer.
+    const other = await t.mintUser(globex.tenant_id, 'alice');
+    expect(alice.tenants).toEqual([acme.tenant_id]);
+    expect(other.tenants).toEqual([globex.tenant_id]);
+    expect((await t.herald.auth.authenticate(alice.access_token)).tenants).toEqual([acme.tenant_id]);
+
+    const res = await switchTo(alice, globex.tenant_id);
+    expect(res).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    // A forged claim is no way round it either: the signature covers `tenants`.
+    const [h, p, sig] = alice.access_token.split('.');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+    const forged = `${h}.${b64({ ...claims, tenants: [acme.tenant_id, globex.tenant_id] })}.${sig}`;
+    expect((await switchTo(forged, globex.tenant_id)).status).toBe(401);
+    // The refused switch ended nothing: alice's session still refreshes, still in acme only.
+    const again = await refresh(alice.refresh_token);
+    expect(again.body).toMatchObject({ tenant_id: acme.tenant_id, tenants: [acme.tenant_id] });
+  });
+
+  it('switches only to operator-granted tenants; refresh keeps active tenant and grants', async () => {
     const a = await t.createTenant();
     const b = await t.createTenant();
-    const first = await t.mintUser(a.tenant_id, 'dana');
-    await t.mintUser(b.tenant_id, 'dana');
+    const c = await t.createTenant();
+    await t.mintUser(a.tenant_id, 'dana');
+    const grant = (method: 'POST' | 'DELETE', headers = t.bearer(t.adminToken)) =>
+      t.call<{ tenants: string[] }>({
+        method,
+        url: '/v1/grants',
+        headers,
+        payload: { tenant_id: a.tenant_id, user_id: 'dana', granted_tenant: b.tenant_id },
+      });
+    const notOperator = await grant('POST', t.bearer(await t.mintUser(a.tenant_id, 'dana')));
+    expect(notOperator.status).toBe(401);
+    const granted = await grant('POST');
+    expect(granted).toMatchObject({ status: 200, body: { tenants: [a.tenant_id, b.tenant_id] } });
 
-    // Switch the active tenant explicitly.
-    const switched = await t.call<TokenPair>({
-      method: 'POST',
-      url: '/v1/tokens/switch',
-      headers: t.bearer(first),
-      payload: { tenant_id: b.tenant_id },
-    });
+    const first = await t.mintUser(a.tenant_id, 'dana');
+    expect(first.tenants).toEqual([a.tenant_id, b.tenant_id]);
+    const switched = await switchTo(first, b.tenant_id);
     expect(switched.status).toBe(200);
-    expect(switched.body).toMatchObject({ tenant_id: b.tenant_id, user_id: 'dana' });
-    expect(switched.body.tenants.sort()).toEqual([a.tenant_id, b.tenant_id].sort());
-    const denied = await t.call({
-      method: 'POST',
-      url: '/v1/tokens/switch',
-      headers: t.bearer(first),
-      payload: { tenant_id: (await t.createTenant()).tenant_id },
+    expect(switched.body).toMatchObject({
+      tenant_id: b.tenant_id,
+      user_id: 'dana',
+      tenants: [b.tenant_id, a.tenant_id],
     });
+    // Acting in b: the user now exists there, and calls are scoped to b.
+    expect((await inbox(switched.body.access_token)).status).toBe(200);
+    const denied = await switchTo(switched.body, c.tenant_id);
     expect(denied).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
 
-    const refresh = (token: string) =>
-      t.call<TokenPair>({ method: 'POST', url: '/v1/tokens/refresh', payload: { refresh_token: token } });
     const r1 = await refresh(switched.body.refresh_token);
     expect(r1.status).toBe(200);
-    expect(r1.body).toMatchObject({ tenant_id: b.tenant_id, user_id: 'dana' });
+    expect(r1.body).toMatchObject({ tenant_id: b.tenant_id, tenants: [b.tenant_id, a.tenant_id] });
     const verified = await t.herald.auth.authenticate(r1.body.access_token);
     expect(verified).toMatchObject({ tenant_id: b.tenant_id, user_id: 'dana' });
+    // Back to a is allowed too: it is in the grant list the refresh kept.
+    const back = await switchTo(r1.body, a.tenant_id);
+    expect(back.body).toMatchObject({ tenant_id: a.tenant_id, tenants: [a.tenant_id, b.tenant_id] });
+    // The pre-switch session was ended by the switch.
+    expect((await refresh(first.refresh_token)).status).toBe(401);
+
+    // Withdrawing the grant ends the sessions holding it.
+    expect((await grant('DELETE')).body).toEqual({ revoked: true });
+    expect((await refresh(back.body.refresh_token)).status).toBe(401);
+    expect((await t.mintUser(a.tenant_id, 'dana')).tenants).toEqual([a.tenant_id]);
+  });
+
+  it('rotates refresh tokens, keeping user and active tenant; reuse revokes the family', async () => {
+    const a = await t.createTenant();
+    const first = await t.mintUser(a.tenant_id, 'dana');
+    const r1 = await refresh(first.refresh_token);
+    expect(r1.status).toBe(200);
+    expect(r1.body).toMatchObject({ tenant_id: a.tenant_id, user_id: 'dana', tenants: [a.tenant_id] });
     const r2 = await refresh(r1.body.refresh_token);
-    expect(r2.body.tenant_id).toBe(b.tenant_id);
+    expect(r2.body.tenant_id).toBe(a.tenant_id);
 
     // r1's token was consumed: presenting it again revokes the family, r2's token included.
     const reused = await refresh(r1.body.refresh_token);
     expect(reused).toMatchObject({ status: 401, body: { error: { code: 'REFRESH_REUSED' } } });
     const after = await refresh(r2.body.refresh_token);
     expect(after).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
-    // The pre-switch session was ended by the switch.
-    expect((await refresh(first.refresh_token)).status).toBe(401);
     expect((await refresh('hr_unknown')).status).toBe(401);
   });
 
@@ -239,6 +292,29 @@ describe.each(backends())('auth and tenancy (%s)', (backend: Backend) => {
       expect(
         (await host.call({ method: 'GET', url: '/v1/inbox', headers: host.bearer(unknownTenant) })).status,
       ).toBe(401);
+      // The host is the identity authority of the tenants its token names: a switch may go
+      // to those, and to no other.
+      const other = await host.createTenant();
+      const third = await host.createTenant();
+      const multi = await new SignJWT({ tenant_id, tenants: [tenant_id, other.tenant_id] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('host-user')
+        .setExpirationTime('5m')
+        .sign(key);
+      const sw = (tenant: string) =>
+        host.call<TokenPair>({
+          method: 'POST',
+          url: '/v1/tokens/switch',
+          headers: host.bearer(multi),
+          payload: { tenant_id: tenant },
+        });
+      expect((await sw(third.tenant_id)).status).toBe(403);
+      const moved = await sw(other.tenant_id);
+      expect(moved.body).toMatchObject({
+        tenant_id: other.tenant_id,
+        user_id: 'host-user',
+        tenants: [other.tenant_id, tenant_id],
+      });
       // Herald's own tokens still work alongside.
       const own = await host.mintUser(tenant_id, 'own');
       expect((await host.call({ method: 'GET', url: '/v1/inbox', headers: host.bearer(own) })).status).toBe(

@@ -199,6 +199,53 @@ describe.each(backends())('conversations (%s)', (backend: Backend) => {
     expect(invite).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
   });
 
+  it('lets group members invite but only moderators and admins remove others, in every kind', async () => {
+    const { users } = await setup();
+    const make = async (kind: 'group' | 'channel', members: string[]) =>
+      (
+        await t.call<{ conversation: Conversation }>({
+          method: 'POST',
+          url: '/v1/conversations',
+          headers: as(users.alice),
+          payload: { kind, title: kind, members },
+        })
+      ).body.conversation.id;
+    const kick = (who: TokenPair, id: string, user: string) =>
+      t.call({ method: 'DELETE', url: `/v1/conversations/${id}/members/${user}`, headers: as(who) });
+    const memberIds = async (id: string) =>
+      (
+        await t.call<{ members: Member[] }>({
+          method: 'GET',
+          url: `/v1/conversations/${id}/members`,
+          headers: as(users.alice),
+        })
+      ).body.members.map((m) => m.user_id);
+
+    const gid = await make('group', ['bob', 'carol']);
+    // Any group member may invite…
+    const invited = await t.call({
+      method: 'POST',
+      url: `/v1/conversations/${gid}/members`,
+      headers: as(users.bob),
+      payload: { user_ids: ['dave'] },
+    });
+    expect(invited).toMatchObject({ status: 200, body: { added: ['dave'] } });
+    // …but not remove another member, let alone the admin.
+    for (const target of ['carol', 'alice']) {
+      const res = await kick(users.bob, gid, target);
+      expect(res, target).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    }
+    expect(await memberIds(gid)).toEqual(['alice', 'bob', 'carol', 'dave']);
+    // Leaving is always allowed; the admin removes anyone.
+    expect((await kick(users.dave, gid, 'dave')).status).toBe(200);
+    expect((await kick(users.alice, gid, 'carol')).status).toBe(200);
+    expect(await memberIds(gid)).toEqual(['alice', 'bob']);
+
+    const cid = await make('channel', ['bob', 'carol']);
+    expect((await kick(users.bob, cid, 'carol')).status).toBe(403);
+    expect((await kick(users.alice, cid, 'carol')).status).toBe(200);
+  });
+
   it('lets every user of the tenant read a tenant-wide announcement; only admins post', async () => {
     const { users } = await setup();
     const an = await t.call<{ conversation: Conversation }>({

@@ -1,5 +1,6 @@
 // The inbox (conversation list + sync, one statement whatever the count)
 // and system notices over HTTP.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPair } from '../../src/auth/service.ts';
 import type { InboxEntry, Notice } from '../../src/protocol/index.ts';
@@ -68,7 +69,7 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
     expect(Object.keys(list.body.entries[0]).sort()).toEqual(Object.keys(rows[0].payload.entry).sort());
   });
 
-  it('syncs changes since a version cursor, paging by version', async () => {
+  it('syncs changes since a cursor, paging in order of commit', async () => {
     const { tenant_id } = await t.createTenant();
     const alice = await t.mintUser(tenant_id, 'alice');
     const bob = await t.mintUser(tenant_id, 'bob');
@@ -95,6 +96,220 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
     expect(page2.body.entries.map((e) => e.conversation_id)).toEqual([ids[0]]);
     expect(page2.body.has_more).toBe(false);
     expect((await inbox(bob, `?since=${page2.body.next_since}`)).body.entries).toEqual([]);
+  });
+
+  /** Pages `since` until has_more is false; returns every entry and the final cursor. */
+  const syncAll = async (who: TokenPair, since: number, limit = 50) => {
+    const entries: InboxEntry[] = [];
+    let cursor = since;
+    for (;;) {
+      const page = await inbox(who, `?since=${cursor}&limit=${limit}`);
+      expect(page.status).toBe(200);
+      entries.push(...page.body.entries);
+      cursor = page.body.next_since;
+      if (!page.body.has_more) return { entries, cursor };
+    }
+  };
+
+  it('reports leaving and removal to inbox sync and live, and a rejoin clears it', async () => {
+    const { tenant_id } = await t.createTenant();
+    const alice = await t.mintUser(tenant_id, 'alice');
+    const bob = await t.mintUser(tenant_id, 'bob');
+    const carol = await t.mintUser(tenant_id, 'carol');
+    const id = await create(alice, 'team', ['bob', 'carol']);
+    await send(alice, id, { body: 'before' });
+    const bobStart = (await syncAll(bob, 0)).cursor;
+    const carolStart = (await syncAll(carol, 0)).cursor;
+
+    const kicked = await t.call({
+      method: 'DELETE',
+      url: `/v1/conversations/${id}/members/bob`,
+      headers: t.bearer(alice),
+    });
+    expect(kicked.status).toBe(200);
+    const left = await t.call({
+      method: 'DELETE',
+      url: `/v1/conversations/${id}/members/carol`,
+      headers: t.bearer(carol),
+    });
+    expect(left.status).toBe(200);
+    await send(alice, id, { body: 'after they left' });
+
+    for (const [who, name, start] of [
+      [bob, 'bob', bobStart],
+      [carol, 'carol', carolStart],
+    ] as const) {
+      // Live: an `inbox` frame with removed: true on the personal topic, in the same transaction.
+      const { rows } = await t.db.query<{ payload: { type: string; entry: InboxEntry } }>(
+        `SELECT payload FROM outbox WHERE tenant_id = $1 AND topic = $2 ORDER BY id DESC LIMIT 1`,
+        [tenant_id, `t:${tenant_id}:u:${name}`],
+      );
+      expect(rows[0].payload).toMatchObject({
+        type: 'inbox',
+        entry: { conversation_id: id, removed: true, last_message: null, unread_count: 0 },
+      });
+      // Sync: the same entry, with a newer version than anything the user had.
+      const synced = await syncAll(who, start);
+      expect(synced.entries).toEqual([rows[0].payload.entry]);
+      // The plain list no longer shows it, and nothing said after leaving leaks.
+      expect((await inbox(who)).body.entries).toEqual([]);
+      expect(JSON.stringify(synced.entries)).not.toContain('after they left');
+    }
+
+    // Rejoin: the tombstone goes, the entry comes back with a newer version.
+    const bobLeft = (await syncAll(bob, bobStart)).entries[0];
+    const back = await t.call({
+      method: 'POST',
+      url: `/v1/conversations/${id}/members`,
+      headers: t.bearer(alice),
+      payload: { user_ids: ['bob'] },
+    });
+    expect(back.status).toBe(200);
+    const { rows } = await t.db.query(
+      'SELECT 1 FROM inbox_tombstones WHERE tenant_id = $1 AND user_id = $2',
+      [tenant_id, 'bob'],
+    );
+    expect(rows).toEqual([]);
+    const resynced = await syncAll(bob, bobStart);
+    expect(resynced.entries).toHaveLength(1);
+    expect(resynced.entries[0].removed).toBeUndefined();
+    expect(resynced.entries[0].version).toBeGreaterThan(bobLeft.version);
+    expect((await inbox(bob)).body.entries.map((e) => e.conversation_id)).toEqual([id]);
+  });
+
+  it("never splits one transaction's changes across sync pages", async () => {
+    const { tenant_id } = await t.createTenant();
+    const bob = await t.mintUser(tenant_id, 'bob');
+    const before = (await syncAll(bob, 0)).cursor;
+    // One transaction touching three of bob's entries, then another touching one.
+    await t.db.query(
+      `WITH c AS (
+         INSERT INTO conversations (tenant_id, id, kind, title, member_count)
+         SELECT $1, 'bulk' || i, 'group', 'bulk ' || i, 1 FROM generate_series(1, 3) AS i RETURNING id),
+       m AS (INSERT INTO members (tenant_id, conversation_id, user_id) SELECT $1, id, 'bob' FROM c)
+       INSERT INTO inbox_entries (tenant_id, user_id, conversation_id) SELECT $1, 'bob', id FROM c`,
+      [tenant_id],
+    );
+    const later = await create(bob, 'later', []);
+    const p1 = await inbox(bob, `?since=${before}&limit=2`);
+    expect(p1.body.entries.map((e) => e.title).sort()).toEqual(['bulk 1', 'bulk 2', 'bulk 3']);
+    expect(p1.body.has_more).toBe(true);
+    const p2 = await inbox(bob, `?since=${p1.body.next_since}&limit=2`);
+    expect(p2.body.entries.map((e) => e.conversation_id)).toEqual([later]);
+    expect(p2.body.has_more).toBe(false);
+  });
+
+  it.runIf(backend === 'postgres')(
+    'does not move the sync cursor past a transaction still in flight',
+    async () => {
+      const { tenant_id } = await t.createTenant();
+      const alice = await t.mintUser(tenant_id, 'alice');
+      const bob = await t.mintUser(tenant_id, 'bob');
+      const one = await create(alice, 'one', ['bob']);
+      const two = await create(alice, 'two', ['bob']);
+      const three = await create(alice, 'three', ['bob']);
+      const url = t.herald.config.databaseUrl as string;
+      const held = new pg.Client({ connectionString: url });
+      const other = new pg.Client({ connectionString: url });
+      await held.connect();
+      await other.connect();
+      // The relay's own short transactions would only hold the horizon back: keep it out.
+      await t.herald.relay.stop();
+      try {
+        const start = (await syncAll(bob, 0)).cursor;
+        const version = async (c: pg.Client, conv: string, set: string) =>
+          Number(
+            (
+              await c.query(
+                `UPDATE inbox_entries SET ${set} WHERE tenant_id = $1 AND user_id = 'bob' AND conversation_id = $2
+                 RETURNING version`,
+                [tenant_id, conv],
+              )
+            ).rows[0].version,
+          );
+
+        // 1. `held` bumps version N (no explicit version: the trigger gives one) and stays open;
+        //    another transaction commits N+1.
+        await held.query('BEGIN');
+        const n = await version(held, one, 'pinned = true');
+        const pinned = await t.call<{ entry: InboxEntry }>({
+          method: 'PATCH',
+          url: `/v1/inbox/${two}`,
+          headers: t.bearer(bob),
+          payload: { muted: true },
+        });
+        expect(pinned.body.entry.version).toBeGreaterThan(n);
+        const during = await syncAll(bob, start);
+        // Nothing at or past N is handed out, so the cursor cannot pass N.
+        expect(during.entries.filter((e) => e.version >= n)).toEqual([]);
+        await held.query('COMMIT');
+        const after = await syncAll(bob, during.cursor);
+        expect(after.entries.map((e) => e.conversation_id).sort()).toEqual([one, two].sort());
+        expect(after.entries.find((e) => e.conversation_id === one)?.pinned).toBe(true);
+
+        // 2. An older transaction (xid assigned first) takes the *newer* version and commits
+        //    while a younger one holding the older version is still open: the younger one's
+        //    row must still reach the next sync (filtering by xid alone with a version cursor
+        //    would hand out the newer version as the cursor and lose it).
+        await held.query('BEGIN');
+        await held.query('SELECT pg_current_xact_id()');
+        await other.query('BEGIN');
+        const older = await version(other, three, 'archived = true');
+        const newer = await version(held, one, 'pinned = false');
+        expect(newer).toBeGreaterThan(older);
+        await held.query('COMMIT');
+        const mid = await syncAll(bob, after.cursor);
+        expect(mid.entries.map((e) => e.conversation_id)).not.toContain(three);
+        await other.query('COMMIT');
+        const last = await syncAll(bob, mid.cursor);
+        expect(last.entries.find((e) => e.conversation_id === three)).toMatchObject({ archived: true });
+        const seen = [...mid.entries, ...last.entries].map((e) => e.conversation_id);
+        expect(seen).toContain(one);
+      } finally {
+        await held.query('ROLLBACK').catch(() => undefined);
+        await other.query('ROLLBACK').catch(() => undefined);
+        await held.end();
+        await other.end();
+        await t.herald.relay.start();
+      }
+    },
+  );
+
+  it.runIf(backend === 'postgres')('holds the notice cursor behind an open transaction too', async () => {
+    const { tenant_id, api_key } = await t.createTenant();
+    const bob = await t.mintUser(tenant_id, 'bob');
+    const post = (title: string) =>
+      t.call<{ notice_id: string }>({
+        method: 'POST',
+        url: '/v1/notices',
+        headers: t.bearer(api_key),
+        payload: { to: ['bob'], title, body: 'b' },
+      });
+    const first = (await post('first')).body.notice_id;
+    const notices = (since: number) =>
+      t.call<NoticePage>({ method: 'GET', url: `/v1/notices?since=${since}`, headers: t.bearer(bob) });
+    const start = (await notices(0)).body.next_since;
+    const held = new pg.Client({ connectionString: t.herald.config.databaseUrl as string });
+    await held.connect();
+    await t.herald.relay.stop();
+    try {
+      await held.query('BEGIN');
+      await held.query(
+        `UPDATE notice_entries SET read = true WHERE tenant_id = $1 AND user_id = 'bob' AND notice_id = $2`,
+        [tenant_id, first],
+      );
+      const second = (await post('second')).body.notice_id;
+      const during = await notices(start);
+      expect(during.body.notices).toEqual([]);
+      await held.query('COMMIT');
+      const after = await notices(during.body.next_since);
+      expect(after.body.notices.map((n) => n.id).sort()).toEqual([first, second].sort());
+      expect(after.body.notices.find((n) => n.id === first)?.read).toBe(true);
+    } finally {
+      await held.query('ROLLBACK').catch(() => undefined);
+      await held.end();
+      await t.herald.relay.start();
+    }
   });
 
   it('refuses inbox changes to conversations the user cannot see', async () => {
@@ -223,6 +438,12 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
       headers: t.bearer(bob),
     });
     expect(changed.body.notices.map((n) => n.id)).toEqual([one.body.notice_id]);
-    expect(changed.body.next_since).toBe(read.body.notice.version);
+    // The cursor is opaque (a transaction horizon, not a version): syncing on from it is quiet.
+    const quiet = await t.call<NoticePage>({
+      method: 'GET',
+      url: `/v1/notices?since=${changed.body.next_since}`,
+      headers: t.bearer(bob),
+    });
+    expect(quiet.body).toEqual({ notices: [], next_since: changed.body.next_since, has_more: false });
   });
 });

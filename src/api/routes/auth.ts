@@ -1,10 +1,18 @@
 // Tenancy and tokens: operator creates tenants; a tenant backend exchanges
 // its API key for a user's token pair; clients refresh (rotating, reuse
-// revokes the family) and switch the active tenant explicitly.
+// revokes the family) and switch the active tenant explicitly — only to a
+// tenant the session was granted (the operator's grants, or the host JWT's).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { RouteDeps } from '../app.ts';
 import { apiTenantOf, principalOf } from '../context.ts';
-import { bearerAuth, CreateTenantBody, RefreshBody, SwitchBody, TokenBody } from '../schemas.ts';
+import { bearerAuth, CreateTenantBody, RefreshBody, SwitchBody, TokenBody, UserId } from '../schemas.ts';
+
+const TenantId = Type.String({ minLength: 1, maxLength: 63 });
+const GrantBody = Type.Object(
+  { tenant_id: TenantId, user_id: UserId, granted_tenant: TenantId },
+  { additionalProperties: false },
+);
 
 export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   app.post(
@@ -54,5 +62,34 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: { tags: ['auth'], summary: 'Switch the active tenant', security: bearerAuth, body: SwitchBody },
     },
     async (req) => host.auth.switchTenant(principalOf(req), req.body.tenant_id),
+  );
+
+  // Operator grants: the only way a Herald-issued session names more than its own tenant.
+  app.post(
+    '/v1/grants',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['auth'],
+        summary: "Let a tenant's user also act in another tenant (operator)",
+        security: bearerAuth,
+        body: GrantBody,
+      },
+    },
+    async (req) => host.auth.grantTenant(req.body.tenant_id, req.body.user_id, req.body.granted_tenant),
+  );
+
+  app.delete(
+    '/v1/grants',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Withdraw a grant, ending the sessions that hold it (operator)',
+        security: bearerAuth,
+        body: GrantBody,
+      },
+    },
+    async (req) => host.auth.revokeGrant(req.body.tenant_id, req.body.user_id, req.body.granted_tenant),
   );
 };

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../../protocol/index.ts';
 import type { ComposeContext } from '../compose.ts';
+import { NOTICE_JSON, userTopicSql } from '../rows.ts';
 
 export interface SystemNotice {
   kind: 'SystemNotice';
@@ -50,16 +51,13 @@ export async function handleSystemNotice(ctx: ComposeContext, cmd: SystemNotice)
     `WITH n AS (
        INSERT INTO notices (tenant_id, id, title, body, data, audience)
        VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING *),
-     e AS (
+     ne AS (
        INSERT INTO notice_entries (tenant_id, user_id, notice_id)
        SELECT $1, u, $2 FROM unnest($7::text[]) AS u RETURNING *)
      INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, 't:' || $1 || ':u:' || e.user_id,
-            jsonb_build_object('type', 'notice', 'notice', jsonb_build_object(
-              'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
-              'read', e.read, 'archived', e.archived, 'dismissed', e.dismissed, 'escalated', e.escalated,
-              'version', e.version)), $8
-       FROM e, n`,
+     SELECT $1, ${userTopicSql('$1', 'ne.user_id')},
+            jsonb_build_object('type', 'notice', 'notice', ${NOTICE_JSON}), $8
+       FROM ne, n`,
     [
       ctx.tenant,
       id,
