@@ -180,6 +180,27 @@ export async function findBySenderClientId(
   return rows[0] ? toMessage(rows[0]) : null;
 }
 
+/**
+ * The common start of a member's send (direct, group, channel): validate,
+ * lock the conversation, check its kind and the sender's membership, and
+ * find an earlier message with the same client_id (idempotent replay).
+ */
+export async function openMemberSend(
+  ctx: ComposeContext,
+  sender: string,
+  conversation: string,
+  kind: ConversationKind,
+  input: MessageInput,
+): Promise<{ conv: ConversationRow; actor: Actor; earlier: Message | null }> {
+  validateInput(input, ctx.limits);
+  const actor: Actor = { type: 'user', user_id: sender };
+  const conv = await lockConversation(ctx, conversation, actor);
+  if (conv.kind !== kind) throw new HeraldError('INVALID_KIND', `Not a ${kind} conversation.`);
+  if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
+  const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, actor, input.client_id);
+  return { conv, actor, earlier };
+}
+
 /** Members of a conversation, read once per compose. */
 export async function memberIds(ctx: ComposeContext, conversation: string): Promise<string[]> {
   const { rows } = await ctx.tx.query<{ user_id: string }>(

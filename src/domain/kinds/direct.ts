@@ -6,11 +6,9 @@ import {
   appendMessage,
   type ComposeContext,
   type Composed,
-  findBySenderClientId,
-  lockConversation,
   type MessageInput,
   memberIds,
-  validateInput,
+  openMemberSend,
 } from '../compose.ts';
 import type { Sql } from '../ports.ts';
 
@@ -65,15 +63,10 @@ export async function getOrCreateDirect(tx: Sql, tenant: string, a: string, b: s
 }
 
 export async function handleDirectMessage(ctx: ComposeContext, cmd: DirectMessage): Promise<Composed> {
-  validateInput(cmd.input, ctx.limits);
-  const actor = { type: 'user', user_id: cmd.sender } as const;
   const id =
     cmd.conversation ?? (cmd.to ? await getOrCreateDirect(ctx.tx, ctx.tenant, cmd.sender, cmd.to) : null);
   if (!id) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
-  const conv = await lockConversation(ctx, id, actor);
-  if (conv.kind !== 'direct') throw new HeraldError('INVALID_KIND', 'Not a direct conversation.');
-  if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-  const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, actor, cmd.input.client_id);
+  const { conv, actor, earlier } = await openMemberSend(ctx, cmd.sender, id, 'direct', cmd.input);
   if (earlier) return { message: earlier, replayed: true };
   const recipients = await memberIds(ctx, id);
   const message = await appendMessage(ctx, {

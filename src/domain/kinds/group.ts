@@ -1,14 +1,11 @@
 // GroupMessage: user → the members of a `group`, fanned out at compose.
-import { HeraldError } from '../../protocol/index.ts';
 import {
   appendMessage,
   type ComposeContext,
   type Composed,
-  findBySenderClientId,
-  lockConversation,
   type MessageInput,
   memberIds,
-  validateInput,
+  openMemberSend,
 } from '../compose.ts';
 
 export interface GroupMessage {
@@ -19,12 +16,13 @@ export interface GroupMessage {
 }
 
 export async function handleGroupMessage(ctx: ComposeContext, cmd: GroupMessage): Promise<Composed> {
-  validateInput(cmd.input, ctx.limits);
-  const actor = { type: 'user', user_id: cmd.sender } as const;
-  const conv = await lockConversation(ctx, cmd.conversation, actor);
-  if (conv.kind !== 'group') throw new HeraldError('INVALID_KIND', 'Not a group conversation.');
-  if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-  const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, actor, cmd.input.client_id);
+  const { conv, actor, earlier } = await openMemberSend(
+    ctx,
+    cmd.sender,
+    cmd.conversation,
+    'group',
+    cmd.input,
+  );
   if (earlier) return { message: earlier, replayed: true };
   const recipients = await memberIds(ctx, conv.id);
   const message = await appendMessage(ctx, {
