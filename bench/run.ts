@@ -7,6 +7,9 @@
 //                    (N from BENCH_FANOUT_N, default 1000,5000; 10000 with BENCH_RUNS=1)
 //   idle-memory      RSS per idle authenticated socket (N = BENCH_IDLE_N, default 5000)
 //   reconnect-storm  N clients (BENCH_STORM_N, default 1000) dropped at once, resume with since_seq
+//
+// BENCH_RUNS (default 3) sets the runs per scenario; BENCH_SETTLE_MS pauses between "all
+// subscribed" and the first fan-out message. Figures and method: docs/benchmarks.md.
 import { cpus, loadavg } from 'node:os';
 import { openTestStore } from '../test/support/stores.ts';
 import { benchCompose, type ComposeResult } from './compose.ts';
@@ -60,6 +63,14 @@ async function fanout() {
   for (const r of rows)
     console.log(
       `| ${r.n} | ${r.herald.p50} / ${r.herald.p99} | ${r.naive.p50} / ${r.naive.p99} | ${r.once.p50} / ${r.once.p99} | ${ratio(r.herald.p50, r.naive.p50)} | ${r.herald.firstP50} |`,
+    );
+  console.log(
+    '\n| N | Herald non-event frames per socket over a run (KiB) | latency messages that missed a socket (Herald / naive / one string) |',
+  );
+  console.log('|---|---|---|');
+  for (const r of rows)
+    console.log(
+      `| ${r.n} | ${r.herald.otherKiBPerSocket} | ${r.herald.incomplete} / ${r.naive.incomplete} / ${r.once.incomplete} |`,
     );
   console.log(
     '\n| N | burst msgs | Herald frames/s | naive ws frames/s | ws one string frames/s | Herald ÷ naive | Herald CPU µs/frame | naive CPU µs/frame | one string CPU µs/frame | Herald connect ms |',

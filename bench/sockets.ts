@@ -21,6 +21,8 @@ import {
 
 /** Runs per scenario (median reported): BENCH_RUNS, default 3. */
 export const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** Pause between "all sockets subscribed" and the first message (BENCH_SETTLE_MS, default 0). */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 0);
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -59,6 +61,7 @@ async function measureFanout(
   sendOpts: { once?: boolean } = {},
 ): Promise<Omit<FanoutRun, 'connectMs'>> {
   let i = 0;
+  await sleep(SETTLE_MS);
   // Warm-up (JIT, connection pools).
   for (let w = 0; w < 3; w++) await lg.waitAll(await t.send(i++, sendOpts));
   const lat: number[] = [];
