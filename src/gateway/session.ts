@@ -52,6 +52,8 @@ interface Subscription {
   buffer: TopicFrame[];
   unlisten: (() => void)[];
   lastTypingMs: number;
+  /** Presence is exchanged in rooms up to presenceSnapshotMax members only: it costs O(members²). */
+  presence: boolean;
 }
 
 /**
@@ -297,6 +299,7 @@ export class Session {
       buffer: [],
       unlisten: [],
       lastTypingMs: -Infinity,
+      presence: false,
     };
     this.subs.set(conversation, sub);
     const current = () => this.subs.get(conversation) === sub && !this.closing;
@@ -491,7 +494,7 @@ export class Session {
     );
     if (changed) {
       for (const sub of this.subs.values())
-        if (isLive(sub)) core.queuePresence(this.tenant, sub.conversation, this.entry(now));
+        if (isLive(sub) && sub.presence) core.queuePresence(this.tenant, sub.conversation, this.entry(now));
     }
     // Keep the viewing registry's TTL alive while the client heartbeats.
     if (this.viewing) await core.opts.deps.viewing.set(this.tenant, this.user, this.device, this.viewing);
@@ -499,9 +502,11 @@ export class Session {
 
   private async presenceOnSubscribe(conversation: string, memberCount: number): Promise<void> {
     const { core } = this;
-    const now = core.opts.now();
-    core.queuePresence(this.tenant, conversation, this.entry(now));
+    // Large rooms get no presence at all: every heartbeat would go to every member.
     if (memberCount > core.opts.presenceSnapshotMax) return;
+    const sub = this.subs.get(conversation);
+    if (sub) sub.presence = true;
+    core.queuePresence(this.tenant, conversation, this.entry(core.opts.now()));
     const entries = await core.presenceOf(this.tenant, conversation);
     if (entries.length > 0 && isLive(this.subs.get(conversation))) {
       this.send({ type: 'presence', conversation, entries }, 'presence');

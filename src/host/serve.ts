@@ -6,7 +6,8 @@ import type { Logger } from './logger.ts';
 /** Runs a node until SIGTERM/SIGINT. */
 export async function serve(config: Config, log: Logger): Promise<void> {
   const herald = await startHerald(config, { log });
-  const address = await herald.app.listen({ port: config.port, host: config.host });
+  // A deep accept queue: a reconnect storm must not fall into TCP's 1/3/7 s SYN retries.
+  const address = await herald.app.listen({ port: config.port, host: config.host, backlog: 4096 });
   const shown =
     config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : address;
   log.info(

@@ -111,6 +111,25 @@ describe.each(backends())('gateway typing and presence (%s)', (backend: Backend)
     b.close();
   });
 
+  it('rooms above presenceSnapshotMax exchange no presence (it would cost O(members²))', async () => {
+    const { tenant, id } = await group(); // 2 members
+    const small = await node.serve({ now: () => now, presenceFlushMs: 50, presenceSnapshotMax: 1 });
+    const a = await connect(small, await node.token(tenant, 'alice'));
+    const b = await connect(small, await node.token(tenant, 'bob'));
+    await subscribe(a, id);
+    await subscribe(b, id);
+    a.send({ type: 'heartbeat', status: 'idle' });
+    b.send({ type: 'heartbeat', status: 'idle' });
+    // Several flush periods pass; typing (same ephemeral topic) still flows.
+    await new Promise((r) => setTimeout(r, 300));
+    a.send({ type: 'typing', conversation: id });
+    await b.next('typing');
+    expect(a.of('presence')).toEqual([]);
+    expect(b.of('presence')).toEqual([]);
+    a.close();
+    b.close();
+  });
+
   it('the connection registry knows which node holds a user', async () => {
     const { tenant } = await group();
     const a = await connect(node, await node.token(tenant, 'alice'));
