@@ -34,6 +34,8 @@ export interface Config {
     presenceWindowMs: number;
     /** How long drain waits for clients before closing them. */
     drainGraceMs: number;
+    /** WebSocket handshakes per client IP: rate per second and burst (raise behind a proxy or NAT). */
+    handshakesPerIp: { perSec: number; burst: number };
   };
   http: HttpConfig;
   /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
@@ -150,6 +152,10 @@ export function loadConfig(env: Env = process.env): Config {
       pingIntervalMs: int(env, 'HERALD_PING_INTERVAL_MS', 25_000, 100),
       presenceWindowMs: int(env, 'HERALD_PRESENCE_WINDOW_MS', 90_000, 100),
       drainGraceMs: int(env, 'HERALD_DRAIN_GRACE_MS', 10_000, 0),
+      handshakesPerIp: {
+        perSec: int(env, 'HERALD_HANDSHAKES_PER_IP_PER_SEC', 10, 1),
+        burst: int(env, 'HERALD_HANDSHAKE_BURST_PER_IP', 50, 1),
+      },
     },
     http: {
       bodyLimitBytes: int(env, 'HERALD_HTTP_BODY_LIMIT', 256 * 1024, 1024),

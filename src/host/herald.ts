@@ -96,6 +96,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     typing: adapters.typing,
     pingIntervalMs: config.gateway.pingIntervalMs,
     drainGraceMs: config.gateway.drainGraceMs,
+    handshakeRatePerIp: config.gateway.handshakesPerIp,
     ...opts.gateway,
   });
   gateway.attach(app.server);
