@@ -41,6 +41,12 @@ import { TokenKeeper } from './token-keeper.ts';
 import { TypingTracker } from './typing.ts';
 import { randomId } from './uuid.ts';
 
+/** One cursor-synced store's sync loop: running now, and asked again meanwhile. */
+interface SyncState {
+  running: boolean;
+  again: boolean;
+}
+
 export type {
   ConnectionState,
   HeraldClientEvents,
@@ -81,10 +87,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private status: PresenceStatus = 'active';
   private resource: string | undefined;
   private awaitingPong = false;
-  private inboxSyncing = false;
-  private inboxSyncAgain = false;
-  private noticesSyncing = false;
-  private noticesSyncAgain = false;
+  private readonly inboxSync: SyncState = { running: false, again: false };
+  private readonly noticesSync: SyncState = { running: false, again: false };
   /** Bumped by disconnect()/stop: sync loops started before it stop paging. */
   private syncEpoch = 0;
   private readonly typingTracker: TypingTracker;
@@ -259,27 +263,13 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /** Syncs the inbox store now (it also syncs after every connect). */
   async syncInbox(): Promise<void> {
-    if (this.inboxSyncing) {
-      // A sync already in flight may have been answered before the latest changes: go again after it.
-      this.inboxSyncAgain = true;
-      return;
-    }
-    this.inboxSyncing = true;
-    try {
-      do {
-        this.inboxSyncAgain = false;
-        const epoch = this.syncEpoch;
-        for (;;) {
-          const page = await this.http.inbox(this.inbox.cursor, this.opts.inboxPageSize ?? 200);
-          // Disconnected meanwhile: stop paging (a welcome since then has asked to go again).
-          if (epoch !== this.syncEpoch) break;
-          this.inbox._applyPage(page);
-          if (!page.has_more || page.entries.length === 0) break;
-        }
-      } while (this.inboxSyncAgain);
-    } finally {
-      this.inboxSyncing = false;
-    }
+    await this.pagedSync(this.inboxSync, async () => {
+      const page = await this.http.inbox(this.inbox.cursor, this.opts.inboxPageSize ?? 200);
+      return {
+        apply: () => this.inbox._applyPage(page),
+        more: page.has_more && page.entries.length > 0,
+      };
+    });
   }
 
   /**
@@ -288,26 +278,46 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    * found by the very first sync (read that from `notices.list()`).
    */
   async syncNotices(): Promise<void> {
-    if (this.noticesSyncing) {
-      this.noticesSyncAgain = true;
-      return;
-    }
-    this.noticesSyncing = true;
-    try {
-      do {
-        this.noticesSyncAgain = false;
-        const epoch = this.syncEpoch;
-        for (;;) {
-          const backlog = !this.notices.synced;
-          const page = await this.http.notices(this.notices.cursor, this.opts.noticesPageSize ?? 200);
-          if (epoch !== this.syncEpoch) break;
+    await this.pagedSync(this.noticesSync, async () => {
+      const backlog = !this.notices.synced;
+      const page = await this.http.notices(this.notices.cursor, this.opts.noticesPageSize ?? 200);
+      return {
+        apply: () => {
           const fresh = this.notices._applyPage(page);
           if (!backlog) for (const n of fresh) this.emit('notice', n);
-          if (!page.has_more || page.notices.length === 0) break;
+        },
+        more: page.has_more && page.notices.length > 0,
+      };
+    });
+  }
+
+  /**
+   * Pages a cursor-synced store until the server has nothing more. One sync at a time per store: a
+   * request while one runs makes it go again afterwards (it may have been answered before the latest
+   * changes). A disconnect meanwhile stops the paging (the next welcome asks again).
+   */
+  private async pagedSync(
+    state: SyncState,
+    fetchPage: () => Promise<{ apply: () => void; more: boolean }>,
+  ): Promise<void> {
+    if (state.running) {
+      state.again = true;
+      return;
+    }
+    state.running = true;
+    try {
+      do {
+        state.again = false;
+        const epoch = this.syncEpoch;
+        for (;;) {
+          const page = await fetchPage();
+          if (epoch !== this.syncEpoch) break;
+          page.apply();
+          if (!page.more) break;
         }
-      } while (this.noticesSyncAgain);
+      } while (state.again);
     } finally {
-      this.noticesSyncing = false;
+      state.running = false;
     }
   }
 
