@@ -202,81 +202,78 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
     expect(p2.body.has_more).toBe(false);
   });
 
-  onPostgres(
-    'does not move the sync cursor past a transaction still in flight',
-    async () => {
-      const { tenant_id } = await t.createTenant();
-      const alice = await t.mintUser(tenant_id, 'alice');
-      const bob = await t.mintUser(tenant_id, 'bob');
-      const one = await create(alice, 'one', ['bob']);
-      const two = await create(alice, 'two', ['bob']);
-      const three = await create(alice, 'three', ['bob']);
-      const url = t.herald.config.databaseUrl as string;
-      const held = new pg.Client({ connectionString: url });
-      const other = new pg.Client({ connectionString: url });
-      await held.connect();
-      await other.connect();
-      // The relay's own short transactions would only hold the horizon back: keep it out.
-      await t.herald.relay.stop();
-      try {
-        const start = (await syncAll(bob, 0)).cursor;
-        const version = async (c: pg.Client, conv: string, set: string) =>
-          Number(
-            (
-              await c.query(
-                `UPDATE inbox_entries SET ${set} WHERE tenant_id = $1 AND user_id = 'bob' AND conversation_id = $2
+  onPostgres('does not move the sync cursor past a transaction still in flight', async () => {
+    const { tenant_id } = await t.createTenant();
+    const alice = await t.mintUser(tenant_id, 'alice');
+    const bob = await t.mintUser(tenant_id, 'bob');
+    const one = await create(alice, 'one', ['bob']);
+    const two = await create(alice, 'two', ['bob']);
+    const three = await create(alice, 'three', ['bob']);
+    const url = t.herald.config.databaseUrl as string;
+    const held = new pg.Client({ connectionString: url });
+    const other = new pg.Client({ connectionString: url });
+    await held.connect();
+    await other.connect();
+    // The relay's own short transactions would only hold the horizon back: keep it out.
+    await t.herald.relay.stop();
+    try {
+      const start = (await syncAll(bob, 0)).cursor;
+      const version = async (c: pg.Client, conv: string, set: string) =>
+        Number(
+          (
+            await c.query(
+              `UPDATE inbox_entries SET ${set} WHERE tenant_id = $1 AND user_id = 'bob' AND conversation_id = $2
                  RETURNING version`,
-                [tenant_id, conv],
-              )
-            ).rows[0].version,
-          );
+              [tenant_id, conv],
+            )
+          ).rows[0].version,
+        );
 
-        // 1. `held` bumps version N (no explicit version: the trigger gives one) and stays open;
-        //    another transaction commits N+1.
-        await held.query('BEGIN');
-        const n = await version(held, one, 'pinned = true');
-        const pinned = await t.call<{ entry: InboxEntry }>({
-          method: 'PATCH',
-          url: `/v1/inbox/${two}`,
-          headers: t.bearer(bob),
-          payload: { muted: true },
-        });
-        expect(pinned.body.entry.version).toBeGreaterThan(n);
-        const during = await syncAll(bob, start);
-        // Nothing at or past N is handed out, so the cursor cannot pass N.
-        expect(during.entries.filter((e) => e.version >= n)).toEqual([]);
-        await held.query('COMMIT');
-        const after = await syncAll(bob, during.cursor);
-        expect(after.entries.map((e) => e.conversation_id).sort()).toEqual([one, two].sort());
-        expect(after.entries.find((e) => e.conversation_id === one)?.pinned).toBe(true);
+      // 1. `held` bumps version N (no explicit version: the trigger gives one) and stays open;
+      //    another transaction commits N+1.
+      await held.query('BEGIN');
+      const n = await version(held, one, 'pinned = true');
+      const pinned = await t.call<{ entry: InboxEntry }>({
+        method: 'PATCH',
+        url: `/v1/inbox/${two}`,
+        headers: t.bearer(bob),
+        payload: { muted: true },
+      });
+      expect(pinned.body.entry.version).toBeGreaterThan(n);
+      const during = await syncAll(bob, start);
+      // Nothing at or past N is handed out, so the cursor cannot pass N.
+      expect(during.entries.filter((e) => e.version >= n)).toEqual([]);
+      await held.query('COMMIT');
+      const after = await syncAll(bob, during.cursor);
+      expect(after.entries.map((e) => e.conversation_id).sort()).toEqual([one, two].sort());
+      expect(after.entries.find((e) => e.conversation_id === one)?.pinned).toBe(true);
 
-        // 2. An older transaction (xid assigned first) takes the *newer* version and commits
-        //    while a younger one holding the older version is still open: the younger one's
-        //    row must still reach the next sync (filtering by xid alone with a version cursor
-        //    would hand out the newer version as the cursor and lose it).
-        await held.query('BEGIN');
-        await held.query('SELECT pg_current_xact_id()');
-        await other.query('BEGIN');
-        const older = await version(other, three, 'archived = true');
-        const newer = await version(held, one, 'pinned = false');
-        expect(newer).toBeGreaterThan(older);
-        await held.query('COMMIT');
-        const mid = await syncAll(bob, after.cursor);
-        expect(mid.entries.map((e) => e.conversation_id)).not.toContain(three);
-        await other.query('COMMIT');
-        const last = await syncAll(bob, mid.cursor);
-        expect(last.entries.find((e) => e.conversation_id === three)).toMatchObject({ archived: true });
-        const seen = [...mid.entries, ...last.entries].map((e) => e.conversation_id);
-        expect(seen).toContain(one);
-      } finally {
-        await held.query('ROLLBACK').catch(() => undefined);
-        await other.query('ROLLBACK').catch(() => undefined);
-        await held.end();
-        await other.end();
-        await t.herald.relay.start();
-      }
-    },
-  );
+      // 2. An older transaction (xid assigned first) takes the *newer* version and commits
+      //    while a younger one holding the older version is still open: the younger one's
+      //    row must still reach the next sync (filtering by xid alone with a version cursor
+      //    would hand out the newer version as the cursor and lose it).
+      await held.query('BEGIN');
+      await held.query('SELECT pg_current_xact_id()');
+      await other.query('BEGIN');
+      const older = await version(other, three, 'archived = true');
+      const newer = await version(held, one, 'pinned = false');
+      expect(newer).toBeGreaterThan(older);
+      await held.query('COMMIT');
+      const mid = await syncAll(bob, after.cursor);
+      expect(mid.entries.map((e) => e.conversation_id)).not.toContain(three);
+      await other.query('COMMIT');
+      const last = await syncAll(bob, mid.cursor);
+      expect(last.entries.find((e) => e.conversation_id === three)).toMatchObject({ archived: true });
+      const seen = [...mid.entries, ...last.entries].map((e) => e.conversation_id);
+      expect(seen).toContain(one);
+    } finally {
+      await held.query('ROLLBACK').catch(() => undefined);
+      await other.query('ROLLBACK').catch(() => undefined);
+      await held.end();
+      await other.end();
+      await t.herald.relay.start();
+    }
+  });
 
   onPostgres('holds the notice cursor behind an open transaction too', async () => {
     const { tenant_id, api_key } = await t.createTenant();

@@ -3,11 +3,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { execute } from '../../src/domain/commands.ts';
-import { createConversation } from '../../src/domain/conversations.ts';
 import { CLOSE } from '../../src/protocol/close-codes.ts';
-import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
-import { Client, connect, type Node, published, startNode, subscribe, until } from './harness.ts';
+import {
+  aliceBobGroup,
+  Client,
+  connect,
+  type Node,
+  published,
+  startNode,
+  subscribe,
+  until,
+} from './harness.ts';
 
 describe.each(backends())('gateway backpressure and lifecycle (%s)', (backend: Backend) => {
   let store: TestStore;
@@ -25,21 +32,7 @@ describe.each(backends())('gateway backpressure and lifecycle (%s)', (backend: B
     await store?.close();
   });
 
-  async function group() {
-    const tenant = await seedTenant(store.db, ['alice', 'bob']);
-    const { id } = await createConversation(
-      node.herald.deps,
-      tenant,
-      { type: 'user', user_id: 'alice' },
-      {
-        kind: 'group',
-        title: 'g',
-        members: ['bob'],
-      },
-    );
-    await published(store.db, tenant);
-    return { tenant, id };
-  }
+  const group = () => aliceBobGroup(node);
 
   it('a paused reader gets degraded, then SLOW_CONSUMER, and recovers everything after reconnect', async () => {
     const { tenant, id } = await group();

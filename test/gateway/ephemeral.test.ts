@@ -1,9 +1,7 @@
 // Typing and presence: ephemeral, never in PostgreSQL, driven by an injected clock.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConversation } from '../../src/domain/conversations.ts';
-import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
-import { connect, type Node, published, startNode, subscribe, until } from './harness.ts';
+import { aliceBobGroup, connect, type Node, startNode, subscribe, until } from './harness.ts';
 
 describe.each(backends())('gateway typing and presence (%s)', (backend: Backend) => {
   let store: TestStore;
@@ -18,21 +16,7 @@ describe.each(backends())('gateway typing and presence (%s)', (backend: Backend)
     await store?.close();
   });
 
-  async function group() {
-    const tenant = await seedTenant(store.db, ['alice', 'bob']);
-    const { id } = await createConversation(
-      node.herald.deps,
-      tenant,
-      { type: 'user', user_id: 'alice' },
-      {
-        kind: 'group',
-        title: 'g',
-        members: ['bob'],
-      },
-    );
-    await published(store.db, tenant);
-    return { tenant, id };
-  }
+  const group = () => aliceBobGroup(node);
 
   it('typing arrives at the others (not the typist) and expires after ~3 s', async () => {
     const { tenant, id } = await group();

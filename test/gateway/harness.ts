@@ -6,12 +6,14 @@ import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import type { AccessTokens } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
+import { createConversation } from '../../src/domain/conversations.ts';
 import type { Limits } from '../../src/domain/limits.ts';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.ts';
 import type { GatewayOptions } from '../../src/gateway/options.ts';
 import { type Herald, startHerald } from '../../src/host/herald.ts';
 import { createLogger } from '../../src/host/logger.ts';
 import type { Db } from '../../src/store/db.ts';
+import { seedTenant } from '../support/fixtures.ts';
 
 export interface Served {
   gateway: Gateway;
@@ -105,6 +107,20 @@ export async function startNode(
       await herald.close();
     },
   };
+}
+
+/** A fresh tenant with alice and bob in a group alice created; its creation event is published. */
+export async function aliceBobGroup(node: Node): Promise<{ tenant: string; id: string }> {
+  const db = node.herald.db;
+  const tenant = await seedTenant(db, ['alice', 'bob']);
+  const { id } = await createConversation(
+    node.herald.deps,
+    tenant,
+    { type: 'user', user_id: 'alice' },
+    { kind: 'group', title: 'g', members: ['bob'] },
+  );
+  await published(db, tenant);
+  return { tenant, id };
 }
 
 /** Waits until the relay has published every outbox row of the tenant. */
