@@ -40,8 +40,6 @@ export function demoBundle(): Promise<string> {
  * they are not part of the API.
  */
 export async function demoPlugin(app: App): Promise<void> {
-  // Idempotent: a host that registers it and a caller that passes it as well must not collide.
-  if (app.hasRoute({ method: 'GET', url: '/demo/app.js' })) return;
   const [script, html, css] = await Promise.all([
     demoBundle(),
     readFile(file('./index.html'), 'utf8'),

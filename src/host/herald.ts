@@ -13,7 +13,7 @@ import type { Bus } from '../bus/port.ts';
 import type { Config } from '../config.ts';
 import { demoPlugin } from '../demo/plugin.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import { createGateway, type Gateway, type GatewayOptions, sseRoutes } from '../gateway/index.ts';
+import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
@@ -46,12 +46,9 @@ export interface Herald {
 
 export interface StartOptions {
   db?: Db;
-  bus?: Bus;
   log?: Logger;
   /** Registered into the app after Herald's routes (e.g. the demo page). */
   plugins?: ApiPlugin[];
-  /** Gateway option overrides (tests tighten timers and limits). */
-  gateway?: Partial<Omit<GatewayOptions, 'deps' | 'bus' | 'tokens'>>;
 }
 
 export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
@@ -63,7 +60,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     presenceWindowMs: config.gateway.presenceWindowMs,
     onError: (err) => log.warn({ err }, 'redis error'),
   });
-  const bus = opts.bus ?? adapters.bus;
+  const { bus } = adapters;
   const deps: DomainDeps = { db, limits: config.limits, viewing: adapters.viewing };
   const auth = await Auth.create(db, config);
   const metrics = createMetricsRegistry();
@@ -97,7 +94,6 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     pingIntervalMs: config.gateway.pingIntervalMs,
     drainGraceMs: config.gateway.drainGraceMs,
     handshakeRatePerIp: config.gateway.handshakesPerIp,
-    ...opts.gateway,
   });
   gateway.attach(app.server);
   return {

@@ -11,7 +11,6 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoPlugin } from '../../src/demo/plugin.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -66,7 +65,6 @@ describe.skipIf(!haveChromium)('demo chat page in a browser', { timeout: 90_000 
     t = await startTestHerald({
       env: { HERALD_DEMO: 'true', HERALD_DEV_TOKENS: 'true' },
       listen: true,
-      plugins: [demoPlugin],
     });
     // startHerald attaches the WebSocket gateway to app.server; the switch goes in front of it.
     network = outageSwitch(t.app.server);
