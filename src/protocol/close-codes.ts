@@ -12,6 +12,8 @@ export const CLOSE = {
   IDLE_TIMEOUT: 4002,
   /** Internal error; reconnect. */
   INTERNAL: 4003,
+  /** Over the per-user or per-tenant socket cap; reconnect with backoff (another socket may close). */
+  TOO_MANY_CONNECTIONS: 4004,
   /** The access token expired; refresh and reconnect. */
   TOKEN_EXPIRED: 4100,
   /** No valid token was presented (or in time). */

@@ -31,9 +31,15 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'No such route.' },
   MESSAGE_DELETED: { status: 409, message: 'The message was deleted.' },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state.' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    message: 'The idempotency key was already used for a different request.',
+  },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
+  TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many open connections for this user or tenant.' },
   UNKNOWN_FRAME: { status: 400, message: 'Unknown frame type.' },
   NOT_READY: { status: 503, message: 'The node is not ready.' },
+  STORE_UNAVAILABLE: { status: 503, message: 'The database is unavailable; retry shortly.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
