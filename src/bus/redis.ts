@@ -61,6 +61,24 @@ export function redisBus(opts: RedisBusOptions): Bus {
     async publish(topic, payload) {
       await pub.publish(prefix + topic, payload);
     },
+    async publishMany(messages) {
+      if (messages.length === 0) return [];
+      // One pipeline: one round trip for the batch, commands kept in order on one connection,
+      // so a topic's frames leave in the order the relay read them.
+      const pipeline = pub.pipeline();
+      for (const m of messages) pipeline.publish(prefix + m.topic, m.payload);
+      const results = (await pipeline.exec()) ?? [];
+      return messages.map((_, i) => {
+        const err = results[i]?.[0];
+        return err
+          ? err instanceof Error
+            ? err
+            : new Error(String(err))
+          : results[i]
+            ? null
+            : new Error('not sent');
+      });
+    },
     async subscribe(topic, handler) {
       let entry = topics.get(topic);
       if (!entry) {

@@ -65,8 +65,19 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const auth = await Auth.create(db, config);
   const metrics = createMetricsRegistry();
   const demo = config.demo ? await ensureDemo(deps, auth) : null;
+  // On a PostgreSQL server the relay has connections of its own, so its batches never queue
+  // behind request handlers for the shared pool (PGlite is one in-process connection anyway).
+  const relayDb =
+    config.databaseUrl && !opts.db
+      ? await openStore({
+          databaseUrl: config.databaseUrl,
+          dataDir: config.dataDir,
+          migrate: false,
+          maxConnections: 2,
+        })
+      : db;
   const relay = new OutboxRelay({
-    db,
+    db: relayDb,
     bus,
     pollMs: config.relayPollMs,
     onError: (err) => log.warn({ err }, 'outbox relay error'),
@@ -107,6 +118,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       await app.close();
       await relay.stop();
       await adapters.close();
+      if (relayDb !== db) await relayDb.close();
       if (!opts.db) await db.close();
     },
   };

@@ -7,9 +7,11 @@ export async function openStore(opts: {
   databaseUrl: string | null;
   dataDir: string;
   migrate?: boolean;
+  /** Pool size on a PostgreSQL server. */
+  maxConnections?: number;
 }): Promise<Db> {
   const db = opts.databaseUrl
-    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl)
+    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl, { max: opts.maxConnections })
     : await (await import('./pglite.ts')).openPglite(join(resolve(opts.dataDir), 'pgdata'));
   if (opts.migrate !== false) await migrate(db);
   return db;

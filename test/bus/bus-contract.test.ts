@@ -47,6 +47,24 @@ describe.each(adapters)('bus contract (%s)', (_name, make) => {
     await done();
   });
 
+  it('publishMany delivers a batch in order per topic and reports each message as published', async () => {
+    const { bus, done } = await make();
+    const a: string[] = [];
+    const b: string[] = [];
+    await bus.subscribe('t:x:c:m1', (p) => a.push(p));
+    await bus.subscribe('t:x:c:m2', (p) => b.push(p));
+    const batch = Array.from({ length: 200 }, (_, i) => ({
+      topic: i % 3 === 0 ? 't:x:c:m2' : 't:x:c:m1',
+      payload: String(i),
+    }));
+    expect(await bus.publishMany(batch)).toEqual(batch.map(() => null));
+    await waitFor(() => a.length + b.length === 200, 5000, 'batch delivery');
+    expect(a).toEqual(batch.filter((m) => m.topic === 't:x:c:m1').map((m) => m.payload));
+    expect(b).toEqual(batch.filter((m) => m.topic === 't:x:c:m2').map((m) => m.payload));
+    expect(await bus.publishMany([])).toEqual([]);
+    await done();
+  });
+
   it('keeps delivering to other handlers when one throws', async () => {
     const { bus, done } = await make();
     const got: string[] = [];
@@ -78,6 +96,12 @@ describe.runIf(redisAvailable())('redis bus across a Redis restart', () => {
     await server.down();
     await waitFor(() => !bus.healthy(), 5000, 'unhealthy');
     await expect(bus.publish('t:x:c:9', 'lost')).rejects.toThrow();
+    // A batch while down is refused as a whole (the relay keeps its rows), never queued.
+    const refused = await bus.publishMany([{ topic: 't:x:c:9', payload: 'lost too' }]).then(
+      (r) => r.every((e) => e instanceof Error),
+      () => true,
+    );
+    expect(refused).toBe(true);
 
     await server.up();
     await waitFor(() => bus.healthy() && resyncs === 1, 10_000, 'recovered');
@@ -92,6 +116,7 @@ describe.runIf(redisAvailable())('redis bus across a Redis restart', () => {
     );
     expect(got[0]).toBe('before');
     expect(got).not.toContain('lost');
+    expect(got).not.toContain('lost too');
     await bus.close();
   });
 });

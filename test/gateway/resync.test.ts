@@ -24,6 +24,7 @@ function flakyBus(inner: Bus) {
   const bus: Bus = {
     kind: inner.kind,
     publish: (topic, payload) => inner.publish(topic, payload),
+    publishMany: (messages) => inner.publishMany(messages),
     subscribe: (topic, handler) =>
       inner.subscribe(topic, (payload, t) => {
         if (!down) handler(payload, t);

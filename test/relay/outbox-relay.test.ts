@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryBus } from '../../src/bus/memory.ts';
-import type { Bus } from '../../src/bus/port.ts';
+import { type Bus, publishOneByOne } from '../../src/bus/port.ts';
 import { execute } from '../../src/domain/commands.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
 import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
@@ -38,6 +38,7 @@ function failingOnce(inner: Bus, nth: number): Bus & { calls: number; failedTopi
       }
       await inner.publish(topic, payload);
     },
+    publishMany: publishOneByOne((topic, payload) => b.publish(topic, payload)),
     subscribe: (topic, handler) => inner.subscribe(topic, handler),
     onResync: (listener) => inner.onResync(listener),
     healthy: () => inner.healthy(),
@@ -144,14 +145,15 @@ describe.each(backends())('outbox relay (%s)', (backend: Backend) => {
     const failures: unknown[] = [];
     const relay = new OutboxRelay({ db: s.db, bus: flaky });
     await expect(relay.drain()).rejects.toThrow('bus down');
-    // The batch that failed stays pending as a whole (even rows published before the
-    // failure); other partitions went out.
-    const { rows } = await s.db.query<{ partition: number; topic: string; published: boolean }>(
-      'SELECT partition, topic, published_at IS NOT NULL AS published FROM outbox WHERE tenant_id = $1',
+    // In the failed row's partition, the refused row and every later row stay pending (so
+    // its topics are not reordered); earlier rows of it and the other partitions went out.
+    const { rows } = await s.db.query<{ id: number; partition: number; topic: string; published: boolean }>(
+      `SELECT id, partition, topic, published_at IS NOT NULL AS published FROM outbox
+        WHERE tenant_id = $1 ORDER BY id`,
       [tenant],
     );
-    const failed = rows.find((r) => r.topic === flaky.failedTopic)!.partition;
-    for (const r of rows) expect(r.published).toBe(r.partition !== failed);
+    const failed = rows.find((r) => r.topic === flaky.failedTopic && !r.published)!;
+    for (const r of rows) expect(r.published).toBe(r.partition !== failed.partition || r.id < failed.id);
     expect(await unpublished(s.db, tenant)).toBeLessThan(pending);
 
     // Later (bus healthy again) everything goes out; frames before the failure arrive twice.
@@ -177,24 +179,55 @@ describe.each(backends())('outbox relay (%s)', (backend: Backend) => {
     const bus = memoryBus();
     const { tenant, id } = await committed(2, ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']);
     const bad = roomTopic(tenant, id);
-    const refusing: Bus = {
-      ...bus,
-      kind: bus.kind,
-      async publish(topic, payload) {
-        if (topic === bad) throw new Error('refused');
-        await bus.publish(topic, payload);
-      },
+    const publish: Bus['publish'] = async (topic, payload) => {
+      if (topic === bad) throw new Error('refused');
+      await bus.publish(topic, payload);
     };
+    const refusing: Bus = { ...bus, kind: bus.kind, publish, publishMany: publishOneByOne(publish) };
     await expect(new OutboxRelay({ db: s.db, bus: refusing }).drain()).rejects.toThrow('refused');
-    const { rows } = await s.db.query<{ partition: number; topic: string; published: boolean }>(
-      `SELECT partition, topic, published_at IS NOT NULL AS published FROM outbox WHERE tenant_id = $1`,
+    const { rows } = await s.db.query<{ id: number; partition: number; topic: string; published: boolean }>(
+      `SELECT id, partition, topic, published_at IS NOT NULL AS published FROM outbox
+        WHERE tenant_id = $1 ORDER BY id`,
       [tenant],
     );
-    const badPartition = rows.find((r) => r.topic === bad)!.partition;
-    expect(rows.some((r) => r.partition !== badPartition)).toBe(true);
-    for (const r of rows) expect(r.published).toBe(r.partition !== badPartition);
+    // The refused topic's first row and everything after it in its partition stay pending.
+    const first = rows.find((r) => r.topic === bad)!;
+    expect(rows.some((r) => r.partition !== first.partition)).toBe(true);
+    for (const r of rows) expect(r.published).toBe(r.partition !== first.partition || r.id < first.id);
+    expect(rows.filter((r) => r.topic === bad).every((r) => !r.published)).toBe(true);
     // Once the bus accepts it again, the held-back partition goes out.
     await new OutboxRelay({ db: s.db, bus }).drain();
+    expect(await unpublished(s.db, tenant)).toBe(0);
+  });
+
+  it('one batch is a constant number of statements however many rows and topics it publishes', async () => {
+    await flush();
+    const users = Array.from({ length: 120 }, (_, i) => `u${i}`);
+    const { tenant, send } = await committed(0, users);
+    await flush();
+    await send(3); // 3 room events + 3 × 120 inbox frames on 120 personal topics (many partitions)
+    const pending = await unpublished(s.db, tenant);
+    expect(pending).toBeGreaterThanOrEqual(3 * 121);
+    const bus = memoryBus();
+    let batches = 0;
+    const counting: Bus = {
+      ...bus,
+      kind: bus.kind,
+      publishMany: (m) => {
+        batches += 1;
+        return bus.publishMany(m);
+      },
+    };
+    const statements: string[] = [];
+    s.db.onQuery((text) => statements.push(text));
+    try {
+      expect(await new OutboxRelay({ db: s.db, bus: counting }).drain()).toBe(pending);
+    } finally {
+      s.db.onQuery(null);
+    }
+    expect(batches).toBe(1);
+    // lock the pending partitions, read, mark published (+ the periodic prune of old rows)
+    expect(statements.filter((t) => !/^\s*DELETE FROM outbox/.test(t)).length).toBeLessThanOrEqual(3);
     expect(await unpublished(s.db, tenant)).toBe(0);
   });
 
