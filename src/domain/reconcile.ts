@@ -43,6 +43,7 @@ export interface DriftedEntry {
   user_id: string;
   conversation_id: string;
   stored: EntryCounts;
+  /** What a repair writes: the recount where a value drifted, the stored value elsewhere. */
   recounted: EntryCounts;
 }
 
@@ -149,7 +150,9 @@ export async function reconcileTenant(
           ORDER BY e.user_id, e.conversation_id LIMIT $4),
        want AS (
          SELECT e.user_id, e.conversation_id, e.last_read_seq, e.unread_count, e.mention_count,
-                ${x.read} AS want_read, ${x.unread} AS want_unread, ${x.mention} AS want_mention,
+                ${x.read} AS want_read,
+                CASE WHEN ${x.unreadDrift} THEN ${x.unread} ELSE e.unread_count END AS want_unread,
+                CASE WHEN ${x.mentionDrift} THEN ${x.mention} ELSE e.mention_count END AS want_mention,
                 (${x.readDrift}) OR (${x.unreadDrift}) OR (${x.mentionDrift}) AS drift
            FROM page e JOIN conversations c ON c.tenant_id = e.tenant_id AND c.id = e.conversation_id)
        SELECT (SELECT count(*) FROM page)::int AS checked,
