@@ -1,9 +1,10 @@
-// The `herald` command: `herald serve`, `herald migrate`.
+// The `herald` command: `herald serve`, `herald migrate`, `herald reconcile`.
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../host/logger.ts';
 import { migrate } from '../store/migrate.ts';
 import { openStore } from '../store/open.ts';
+import { registerReconcile } from './reconcile.ts';
 
 const program = new Command('herald').description('Herald real-time messaging node');
 
@@ -27,6 +28,8 @@ program
     const { serve } = await import('../host/serve.ts');
     await serve(config, log);
   });
+
+registerReconcile(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -7,7 +7,28 @@ import type { ComposeContext } from './compose.ts';
 import { inboxEntryJson, insertInboxFrames } from './rows.ts';
 
 /** Counting stops here: a badge shows "999+" long before exact counts matter. */
-const COUNT_CAP = 999;
+export const COUNT_CAP = 999;
+
+/**
+ * SQL expressions of an entry's unread and mention counts recounted from the log: live messages
+ * after `after` (the read marker), capped at COUNT_CAP. Unread skips system messages and the
+ * user's own. The one definition of what counts, for mark-read, recounts and `herald reconcile`.
+ * Arguments are SQL expressions (`$1`, `e.user_id`, …).
+ */
+export function recountSql(o: { tenant: string; conversation: string; user: string; after: string }): {
+  unread: string;
+  mention: string;
+} {
+  const live = `m.tenant_id = ${o.tenant} AND m.conversation_id = ${o.conversation}
+                AND m.seq > ${o.after} AND m.deleted_at IS NULL`;
+  return {
+    unread: `(SELECT count(*) FROM (
+               SELECT 1 FROM messages m WHERE ${live} AND m.kind <> 'system'
+                  AND m.sender_id IS DISTINCT FROM ${o.user} LIMIT ${COUNT_CAP}) x)`,
+    mention: `(SELECT count(*) FROM (
+               SELECT 1 FROM messages m WHERE ${live} AND ${o.user} = ANY(m.mentions) LIMIT ${COUNT_CAP}) x)`,
+  };
+}
 
 export async function markRead(
   deps: DomainDeps,
@@ -38,6 +59,12 @@ export async function markRead(
     if (seq > conv.last_seq)
       throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
 
+    const counts = recountSql({
+      tenant: '$1',
+      conversation: '$3',
+      user: '$2',
+      after: 'GREATEST(e.last_read_seq, EXCLUDED.last_read_seq)',
+    });
     const { rows } = await tx.query<{ entry: InboxEntry; moved: boolean }>(
       `WITH prev AS (
          SELECT last_read_seq FROM inbox_entries WHERE tenant_id = $1 AND user_id = $2 AND conversation_id = $3),
@@ -46,14 +73,8 @@ export async function markRead(
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
            last_read_seq = GREATEST(e.last_read_seq, EXCLUDED.last_read_seq),
-           unread_count = (SELECT count(*) FROM (
-               SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $3
-                  AND m.seq > GREATEST(e.last_read_seq, EXCLUDED.last_read_seq) AND m.kind <> 'system'
-                  AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $2 LIMIT ${COUNT_CAP}) x),
-           mention_count = (SELECT count(*) FROM (
-               SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $3
-                  AND m.seq > GREATEST(e.last_read_seq, EXCLUDED.last_read_seq) AND $2 = ANY(m.mentions)
-                  AND m.deleted_at IS NULL LIMIT ${COUNT_CAP}) x),
+           unread_count = ${counts.unread},
+           mention_count = ${counts.mention},
            version = CASE WHEN EXCLUDED.last_read_seq > e.last_read_seq THEN nextval('inbox_version') ELSE e.version END
          RETURNING e.*)
        SELECT ${inboxEntryJson(deps.limits.largeChannelThreshold)} AS entry,
@@ -87,17 +108,17 @@ export async function markRead(
  * conversation's stored counters cannot be trusted (a large channel becoming small again).
  */
 export async function recountInbox(ctx: ComposeContext, conversation: string): Promise<void> {
+  const counts = recountSql({
+    tenant: '$1',
+    conversation: '$2',
+    user: 'e.user_id',
+    after: 'e.last_read_seq',
+  });
   await ctx.tx.query(
     `WITH up AS (
        UPDATE inbox_entries e SET
-         unread_count = (SELECT count(*) FROM (
-             SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $2
-                AND m.seq > e.last_read_seq AND m.kind <> 'system' AND m.deleted_at IS NULL
-                AND m.sender_id IS DISTINCT FROM e.user_id LIMIT ${COUNT_CAP}) x),
-         mention_count = (SELECT count(*) FROM (
-             SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = $2
-                AND m.seq > e.last_read_seq AND e.user_id = ANY(m.mentions)
-                AND m.deleted_at IS NULL LIMIT ${COUNT_CAP}) x),
+         unread_count = ${counts.unread},
+         mention_count = ${counts.mention},
          version = nextval('inbox_version')
         WHERE e.tenant_id = $1 AND e.conversation_id = $2
        RETURNING e.*)
