@@ -1,41 +1,32 @@
-// The `herald` command: `herald serve`, `herald migrate`, `herald reconcile`.
-import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.ts';
-import { createLogger } from '../host/logger.ts';
-import { migrate } from '../store/migrate.ts';
-import { openStore } from '../store/open.ts';
+// The `herald` command. Each group of subcommands lives in its own module;
+// this file only assembles them and turns failures into one line on stderr
+// (no stack traces unless HERALD_DEBUG is set) and an exit code:
+// 0 ok, 1 failed, 2 bad usage or configuration.
+import { Command, CommanderError } from 'commander';
+import { registerAdminCommands } from './admin-commands.ts';
+import { registerDoctor } from './doctor.ts';
+import { describeFailure } from './failure.ts';
+import { registerNodeCommands } from './node-commands.ts';
 import { registerReconcile } from './reconcile.ts';
+import { registerTail } from './tail.ts';
+import { version } from './version.ts';
 
-const program = new Command('herald').description('Herald real-time messaging node');
+const program = new Command('herald')
+  .description('Herald real-time messaging node')
+  .version(version(), '-V, --version', 'print the version and exit')
+  .showHelpAfterError()
+  .exitOverride();
 
-program
-  .command('migrate')
-  .description('apply pending database migrations and exit')
-  .action(async () => {
-    const config = loadConfig();
-    const db = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false });
-    const applied = await migrate(db);
-    await db.close();
-    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
-  });
-
-program
-  .command('serve')
-  .description('run a Herald node (embedded store unless DATABASE_URL is set)')
-  .action(async () => {
-    const config = loadConfig();
-    const log = createLogger(config.logLevel);
-    const { serve } = await import('../host/serve.ts');
-    await serve(config, log);
-  });
-
+registerNodeCommands(program);
+registerAdminCommands(program);
+registerTail(program);
+registerDoctor(program);
 registerReconcile(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`herald: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`herald: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2); // commander printed it
+  const { line, exitCode } = describeFailure(err);
+  process.stderr.write(`herald: ${line}\n`);
+  if (process.env.HERALD_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(exitCode);
 });

@@ -49,11 +49,15 @@ export interface StartOptions {
   log?: Logger;
   /** Registered into the app after Herald's routes (e.g. the demo page). */
   plugins?: ApiPlugin[];
+  /** Told what a slow start is doing (the first start of an embedded store). */
+  progress?: (line: string) => void;
 }
 
 export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const db = opts.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const db =
+    opts.db ??
+    (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, progress: opts.progress }));
   const adapters = createAdapters({
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,

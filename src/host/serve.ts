@@ -1,11 +1,23 @@
 import type { Config } from '../config.ts';
+import { ensureDatabase } from '../store/create-database.ts';
 import { DEMO_TENANT } from './demo.ts';
 import { startHerald } from './herald.ts';
 import type { Logger } from './logger.ts';
 
-/** Runs a node until SIGTERM/SIGINT. */
-export async function serve(config: Config, log: Logger): Promise<void> {
-  const herald = await startHerald(config, { log });
+/** Runs a node until SIGTERM/SIGINT. `progress` hears what a start is doing, line by line. */
+export async function serve(
+  config: Config,
+  log: Logger,
+  opts: { progress?: (line: string) => void } = {},
+): Promise<void> {
+  const started = Date.now();
+  const progress = opts.progress ?? (() => {});
+  if (config.databaseUrl) {
+    if (await ensureDatabase(config.databaseUrl)) progress('created the database named in DATABASE_URL');
+  } else {
+    progress(`opening the embedded store in ${config.dataDir}`);
+  }
+  const herald = await startHerald(config, { log, progress });
   // A deep accept queue: a reconnect storm must not fall into TCP's 1/3/7 s SYN retries.
   const address = await herald.app.listen({ port: config.port, host: config.host, backlog: 4096 });
   const shown =
@@ -19,6 +31,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     },
     `herald listening on ${shown}`,
   );
+  progress(`ready on ${shown} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (herald.demo) {
     // Printed once, on the start that created the demo tenant: only the key's hash is stored.
     process.stdout.write(
