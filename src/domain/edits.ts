@@ -73,18 +73,21 @@ async function refreshInbox(
   conv: ConversationRow,
   change: { previewChanged: boolean; removed: Message | null },
 ): Promise<void> {
-  if (conv.member_count > ctx.limits.largeChannelThreshold) return;
+  // A large channel keeps O(1) writes: its unread is derived from seqs and its entries carry no
+  // preview, so only a removed message's mentions are taken back, from the mentioned users' rows.
+  const large = conv.member_count > ctx.limits.largeChannelThreshold;
   const removed = change.removed;
-  if (!change.previewChanged && !removed) return;
+  if (large ? !removed?.mentions.length : !change.previewChanged && !removed) return;
   await ctx.tx.query(
     `WITH up AS (
        UPDATE inbox_entries e SET
-         unread_count = CASE WHEN $4 AND e.last_read_seq < $5 AND e.user_id IS DISTINCT FROM $6
+         unread_count = CASE WHEN NOT $9 AND $4 AND e.last_read_seq < $5 AND e.user_id IS DISTINCT FROM $6
                              THEN GREATEST(e.unread_count - 1, 0) ELSE e.unread_count END,
          mention_count = CASE WHEN $4 AND e.last_read_seq < $5 AND e.user_id = ANY($7::text[])
                               THEN GREATEST(e.mention_count - 1, 0) ELSE e.mention_count END,
          version = nextval('inbox_version')
         WHERE e.tenant_id = $1 AND e.conversation_id = $2 AND ($3 OR ($4 AND e.last_read_seq < $5))
+          AND (NOT $9 OR e.user_id = ANY($7::text[]))
        RETURNING e.*)
      ${insertInboxFrames({
        tenant: '$1',
@@ -95,13 +98,14 @@ async function refreshInbox(
     [
       ctx.tenant,
       conv.id,
-      change.previewChanged,
+      change.previewChanged && !large,
       // Only messages that counted as unread are subtracted (system messages never did).
       removed !== null && removed.kind !== 'system',
       removed?.seq ?? 0,
       removed?.sender.type === 'user' ? removed.sender.user_id : null,
       removed?.mentions ?? [],
       ctx.traceId ?? null,
+      large,
     ],
   );
 }

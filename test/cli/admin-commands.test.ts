@@ -49,7 +49,8 @@ async function dropDatabase(name: string): Promise<void> {
 
 const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
 
-describe('herald CLI', () => {
+// Each test spawns real processes (tsx start-up is seconds on a loaded 2-core machine).
+describe('herald CLI', { timeout: 120_000 }, () => {
   const name = `herald_cli_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
   const env = { DATABASE_URL: url, HERALD_JWT_SECRET: 'x'.repeat(40) };
@@ -220,7 +221,7 @@ describe('herald CLI', () => {
   });
 });
 
-describe('embedded store template', () => {
+describe('embedded store template', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'herald-tpl-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
