@@ -53,7 +53,19 @@ export interface StartOptions {
 
 export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const db = opts.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const db =
+    opts.db ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      // Lost connections are recovered from (requests meanwhile get STORE_UNAVAILABLE).
+      onError: (err) => log.warn({ err }, 'store connection error'),
+      // Another process took the embedded data directory over: writing on would corrupt it.
+      onLockLost: (err) => {
+        log.fatal({ err, dataDir: config.dataDir }, 'lost the lock on HERALD_DATA_DIR; exiting');
+        process.exit(1);
+      },
+    }));
   const adapters = createAdapters({
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,
