@@ -67,7 +67,9 @@ describe('one process per embedded data directory', () => {
       HERALD_ADMIN_TOKEN: randomBytes(16).toString('hex'),
       HERALD_JWT_SECRET: randomBytes(32).toString('hex'),
     };
-    const first = await startNode(env);
+    // Bounds, not speed assertions: creating a PGlite data directory takes seconds, far more on a
+    // loaded machine.
+    const first = await startNode(env, 150_000);
     nodes.push(first);
     const t = await api(first.url, 'POST', '/v1/tenants', env.HERALD_ADMIN_TOKEN, { name: 'lock' });
     const key = t.body.api_key as string;
@@ -96,10 +98,10 @@ describe('one process per embedded data directory', () => {
 
     // SIGKILL leaves the lock behind; nobody refreshes it, so a restart takes it over.
     await first.kill('SIGKILL');
-    const restarted = await startNode(env);
+    const restarted = await startNode(env, 150_000);
     nodes.push(restarted);
     const history = await api(restarted.url, 'GET', `/v1/conversations/${conv.id}/messages`, alice);
     expect(history.status).toBe(200);
     expect((history.body.messages as { body: string }[]).map((m) => m.body)).toContain('kept');
-  }, 120_000);
+  }, 300_000);
 });
