@@ -109,7 +109,7 @@ describe.runIf(pgServerAvailable())('PostgreSQL faults on a real node', () => {
     await expectInvariants(bed, w, traffic, [bob, carol]);
   });
 
-  it('PostgreSQL stopped for seconds: HTTP and WebSocket calls get STORE_UNAVAILABLE at once, /readyz 503; all resumes when it is back', async () => {
+  it('PostgreSQL stopped for seconds: HTTP, WebSocket and SSE calls get STORE_UNAVAILABLE at once, /readyz 503; all resumes when it is back', async () => {
     const w = await world(node.url, bed.env.HERALD_ADMIN_TOKEN);
     const bob = await follower(w, 'bob');
     const traffic = new Traffic(() => node.url, w.token.alice, w.group).start(2);
@@ -153,6 +153,23 @@ describe.runIf(pgServerAvailable())('PostgreSQL faults on a real node', () => {
       }
       carolWs.close();
       expect(bob.client?.closed).toBeNull();
+
+      // SSE: the stream opens (nothing before it needed the store), the conversation reports it.
+      const sse = new AbortController();
+      const stream = await fetch(`${node.url}/v1/sse?conversations=${w.group}`, {
+        headers: { authorization: `Bearer ${w.token.bob}` },
+        signal: sse.signal,
+      });
+      expect(stream.status).toBe(200);
+      const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      while (!text.includes('STORE_UNAVAILABLE')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      sse.abort();
+      expect(text).toMatch(/"type":"error","code":"STORE_UNAVAILABLE"/);
 
       // Keep it down for several seconds while the senders keep retrying.
       const before = traffic.unavailable.length;
