@@ -112,6 +112,8 @@ describe.runIf(pgServerAvailable())('PostgreSQL faults on a real node', () => {
   it('PostgreSQL stopped for seconds: HTTP, WebSocket and SSE calls get STORE_UNAVAILABLE at once, /readyz 503; all resumes when it is back', async () => {
     const w = await world(node.url, bed.env.HERALD_ADMIN_TOKEN);
     const bob = await follower(w, 'bob');
+    // A second tenant no socket has used yet: its handshake needs the store (the Origin allow-list).
+    const cold = await world(node.url, bed.env.HERALD_ADMIN_TOKEN);
     const traffic = new Traffic(() => node.url, w.token.alice, w.group).start(2);
     await traffic.progress(10);
     await bed.pg.down('fast');
@@ -153,6 +155,12 @@ describe.runIf(pgServerAvailable())('PostgreSQL faults on a real node', () => {
       }
       carolWs.close();
       expect(bob.client?.closed).toBeNull();
+      const coldWs = new Client(
+        new WebSocket(node.wsUrl, { headers: { authorization: `Bearer ${cold.token.alice}` } }),
+      );
+      const refused = await coldWs.next('error');
+      expect(refused.code).toBe('STORE_UNAVAILABLE'); // not UNAUTHENTICATED: the token is fine
+      expect((await coldWs.waitClosed()).code).toBe(4003); // reconnect with backoff
 
       // SSE: the stream opens (nothing before it needed the store), the conversation reports it.
       const sse = new AbortController();
