@@ -29,8 +29,10 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     connectionString: url,
     types: typeParsers,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
-    // A peer that vanished without a FIN (network partition) is noticed by TCP keepalive.
+    // A peer that vanished without a FIN (network partition) is noticed by TCP keepalive:
+    // probes start after 10 s of silence (then at the OS's probe interval).
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
   const onError = (err: Error) => opts.onError?.(err);
   const pool = new pg.Pool({ ...connection, max: opts.max ?? 10 });
