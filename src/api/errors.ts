@@ -1,9 +1,11 @@
 // The one error handler: every failure leaves as
 // {"error": {"code", "message"}} with the catalog's status. Framework errors
 // (schema, JSON, size, media type) map onto catalog codes; anything else is
-// INTERNAL — logged with its stack, never shown (no stack, no SQL).
+// INTERNAL — logged with its stack, never shown (no stack, no SQL). A lost or
+// unreachable database is 503 STORE_UNAVAILABLE with Retry-After, never INTERNAL.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '../protocol/index.ts';
+import { asStoreError, isStoreUnavailable } from '../store/unavailable.ts';
 import type { App } from './context.ts';
 
 const FRAMEWORK: Record<string, HeraldError['code']> = {
@@ -21,6 +23,8 @@ interface ValidationIssue {
 
 export function toHeraldError(err: unknown): HeraldError | null {
   if (err instanceof HeraldError) return err;
+  // The store adapters already translate; this catches a driver error that got past them.
+  if (isStoreUnavailable(err)) return asStoreError(err) as HeraldError;
   const e = err as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (Array.isArray(e.validation)) {
     const issues = e.validation.slice(0, 10).map((v) => ({
@@ -45,6 +49,8 @@ export function installErrorHandlers(app: App): void {
     if (!he) {
       req.log.error({ err }, 'unhandled error');
       he = new HeraldError('INTERNAL');
+    } else if (he.code === 'STORE_UNAVAILABLE') {
+      req.log.warn({ err: he.cause ?? err }, he.code); // an outage, not a bug: no stack flood
     } else if (he.status >= 500) {
       req.log.error({ err }, he.code);
     }

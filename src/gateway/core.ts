@@ -121,6 +121,8 @@ export class GatewayCore {
     try {
       claims = await this.opts.tokens.verify(token);
     } catch (err) {
+      // A store outage is not a bad token: the caller reports it as STORE_UNAVAILABLE.
+      if (err instanceof HeraldError && err.code === 'STORE_UNAVAILABLE') throw err;
       const expired = err instanceof HeraldError && err.code === 'TOKEN_EXPIRED';
       return expired
         ? {

@@ -10,6 +10,7 @@ import { bearer } from '../auth/secrets.ts';
 import {
   CLOSE,
   type ErrorCode,
+  HeraldError,
   PROTOCOL_VERSION,
   type PresenceEntry,
   type ServerFrame,
@@ -184,6 +185,11 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const startAuth = (token: string) =>
       authenticate(token).catch((err) => {
+        // The store is down (token or origin lookup): say so, and close with a reconnect code.
+        if (err instanceof HeraldError && err.code === 'STORE_UNAVAILABLE') {
+          opts.log?.warn({ err }, 'gateway handshake: store unavailable');
+          return rejectAfterUpgrade(ws, 'internal', err.code, CLOSE.INTERNAL, err.message);
+        }
         opts.log?.error({ err }, 'gateway handshake failed');
         rejectAfterUpgrade(ws, 'internal', 'INTERNAL', CLOSE.INTERNAL, 'Internal error.');
       });

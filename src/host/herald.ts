@@ -57,7 +57,18 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger(config.logLevel);
   const db =
     opts.db ??
-    (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, progress: opts.progress }));
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      progress: opts.progress,
+      // Lost connections are recovered from (requests meanwhile get STORE_UNAVAILABLE).
+      onError: (err) => log.warn({ err }, 'store connection error'),
+      // Another process took the embedded data directory over: writing on would corrupt it.
+      onLockLost: (err) => {
+        log.fatal({ err, dataDir: config.dataDir }, 'lost the lock on HERALD_DATA_DIR; exiting');
+        process.exit(1);
+      },
+    }));
   const adapters = createAdapters({
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,
@@ -78,6 +89,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
           dataDir: config.dataDir,
           migrate: false,
           maxConnections: 2,
+          onError: (err) => log.warn({ err }, 'relay store connection error'),
         })
       : db;
   const relay = new OutboxRelay({

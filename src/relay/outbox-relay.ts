@@ -30,6 +30,8 @@ export interface RelayOptions {
 }
 
 const LOCK_CLASS = 7261002;
+/** Longest pause between drains while they keep failing (store or bus down). */
+const MAX_BACKOFF_MS = 5_000;
 
 interface OutboxRow extends Record<string, unknown> {
   id: number;
@@ -59,6 +61,8 @@ export class OutboxRelay {
   private again = false;
   private stopped = true;
   private lastPrune = 0;
+  /** Drains failed in a row: the poll backs off while the store or the bus is away. */
+  private failures = 0;
 
   constructor(opts: RelayOptions) {
     this.opts = { pollMs: 1000, batchSize: 1000, retainMs: 3_600_000, onError: () => {}, ...opts };
@@ -73,7 +77,7 @@ export class OutboxRelay {
     }
     const tick = () => {
       this.wake();
-      this.timer = setTimeout(tick, this.opts.pollMs);
+      this.timer = setTimeout(tick, this.pollDelay());
       this.timer.unref();
     };
     tick();
@@ -91,13 +95,24 @@ export class OutboxRelay {
         this.again = false;
         try {
           await this.drain();
+          this.failures = 0;
         } catch (err) {
+          this.failures++;
+          // No retry here: the next try is the backed-off poll, or a wake meanwhile (a NOTIFY
+          // once LISTEN is back) — which `again` keeps, so the loop runs once more for it.
           this.opts.onError(err);
         }
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.running = null;
     });
+  }
+
+  /** pollMs, doubling per failed drain up to MAX_BACKOFF_MS: an outage is not hammered. */
+  private pollDelay(): number {
+    const { pollMs } = this.opts;
+    if (this.failures === 0) return pollMs;
+    return Math.min(pollMs * 2 ** Math.min(this.failures, 16), Math.max(pollMs, MAX_BACKOFF_MS));
   }
 
   /**

@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
+import { lockDataDir } from './data-dir-lock.ts';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 
-/** Opens the configured store: a PostgreSQL server, or PGlite in dataDir. Migrates unless told not to. */
-export async function openStore(opts: {
+export interface OpenStoreOptions {
   databaseUrl: string | null;
   dataDir: string;
   migrate?: boolean;
@@ -11,11 +11,24 @@ export async function openStore(opts: {
   maxConnections?: number;
   /** Told what a slow first start is doing (creating the embedded store). */
   progress?: (line: string) => void;
-}): Promise<Db> {
+  /** Connection errors the store recovered from (PostgreSQL): for the log, never thrown. */
+  onError?: (err: Error) => void;
+  /** The embedded data directory's lock was taken over by another process: stop writing. */
+  onLockLost?: (err: Error) => void;
+}
+
+/**
+ * Opens the configured store: a PostgreSQL server, or PGlite in dataDir — locked to this
+ * process first (DataDirLockedError when another process holds it). Migrates unless told not to.
+ */
+export async function openStore(opts: OpenStoreOptions): Promise<Db> {
   const started = Date.now();
   const db = opts.databaseUrl
-    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl, { max: opts.maxConnections })
-    : await openEmbedded(join(resolve(opts.dataDir), 'pgdata'), opts.progress);
+    ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl, {
+        max: opts.maxConnections,
+        onError: opts.onError,
+      })
+    : await openEmbedded(resolve(opts.dataDir), opts.onLockLost, opts.progress);
   if (opts.migrate !== false) {
     const applied = await migrate(db);
     if (applied.length) opts.progress?.(`applied migrations ${applied.join(', ')}`);
@@ -24,8 +37,26 @@ export async function openStore(opts: {
   return db;
 }
 
-async function openEmbedded(dataDir: string, progress?: (line: string) => void): Promise<Db> {
-  const { seedDataDir } = await import('./pglite-template.ts');
-  await seedDataDir(dataDir, progress);
-  return (await import('./pglite.ts')).openPglite(dataDir);
+async function openEmbedded(
+  dataDir: string,
+  onLost?: (err: Error) => void,
+  progress?: (line: string) => void,
+): Promise<Db> {
+  // The lock comes first: two processes must not even seed the directory at once.
+  const lock = await lockDataDir(dataDir, { onLost });
+  try {
+    const pgdata = join(dataDir, 'pgdata');
+    await (await import('./pglite-template.ts')).seedDataDir(pgdata, progress);
+    const db = await (await import('./pglite.ts')).openPglite(pgdata);
+    return {
+      ...db,
+      async close() {
+        await db.close();
+        await lock.release();
+      },
+    };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { counted, type Db, type Row, type Sql } from './db.ts';
+import { asStoreError } from './unavailable.ts';
 
 const typeParsers = {
   getTypeParser(oid: number, format?: string) {
@@ -9,14 +10,35 @@ const typeParsers = {
   },
 };
 
-export async function openPostgres(
-  url: string,
-  opts: { max?: number; onError?: (err: Error) => void } = {},
-): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types: typeParsers });
+export interface PostgresOptions {
+  max?: number;
+  /** Connection errors of idle, checked-out and LISTEN clients (logged by the host; never thrown). */
+  onError?: (err: Error) => void;
+  /**
+   * How long a query waits for a connection (a new one, or a free pool slot) before it fails
+   * with STORE_UNAVAILABLE: while the database is down requests fail fast instead of hanging.
+   */
+  connectTimeoutMs?: number;
+}
+
+/** Default bound on waiting for a connection (ms). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Db> {
+  const connection = {
+    connectionString: url,
+    types: typeParsers,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    // A peer that vanished without a FIN (network partition) is noticed by TCP keepalive:
+    // probes start after 10 s of silence (then at the OS's probe interval).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+  const onError = (err: Error) => opts.onError?.(err);
+  const pool = new pg.Pool({ ...connection, max: opts.max ?? 10 });
   // An idle client that loses its connection (server restart, admin kill) is emitted on the
   // pool; without a listener that 'error' event would crash the process. The pool drops it.
-  pool.on('error', (err) => opts.onError?.(err));
+  pool.on('error', onError);
   // pool.end() resolves before its clients have finished closing; close() waits for them so a
   // caller that drops the database right after does not kill half-closed connections.
   const open = new Set<pg.PoolClient>();
@@ -37,12 +59,12 @@ export async function openPostgres(
     for (const set of handlers.values()) for (const h of set) h();
   };
   const connectListener = async (): Promise<pg.Client> => {
-    const client = new pg.Client({ connectionString: url, types: typeParsers });
+    const client = new pg.Client(connection);
     client.on('notification', (n) => {
       for (const h of handlers.get(n.channel) ?? []) h();
     });
     // 'end' follows an error; reconnecting happens there. The error must not crash the process.
-    client.on('error', (err) => opts.onError?.(err));
+    client.on('error', onError);
     client.on('end', () => {
       if (listener !== client) return;
       listener = null;
@@ -77,28 +99,34 @@ export async function openPostgres(
     );
     timer.unref();
   };
+  // Every statement's connection failure leaves the store as STORE_UNAVAILABLE (retryable);
+  // SQL errors pass through as they are.
   const base: Sql = {
     async query<T extends Row>(text: string, params?: unknown[]) {
-      const res = await pool.query(text, params);
+      const res = await pool.query(text, params).catch(rethrow);
       return { rows: res.rows as T[] };
     },
     async exec(text: string) {
-      await pool.query(text);
+      await pool.query(text).catch(rethrow);
     },
   };
   const db: Db = {
     kind: 'postgres',
     ...counted(base, () => hook),
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch(rethrow);
+      // A checked-out client has no pool listener: when its backend dies (pg_terminate_backend,
+      // a restart) it emits 'error', which without this listener kills the process. The failed
+      // statement rejects on its own; the client is destroyed on release below.
+      client.on('error', onError);
       const tx = counted(
         {
           async query<T extends Row>(text: string, params?: unknown[]) {
-            const res = await client.query(text, params);
+            const res = await client.query(text, params).catch(rethrow);
             return { rows: res.rows as T[] };
           },
           async exec(text: string) {
-            await client.query(text);
+            await client.query(text).catch(rethrow);
           },
         },
         () => hook,
@@ -115,8 +143,11 @@ export async function openPostgres(
           () => false,
           () => true,
         );
-        throw err;
+        // A COMMIT cut off by a lost connection may or may not have committed: the client's
+        // retry with the same idempotency key finds out without writing twice.
+        throw asStoreError(err);
       } finally {
+        client.removeListener('error', onError);
         client.release(broken || undefined);
       }
     },
@@ -128,9 +159,14 @@ export async function openPostgres(
         handlers.set(channel, set);
       }
       set.add(onNotify);
-      if (!listener)
-        await ensureListener(); // LISTENs on every channel, this one included
-      else if (fresh) await listener.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
+      if (!listener) {
+        // LISTENs on every channel, this one included. When the server is unreachable now,
+        // keep trying in the background: the caller polls meanwhile.
+        await ensureListener().catch((err) => {
+          reconnect(0);
+          throw asStoreError(err);
+        });
+      } else if (fresh) await listener.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
       return async () => {
         set.delete(onNotify);
       };
@@ -148,4 +184,8 @@ export async function openPostgres(
     },
   };
   return db;
+}
+
+function rethrow(err: unknown): never {
+  throw asStoreError(err);
 }

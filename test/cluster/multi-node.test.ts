@@ -2,12 +2,14 @@
 // one PostgreSQL database and one Redis key prefix; any node takes any user.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { redisConnections } from '../../src/registry/redis-connections.ts';
 import { redisPresence } from '../../src/registry/redis-presence.ts';
 import { Client, until } from '../gateway/harness.ts';
 import { type NodeProcess, startNode } from '../support/cluster.ts';
+import { counterDrift, recountedEntries } from '../support/invariants.ts';
 import { REDIS_URL, redisAvailable, ThrowawayRedis, testPrefix, waitFor } from '../support/redis.ts';
 import { createTestDatabase } from '../support/stores.ts';
 import { Follower } from './follower.ts';
@@ -48,6 +50,25 @@ async function cluster(redisUrl = REDIS_URL): Promise<Cluster> {
     },
   };
   return c;
+}
+
+/** After a fault (docs/reliability.md): no node died unless killed, and unread counters recount from the log. */
+async function expectAfterFault(c: Cluster, w: World, killed: NodeProcess[] = []): Promise<void> {
+  for (const n of c.nodes) {
+    if (killed.includes(n)) continue;
+    expect(n.proc.exitCode ?? n.proc.signalCode, `a node exited on its own:\n${n.output()}`).toBeNull();
+  }
+  const db = new pg.Client({ connectionString: c.env.DATABASE_URL });
+  await db.connect();
+  try {
+    const q = {
+      query: async (text: string, params?: unknown[]) => ({ rows: (await db.query(text, params)).rows }),
+    };
+    expect(await recountedEntries(q, w.tenant)).toBeGreaterThan(0);
+    expect(await counterDrift(q, w.tenant)).toEqual([]);
+  } finally {
+    await db.end();
+  }
 }
 
 async function http<T>(
@@ -230,6 +251,7 @@ describe.runIf(enabled)('many nodes on Redis', () => {
     await sending;
     await bob.caughtUp({ [w.group]: head });
     expect(bob.applied.get(w.group)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    await expectAfterFault(c, w, [n1]);
 
     // The dead node's connection-registry and presence entries age out by score.
     const redis = new Redis(REDIS_URL);
@@ -287,6 +309,7 @@ describe.runIf(enabled)('many nodes on Redis', () => {
       // The nodes' subscriptions came back: a new message is delivered live.
       const next = await send(n1, w.token.alice, w.group, 'after recovery');
       await until(() => bob.client?.seqs(w.group).includes(next), 'live delivery after the restart', 15_000);
+      await expectAfterFault(c, w);
     } finally {
       await redisServer.stop();
     }

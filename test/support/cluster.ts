@@ -18,7 +18,8 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startNode(env: Record<string, string>): Promise<NodeProcess> {
+/** Starts `herald serve`; `timeoutMs` bounds the wait for /healthz (an embedded store's first start is slow). */
+export async function startNode(env: Record<string, string>, timeoutMs = 60_000): Promise<NodeProcess> {
   const port = await freePort();
   let out = '';
   const proc = spawn(process.execPath, [join(root, 'bin', 'herald.mjs'), 'serve'], {
@@ -39,7 +40,7 @@ export async function startNode(env: Record<string, string>): Promise<NodeProces
           return false;
         }
       },
-      60_000,
+      timeoutMs,
       'node /healthz',
     );
   } catch (err) {

@@ -2,6 +2,7 @@
 // the OpenAPI document generated from the route schemas.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HeraldError } from '../../protocol/index.ts';
+import { STORE_RETRY_AFTER_SEC } from '../../store/unavailable.ts';
 import type { RouteDeps } from '../app.ts';
 
 export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
@@ -13,10 +14,12 @@ export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       await host.db.query('SELECT 1');
     } catch (err) {
       req.log.warn({ err }, 'readiness check failed');
-      throw new HeraldError('NOT_READY', 'The store is not reachable.');
+      throw new HeraldError('NOT_READY', 'The store is not reachable.', {
+        retryAfter: STORE_RETRY_AFTER_SEC,
+      });
     }
     if (host.infraHealthy && !host.infraHealthy()) {
-      throw new HeraldError('NOT_READY', 'The bus (Redis) is not reachable.');
+      throw new HeraldError('NOT_READY', 'The bus (Redis) is not reachable.', { retryAfter: 1 });
     }
     return { status: 'ready', store: host.db.kind };
   });
