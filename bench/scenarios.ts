@@ -49,8 +49,9 @@ async function interleaved<R>(
     for (let r = 0; r < o.runs; r++) {
       for (const d of deployments) {
         const slot = out.get(d.key) as { runs: R[]; errors: string[] };
-        const sys = await d.start();
+        let sys: Running | null = null;
         try {
+          sys = await d.start();
           const res = await one(sys, lg);
           slot.runs.push(res);
           o.log(`${label} run ${r + 1} ${d.name}: ${JSON.stringify(res)}`);
@@ -61,7 +62,7 @@ async function interleaved<R>(
         } finally {
           await lg.request({ cmd: 'close' }, 'closed');
           lg.clearAll();
-          await sys.stop();
+          await sys?.stop();
         }
       }
     }
@@ -567,7 +568,8 @@ interface DropPlan {
  * every socket is cut at once and nothing reconnects for `outageMs`; then
  * clients come back with full-jitter backoff (Herald: `subscribe` with
  * since_seq = the last seq each holds; the others: join again, live from now).
- * Ends when every client holds the final head, or when nothing has changed for 3 s.
+ * Ends when every client holds the final head; for systems without resume, also once every
+ * client is back and nothing has changed for 3 s; after 90 s in any case.
  */
 async function dropOnce(sys: Running, lg: LoadGen, p: DropPlan): Promise<DropRun> {
   await connect(lg, sys, range(p.n), true);
@@ -612,7 +614,9 @@ async function dropOnce(sys: Running, lg: LoadGen, p: DropPlan): Promise<DropRun
   let report: Report;
   let stableSince = now();
   let prev = '';
-  const until = now() + 60_000;
+  // Herald resumes: wait for every client to hold the head (a stall is not a loss until the
+  // deadline). The others cannot get back what they missed: done once all are back and quiet.
+  const until = now() + 90_000;
   for (;;) {
     report = (await lg.request({ cmd: 'drop-report', heads: { [room]: head } }, 'drop-report'))
       .report as Report;
@@ -622,7 +626,7 @@ async function dropOnce(sys: Running, lg: LoadGen, p: DropPlan): Promise<DropRun
       stableSince = now();
     }
     if (report.behind === 0 || now() > until) break;
-    if (report.reconnected === report.clients && now() - stableSince > 3000) break;
+    if (sys.mode !== 'herald' && report.reconnected === report.clients && now() - stableSince > 3000) break;
     await sleep(250);
   }
   return {

@@ -336,10 +336,15 @@ setInterval(() => {
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 1000;
 
+/** Set while a drop is held open until the coordinator sends `release` (tests). */
+let held: Promise<void> | null = null;
+let release: () => void = () => {};
+
 async function reconnect(c: Client): Promise<void> {
-  // The outage: nothing gets through until it ends (measured from the drop).
+  // The outage: nothing gets through until it ends (measured from the drop), or until released.
   const outageLeft = dropAt + outageMs - now();
   if (outageLeft > 0) await new Promise((r) => setTimeout(r, outageLeft));
+  if (held) await held;
   for (;;) {
     // Full jitter: uniform in [0, min(cap, base·2^attempt)).
     const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** c.attempts);
@@ -461,8 +466,14 @@ process.on('message', async (m: { cmd: string } & Record<string, unknown>) => {
       }
       case 'drop':
         outageMs = (m.outageMs as number | undefined) ?? 0;
+        if (m.hold) held = new Promise<void>((r) => (release = r));
         dropAll();
         send({ type: 'dropped' });
+        return;
+      case 'release':
+        held = null;
+        release();
+        send({ type: 'released' });
         return;
       case 'drop-report':
         send({ type: 'drop-report', report: dropReport(m.heads as Record<string, number>) });

@@ -21,13 +21,38 @@ function niceMax(x: number): number {
   return 10 * p;
 }
 
-function frame(title: string, yLabel: string, yMax: number, body: string[], legend: string[]): string {
-  const ph = H - M.top - M.bottom;
-  const pw = W - M.left - M.right;
+const PH = H - M.top - M.bottom;
+const PW = W - M.left - M.right;
+
+/** A y axis: where a value goes, and which values get a grid line. */
+interface Scale {
+  y(v: number): number;
+  ticks: number[];
+}
+
+function linear(max: number): Scale {
+  const yMax = niceMax(max);
+  return {
+    y: (v) => M.top + PH - (PH * Math.min(v, yMax)) / yMax,
+    ticks: [0, 1, 2, 3, 4, 5].map((k) => (yMax * k) / 5),
+  };
+}
+
+/** Decades from 1 up to a power of ten ≥ max: latencies span 1 ms to seconds. */
+function log10(max: number): Scale {
+  const top = Math.max(1, Math.ceil(Math.log10(Math.max(max, 10))));
+  return {
+    y: (v) => M.top + PH - (PH * Math.min(top, Math.max(0, Math.log10(Math.max(v, 1))))) / top,
+    ticks: Array.from({ length: top + 1 }, (_, k) => 10 ** k),
+  };
+}
+
+function frame(title: string, yLabel: string, scale: Scale, body: string[], legend: string[]): string {
+  const ph = PH;
+  const pw = PW;
   const ticks: string[] = [];
-  for (let k = 0; k <= 5; k++) {
-    const v = (yMax * k) / 5;
-    const y = M.top + ph - (ph * k) / 5;
+  for (const v of scale.ticks) {
+    const y = scale.y(v);
     ticks.push(
       `<line x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}" stroke="#e5e7eb"/>`,
       `<text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${Number(v.toPrecision(3))}</text>`,
@@ -58,14 +83,14 @@ export interface BarGroup {
   values: ([number, number] | undefined)[];
 }
 
-/** Grouped bars: one group per label, one bar per series (p50 solid, p99 translucent behind). */
+/** Grouped bars on a log scale: one group per label, one bar per series (p50 solid, p99 translucent behind). */
 export function barChart(title: string, yLabel: string, series: string[], groups: BarGroup[]): string {
-  const ph = H - M.top - M.bottom;
-  const pw = W - M.left - M.right;
-  const yMax = niceMax(Math.max(...groups.flatMap((g) => g.values.flatMap((v) => (v ? [v[0], v[1]] : [])))));
+  const ph = PH;
+  const pw = PW;
+  const scale = log10(Math.max(...groups.flatMap((g) => g.values.flatMap((v) => (v ? [v[0], v[1]] : [])))));
   const gw = pw / Math.max(1, groups.length);
   const bw = (gw * 0.8) / Math.max(1, series.length);
-  const y = (v: number) => M.top + ph - (ph * Math.min(v, yMax)) / yMax;
+  const y = scale.y;
   const body: string[] = [];
   groups.forEach((g, gi) => {
     const x0 = M.left + gi * gw + gw * 0.1;
@@ -85,7 +110,7 @@ export function barChart(title: string, yLabel: string, series: string[], groups
   body.push(
     `<text x="${W - M.right}" y="${M.top - 8}" text-anchor="end" fill="#555">solid: p50 · light: p99</text>`,
   );
-  return frame(title, yLabel, yMax, body, series);
+  return frame(title, `${yLabel} (log scale)`, scale, body, series);
 }
 
 export interface Line {
@@ -95,14 +120,14 @@ export interface Line {
 
 /** Lines over a log2 x axis (concurrency 1, 2, 4 … 64). */
 export function lineChart(title: string, xLabel: string, yLabel: string, lines: Line[]): string {
-  const ph = H - M.top - M.bottom;
-  const pw = W - M.left - M.right;
+  const ph = PH;
+  const pw = PW;
   const xs = [...new Set(lines.flatMap((l) => l.points.map((p) => p[0])))].sort((a, b) => a - b);
-  const yMax = niceMax(Math.max(...lines.flatMap((l) => l.points.map((p) => p[1]))));
+  const scale = linear(Math.max(...lines.flatMap((l) => l.points.map((p) => p[1]))));
   const lx = (x: number) => Math.log2(Math.max(1, x));
   const [lo, hi] = [lx(xs[0] ?? 1), lx(xs[xs.length - 1] ?? 2)];
   const px = (x: number) => M.left + (hi === lo ? pw / 2 : ((lx(x) - lo) / (hi - lo)) * pw);
-  const py = (v: number) => M.top + ph - (ph * v) / yMax;
+  const py = scale.y;
   const body: string[] = xs.map(
     (x) => `<text x="${px(x)}" y="${M.top + ph + 16}" text-anchor="middle">${x}</text>`,
   );
@@ -120,7 +145,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, lines: 
   return frame(
     title,
     yLabel,
-    yMax,
+    scale,
     body,
     lines.map((l) => l.name),
   );
