@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { openTestStore } from '../test/support/stores.ts';
 import { benchCompose, type ComposeResult } from './compose.ts';
 import {
+  dropProvisioned,
   dropRecover,
   durable,
   fanoutLatency,
@@ -98,22 +99,29 @@ async function main() {
     svgDir: process.env.BENCH_SVG_DIR ?? (quick ? join(tmpdir(), 'herald-bench') : 'docs/bench'),
     log: (line) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
   };
-  const load = () =>
-    loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' / ');
-  for (const name of names.length ? names : defaults) {
-    const start = new Date().toISOString();
-    const before = load();
-    const t0 = performance.now();
-    const out = await scenarios[name](o);
-    console.log(out);
-    console.log(
-      `_${name}${quick ? ' (--quick)' : ''}: ${start} → ${new Date().toISOString()} (${Math.round((performance.now() - t0) / 1000)} s), ${cpus().length} cores, load average (1/5/15 min) ${before} before, ${load()} after._\n`,
-    );
+  try {
+    for (const name of names.length ? names : defaults) await runOne(name, o, quick);
+  } finally {
+    await dropProvisioned();
   }
-  if (!quick || process.env.BENCH_SVG_DIR) console.error(`charts: ${o.svgDir}`);
-  else console.error(`charts (quick): ${o.svgDir}`);
+  console.error(`charts${quick && !process.env.BENCH_SVG_DIR ? ' (quick)' : ''}: ${o.svgDir}`);
+}
+
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
+
+/** One scenario: its tables, then when it ran and how loaded the machine was. */
+async function runOne(name: string, o: Options, quick: boolean) {
+  const start = new Date().toISOString();
+  const before = load();
+  const t0 = performance.now();
+  const out = await scenarios[name](o);
+  console.log(out);
+  console.log(
+    `_${name}${quick ? ' (--quick)' : ''}: ${start} → ${new Date().toISOString()} (${Math.round((performance.now() - t0) / 1000)} s), ${cpus().length} cores, load average (1/5/15 min) ${before} before, ${load()} after._\n`,
+  );
 }
 
 await main();
