@@ -221,8 +221,12 @@ export async function fanoutLatency(o: Options): Promise<string> {
       const connectMs = await connect(lg, sys, range(n));
       await warmUp(sys, lg, 0, 'admin', 3);
       const out: Record<string, LatencyRun | number> = { connectMs: Math.round(connectMs) };
-      for (const [rate, secs] of rates)
-        out[`r${rate}`] = await latencyAtRate(sys, lg, rate, Math.round(rate * secs));
+      for (const [rate, secs] of rates) {
+        const lateBefore = (await lg.request({ cmd: 'stats' }, 'stats')).late as number;
+        const run = await latencyAtRate(sys, lg, rate, Math.round(rate * secs));
+        run.outOfOrder = ((await lg.request({ cmd: 'stats' }, 'stats')).late as number) - lateBefore;
+        out[`r${rate}`] = run;
+      }
       return out;
     });
     notes += failedNote(res);
