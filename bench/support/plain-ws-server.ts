@@ -1,8 +1,8 @@
-// The baseline: the naive `ws` design. One process, a plain `ws` server with
-// one room (every socket); POST /send builds the same `event` frame shape
-// Herald sends and, per message, loops over the sockets calling
-// `socket.send(JSON.stringify(frame))` per socket (?once=1: one string
-// serialized once and sent to every socket — DESIGN §12's "ws alone").
+// The `ws` limit reference (the bench's "`ws` limit" column). One process,
+// a plain `ws` server with one room (every socket); POST /send builds the
+// same `event` frame shape Herald sends and, with ?once=1 (what the bench
+// uses), serializes it once and sends that string to every socket — DESIGN
+// §12's "ws alone"; without it, `socket.send(JSON.stringify(frame))` per socket.
 // No store, no auth, no replay: a client that reconnects resumes live only.
 // Started by the bench with fork(); reports {type:'listening', port} over IPC.
 import { randomUUID } from 'node:crypto';
