@@ -116,7 +116,7 @@ export async function rotateRefresh(
 }
 
 /** How many tenants a session lists (its home, then its grants). */
-export const MAX_LISTED_TENANTS = 50;
+const MAX_LISTED_TENANTS = 50;
 
 /** The tenants a user of `home` may act in now: home, then the operator's grants. */
 export async function grantedTenants(sql: Sql, home: string, user: string): Promise<string[]> {

@@ -10,7 +10,6 @@ import {
   grantedTenants,
   issueRefresh,
   liveSession,
-  MAX_LISTED_TENANTS,
   type RefreshGrant,
   revokeFamily,
   rotateRefresh,
