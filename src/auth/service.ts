@@ -128,6 +128,7 @@ export class Auth {
        ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, users.display_name)`,
       [tenant, user, displayName ?? null],
     );
+    this.rememberTenant(tenant); // The user row exists, so its tenant does.
     return this.pair({
       family_id: randomUUID(),
       tenant_id: tenant,
@@ -266,6 +267,10 @@ export class Auth {
       this.knownTenants.delete(tenant);
       throw new HeraldError('UNAUTHENTICATED', 'The token names an unknown tenant.');
     }
+    this.rememberTenant(tenant, now);
+  }
+
+  private rememberTenant(tenant: string, now = Date.now()): void {
     if (this.knownTenants.size > 50_000) this.knownTenants.clear();
     this.knownTenants.set(tenant, now);
   }
