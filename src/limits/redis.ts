@@ -5,7 +5,7 @@
 // overshoot a cap. Keys: `<HERALD_REDIS_PREFIX>rl:<name>:<tenant>:…` and
 // `<prefix>t:<tenant>:slots[:u:<user>]`.
 //
-// When Redis is unreachable the limits fail open to the node's own
+// When Redis is unreachable (or does not answer within timeoutMs) the limits fail open to the node's own
 // in-process limiter (never to "no limit", never to refusing everyone):
 // each node then enforces the limit alone, as the embedded node does, and
 // every fallback is reported (herald_limits_fallback_total) so an operator
@@ -15,10 +15,23 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { memoryLimiters, memorySlots } from './memory.ts';
 import type { Limiter, LimiterPort, SocketSlots, Verdict } from './port.ts';
 
+const DEFAULT_TIMEOUT_MS = 500;
+
 export interface RedisLimitsOptions {
   prefix?: string;
+  /** A check Redis has not answered in this long is decided in process (default 500 ms). */
+  timeoutMs?: number;
   /** Called on every check that Redis could not answer (the in-process twin answered). */
   onFallback?: (what: string, err: unknown) => void;
+}
+
+/** Rejects when `p` takes longer than `ms`: a hung Redis must not hang a handshake or a send. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function shared(
@@ -29,6 +42,7 @@ function shared(
   durationSec: number,
   twin: Limiter,
   onFallback: (what: string, err: unknown) => void,
+  timeoutMs: number,
 ): Limiter {
   const rl = new RateLimiterRedis({
     storeClient: redis,
@@ -41,7 +55,7 @@ function shared(
   return {
     async take(key): Promise<Verdict> {
       try {
-        await rl.consume(key);
+        await within(rl.consume(key), timeoutMs);
         return { ok: true };
       } catch (err) {
         if (err instanceof RateLimiterRes) {
@@ -57,10 +71,11 @@ function shared(
 export function redisLimiters(redis: Redis, opts: RedisLimitsOptions = {}): LimiterPort {
   const prefix = opts.prefix ?? '';
   const onFallback = opts.onFallback ?? (() => {});
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const local = memoryLimiters();
   return {
     window: (name, spec) =>
-      shared(name, redis, prefix, spec.max, spec.windowSec, local.window(name, spec), onFallback),
+      shared(name, redis, prefix, spec.max, spec.windowSec, local.window(name, spec), onFallback, timeoutMs),
     bucket: (name, spec) =>
       shared(
         name,
@@ -70,6 +85,7 @@ export function redisLimiters(redis: Redis, opts: RedisLimitsOptions = {}): Limi
         Math.max(1, Math.ceil(spec.burst / spec.perSec)),
         local.bucket(name, spec),
         onFallback,
+        timeoutMs,
       ),
   };
 }
@@ -93,6 +109,7 @@ return 0
 export function redisSlots(redis: Redis, opts: RedisLimitsOptions = {}): SocketSlots {
   const p = opts.prefix ?? '';
   const onFallback = opts.onFallback ?? (() => {});
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const all = (t: string) => `${p}t:${t}:slots`;
   const ofUser = (t: string, u: string) => `${p}t:${t}:slots:u:${u}`;
   // Slots taken while Redis was away live here, and are released here.
@@ -102,17 +119,20 @@ export function redisSlots(redis: Redis, opts: RedisLimitsOptions = {}): SocketS
     async acquire(tenant, user, id, caps, ttlMs, nowMs) {
       if (redis.status === 'ready') {
         try {
-          const res = (await redis.eval(
-            ACQUIRE,
-            2,
-            ofUser(tenant, user),
-            all(tenant),
-            nowMs,
-            nowMs + ttlMs,
-            id,
-            caps.perUser,
-            caps.perTenant,
-            ttlMs * 4,
+          const res = (await within(
+            redis.eval(
+              ACQUIRE,
+              2,
+              ofUser(tenant, user),
+              all(tenant),
+              nowMs,
+              nowMs + ttlMs,
+              id,
+              caps.perUser,
+              caps.perTenant,
+              ttlMs * 4,
+            ),
+            timeoutMs,
           )) as number;
           if (res === 0) return { ok: true };
           return { ok: false, over: res === 1 ? 'user' : 'tenant' };

@@ -12,7 +12,7 @@ import type { Client } from '../gateway/harness.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { REDIS_URL, redisAvailable, ThrowawayRedis, testPrefix, waitFor } from '../support/redis.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
-import { openSse, securityBackend, settleWs } from './support.ts';
+import { freezableProxy, openSse, securityBackend, settleWs } from './support.ts';
 
 /** Two nodes on one store and one Redis prefix; `env` tightens the limit under test. */
 async function twoNodes(store: TestStore, env: Record<string, string>, redisUrl = REDIS_URL) {
@@ -305,6 +305,36 @@ describe.skipIf(!redisAvailable())('limits across two nodes (Redis)', () => {
     } finally {
       await nodes.close();
       await redis.stop();
+    }
+  });
+
+  it('decides in process when Redis hangs, within the limiter timeout', async () => {
+    const target = new URL(REDIS_URL);
+    const proxy = await freezableProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const nodes = await twoNodes(
+      store,
+      { HERALD_API_KEY_RATE_MAX: '2', HERALD_API_KEY_RATE_WINDOW_SEC: '3600' },
+      proxy.url,
+    );
+    try {
+      const { a } = nodes;
+      const { api_key } = await a.createTenant();
+      const call = (user: string) =>
+        a.call({ method: 'POST', url: '/v1/tokens', headers: a.bearer(api_key), payload: { user_id: user } });
+      await waitFor(() => a.herald.adapters.healthy(), 10_000, 'redis ready through the proxy');
+      expect((await call('h1')).status).toBe(200); // counted in Redis
+      proxy.freeze();
+      const started = Date.now();
+      const statuses = [(await call('h2')).status, (await call('h3')).status, (await call('h4')).status];
+      const elapsed = Date.now() - started;
+      // The in-process twin starts its own count: 2 more, then 429 — each after the 500 ms timeout.
+      expect(statuses).toEqual([200, 200, 429]);
+      expect(elapsed).toBeLessThan(10_000);
+      const metrics = await a.call({ method: 'GET', url: '/metrics' });
+      expect(String(metrics.body)).toMatch(/herald_limits_fallback_total\{limit="api_key"\} 3/);
+    } finally {
+      await proxy.close();
+      await nodes.close();
     }
   });
 });

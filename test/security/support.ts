@@ -1,5 +1,6 @@
 // Helpers of the security suite: the store it runs on, and WebSocket / SSE
 // clients against a listening test node (the host's real wiring).
+import net from 'node:net';
 import WebSocket from 'ws';
 import { Client, until } from '../gateway/harness.ts';
 import type { TestHerald } from '../support/herald.ts';
@@ -85,4 +86,41 @@ export async function openSse(
     }
   })().catch(() => {});
   return stream;
+}
+
+/**
+ * A TCP proxy in front of Redis that can freeze: connections stay open but nothing is
+ * forwarded any more — a hung Redis (stopped process, lost packets), not a closed one.
+ */
+export async function freezableProxy(target: { host: string; port: number }) {
+  const sockets = new Set<net.Socket>();
+  let frozen = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target);
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => {
+      if (!frozen) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!frozen) client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    freeze() {
+      frozen = true;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
