@@ -52,20 +52,21 @@ export function deviceIdOf(param: string | null | undefined): string {
   return param && DEVICE_ID.test(param) ? param : randomUUID();
 }
 
+/** The catalog code of each status a handshake may be refused with before the upgrade. */
+const REFUSAL_CODES: Record<number, ErrorCode> = {
+  404: 'NOT_FOUND',
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL',
+  503: 'NOT_READY',
+};
+
 function refuse(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   const body = JSON.stringify({
     error: {
-      code:
-        status === 429
-          ? 'RATE_LIMITED'
-          : status === 503
-            ? 'NOT_READY'
-            : status === 500
-              ? 'INTERNAL'
-              : 'NOT_FOUND',
+      code: REFUSAL_CODES[status] ?? 'NOT_FOUND',
       message: text,
     },
   });

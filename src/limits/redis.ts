@@ -137,6 +137,7 @@ export function redisSlots(redis: Redis, opts: RedisLimitsOptions = {}): SocketS
           if (res === 0) return { ok: true };
           return { ok: false, over: res === 1 ? 'user' : 'tenant' };
         } catch (err) {
+          // A script that timed out may still have run: its slot then expires after ttlMs.
           onFallback('socket_slots', err);
         }
       } else onFallback('socket_slots', new Error(`redis is ${redis.status}`));
