@@ -36,6 +36,12 @@ export interface Config {
     drainGraceMs: number;
     /** WebSocket handshakes per client IP: rate per second and burst (raise behind a proxy or NAT). */
     handshakesPerIp: { perSec: number; burst: number };
+    /** WebSocket and SSE handshakes per tenant user: rate per second and burst. */
+    handshakesPerUser: { perSec: number; burst: number };
+    /** Concurrent sockets (WebSocket + SSE) per user; 0 = no cap. Cluster-wide with Redis. */
+    maxSocketsPerUser: number;
+    /** Concurrent sockets per tenant; 0 = no cap. Cluster-wide with Redis. */
+    maxSocketsPerTenant: number;
   };
   http: HttpConfig;
   /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
@@ -156,6 +162,12 @@ export function loadConfig(env: Env = process.env): Config {
         perSec: int(env, 'HERALD_HANDSHAKES_PER_IP_PER_SEC', 10, 1),
         burst: int(env, 'HERALD_HANDSHAKE_BURST_PER_IP', 50, 1),
       },
+      handshakesPerUser: {
+        perSec: int(env, 'HERALD_HANDSHAKES_PER_USER_PER_SEC', 1, 1),
+        burst: int(env, 'HERALD_HANDSHAKE_BURST_PER_USER', 20, 1),
+      },
+      maxSocketsPerUser: int(env, 'HERALD_MAX_SOCKETS_PER_USER', 20),
+      maxSocketsPerTenant: int(env, 'HERALD_MAX_SOCKETS_PER_TENANT', 0),
     },
     http: {
       bodyLimitBytes: int(env, 'HERALD_HTTP_BODY_LIMIT', 256 * 1024, 1024),

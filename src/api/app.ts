@@ -10,7 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } f
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
 import { installErrorHandlers } from './errors.ts';
 import { httpMetrics } from './metrics.ts';
-import { SendLimiter, WindowLimiter } from './rate-limit.ts';
+import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { devRoutes } from './routes/dev.ts';
@@ -30,6 +30,8 @@ export interface ApiOptions {
    * HTTP and WebSocket sends share one budget; default: one of config.http.sendRate.
    */
   sendLimiter?: SendLimiter;
+  /** Calls per API key; the host passes a cluster-wide one with Redis (default: in process). */
+  apiKeyLimiter?: ApiKeyLimiter;
 }
 
 export interface RouteDeps {
@@ -70,8 +72,8 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   });
 
   const limiters: Limiters = {
-    send: opts.sendLimiter ?? new SendLimiter(host.config.http.sendRate),
-    apiKey: new WindowLimiter(host.config.http.apiKeyRate),
+    send: opts.sendLimiter ?? SendLimiter.inProcess(host.config.http.sendRate),
+    apiKey: opts.apiKeyLimiter ?? ApiKeyLimiter.inProcess(host.config.http.apiKeyRate),
   };
   installAuth(app, host, limiters);
 

@@ -18,7 +18,7 @@ import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Db } from '../store/db.ts';
-import type { SendLimiter, WindowLimiter } from './rate-limit.ts';
+import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
 /**
  * How a route authenticates:
@@ -54,7 +54,7 @@ export interface ApiHost {
 export interface Limiters {
   /** Shared with the gateway's `send` frames (see SendLimiter). */
   send: SendLimiter;
-  apiKey: WindowLimiter;
+  apiKey: ApiKeyLimiter;
 }
 
 export type App = FastifyInstance<
@@ -77,7 +77,7 @@ export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
       req.principal = await host.auth.authenticate(token);
     } else if (mode === 'apiKey') {
       req.apiKey = await host.auth.tenantOfApiKey(token);
-      limiters.apiKey.take(req.apiKey.key_id);
+      await limiters.apiKey.take(req.apiKey.tenant_id, req.apiKey.key_id);
     } else {
       host.auth.checkAdmin(token);
     }

@@ -1,53 +1,44 @@
-// Fixed-window rate limiters, in process. Checked before anything is
-// written: a request over the limit gets 429 RATE_LIMITED + Retry-After and
-// changes nothing. Per node: with N nodes a key may get up to N× the limit.
+// The HTTP API's rate limits, over the limiter port (src/limits): in process
+// on the embedded node, shared through Redis across the cluster when
+// REDIS_URL is set. Checked before anything is written: a request over the
+// limit gets 429 RATE_LIMITED + Retry-After and changes nothing.
 import type { RateLimit } from '../config.ts';
+import { memoryLimiters } from '../limits/memory.ts';
+import type { Limiter, Verdict } from '../limits/port.ts';
 import { HeraldError } from '../protocol/index.ts';
 
-export class WindowLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    private readonly limit: RateLimit,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Counts one call for `key`; throws RATE_LIMITED when the window is full. */
-  take(key: string): void {
-    const t = this.now();
-    const span = this.limit.windowSec * 1000;
-    let w = this.windows.get(key);
-    if (!w || t - w.start >= span) {
-      if (this.windows.size > 100_000) this.prune(t, span);
-      w = { start: t, count: 0 };
-      this.windows.set(key, w);
-    }
-    if (w.count >= this.limit.max) {
-      throw new HeraldError('RATE_LIMITED', undefined, {
-        retryAfter: Math.ceil((w.start + span - t) / 1000),
-      });
-    }
-    w.count++;
-  }
-
-  private prune(t: number, span: number): void {
-    for (const [k, w] of this.windows) if (t - w.start >= span) this.windows.delete(k);
-  }
+function enforce(v: Verdict): void {
+  if (!v.ok) throw new HeraldError('RATE_LIMITED', undefined, { retryAfter: v.retryAfterSec });
 }
 
 /**
  * The per-user send limit: one per host, shared by POST …/messages and the gateway's
- * `send` frames, so neither path (nor opening more sockets) adds to a user's budget.
+ * `send` frames, so neither path (nor opening more sockets, nor another node) adds to a
+ * user's budget.
  */
 export class SendLimiter {
-  private readonly window: WindowLimiter;
+  constructor(private readonly limiter: Limiter) {}
 
-  constructor(limit: RateLimit, now: () => number = Date.now) {
-    this.window = new WindowLimiter(limit, now);
+  /** An in-process limiter (the embedded node, tests of one node). */
+  static inProcess(limit: RateLimit, now?: () => number): SendLimiter {
+    return new SendLimiter(memoryLimiters(now).window('send', limit));
   }
 
   /** Counts one send of the user; throws RATE_LIMITED (with retryAfter) when the window is full. */
-  take(tenant: string, user: string): void {
-    this.window.take(`${tenant}\0${user}`);
+  async take(tenant: string, user: string): Promise<void> {
+    enforce(await this.limiter.take(`${tenant}:${user}`));
+  }
+}
+
+/** Calls per API key (token exchange, notices). */
+export class ApiKeyLimiter {
+  constructor(private readonly limiter: Limiter) {}
+
+  static inProcess(limit: RateLimit, now?: () => number): ApiKeyLimiter {
+    return new ApiKeyLimiter(memoryLimiters(now).window('api_key', limit));
+  }
+
+  async take(tenant: string, keyId: string): Promise<void> {
+    enforce(await this.limiter.take(`${tenant}:${keyId}`));
   }
 }

@@ -2,6 +2,9 @@
 // token and issues the next one of the same family; presenting a consumed
 // token again means it leaked, so the whole family is revoked (the thief's
 // and the owner's sessions both end) and the caller gets REFRESH_REUSED.
+// A family is the server-side session: switch and refresh check it is live
+// and re-read the operator's grants every time, so neither a withdrawn grant
+// nor a revoked family can be revived by a still-valid access token.
 import { randomUUID } from 'node:crypto';
 import type { Sql, Transactor } from '../domain/ports.ts';
 import { HeraldError } from '../protocol/index.ts';
@@ -9,7 +12,7 @@ import { newSecret, sha256 } from './secrets.ts';
 
 export interface RefreshGrant {
   family_id: string;
-  /** Tenant the session started in. */
+  /** Tenant the session started in (its home: grants are read from it). */
   tenant_id: string;
   user_id: string;
   /** Tenant the session acts in now; kept across refreshes. */
@@ -87,13 +90,19 @@ export async function rotateRefresh(
       row.user_id,
     ]);
     if (!user[0]) return { ok: false, code: 'UNAUTHENTICATED' };
+    // The grant the session acts under must still exist; withdrawn ones leave its list.
+    const tenants = await grantedTenants(tx, row.tenant_id, row.user_id);
+    if (!tenants.includes(row.active_tenant)) {
+      await revokeFamily(tx, row.family_id);
+      return { ok: false, code: 'UNAUTHENTICATED' };
+    }
     await tx.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [row.id]);
     const grant: RefreshGrant = {
       family_id: row.family_id,
       tenant_id: row.tenant_id,
       user_id: row.user_id,
       active_tenant: row.active_tenant,
-      tenants: row.tenants,
+      tenants,
     };
     return { ok: true, grant, token: await issueRefresh(tx, grant, ttlSec) };
   });
@@ -104,6 +113,37 @@ export async function rotateRefresh(
     );
   }
   return { grant: outcome.grant, token: outcome.token };
+}
+
+/** How many tenants a session lists (its home, then its grants). */
+const MAX_LISTED_TENANTS = 50;
+
+/** The tenants a user of `home` may act in now: home, then the operator's grants. */
+export async function grantedTenants(sql: Sql, home: string, user: string): Promise<string[]> {
+  const { rows } = await sql.query<{ granted_tenant: string }>(
+    `SELECT granted_tenant FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2
+      ORDER BY granted_tenant LIMIT ${MAX_LISTED_TENANTS - 1}`,
+    [home, user],
+  );
+  return [home, ...rows.map((r) => r.granted_tenant).filter((t) => t !== home)];
+}
+
+/**
+ * The live state of a session, locked until the transaction ends: its one unused,
+ * unrevoked, unexpired refresh token. Null when the family was revoked (reuse, switch,
+ * grant withdrawal, logout) or ran out — then no access token of it may start anything.
+ */
+export async function liveSession(
+  tx: Sql,
+  familyId: string,
+): Promise<Omit<RefreshGrant, 'family_id'> | null> {
+  const { rows } = await tx.query<Omit<RefreshGrant, 'family_id'>>(
+    `SELECT tenant_id, user_id, active_tenant, tenants FROM refresh_tokens
+      WHERE family_id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+      FOR UPDATE`,
+    [familyId],
+  );
+  return rows[0] ?? null;
 }
 
 /** Ends a session: every token of the family stops working. */

@@ -3,13 +3,20 @@
 // (Herald's own access tokens, or the host application's JWTs).
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
-import type { Transactor } from '../domain/ports.ts';
+import type { Sql, Transactor } from '../domain/ports.ts';
 import { HeraldError } from '../protocol/index.ts';
 import { type HostVerifier, hostVerifier } from './host-jwt.ts';
-import { issueRefresh, type RefreshGrant, revokeFamily, rotateRefresh } from './refresh-tokens.ts';
+import {
+  grantedTenants,
+  issueRefresh,
+  liveSession,
+  type RefreshGrant,
+  revokeFamily,
+  rotateRefresh,
+} from './refresh-tokens.ts';
 import { newSecret, sameSecret, sha256 } from './secrets.ts';
 import { signingSecret } from './signing-secret.ts';
-import { type AccessTokens, accessTokens } from './tokens.ts';
+import { type AccessClaims, type AccessTokens, accessTokens } from './tokens.ts';
 
 /** Who is calling, as established by an access token. */
 export interface Principal {
@@ -33,13 +40,16 @@ export interface TokenPair {
   tenants: string[];
 }
 
-/** How many tenants a token lists (the active one, then its grants). */
-const MAX_LISTED_TENANTS = 50;
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{1,62}$/;
+
+/** A tenant seen to exist is trusted this long before it is looked up again. */
+const TENANT_CACHE_MS = 30_000;
 
 export class Auth {
   /** Host users already known to exist (avoids an upsert per request). */
   private readonly knownHostUsers = new Set<string>();
+  /** Tenants of Herald tokens seen to exist, with when they were checked. */
+  private readonly knownTenants = new Map<string, number>();
 
   private constructor(
     private readonly db: Transactor,
@@ -113,20 +123,18 @@ export class Auth {
    * belong to other customers and may be other people.
    */
   async issue(tenant: string, user: string, displayName?: string | null): Promise<TokenPair> {
-    const { rows } = await this.db.query<{ granted_tenant: string }>(
-      `WITH up AS (
-         INSERT INTO users (tenant_id, id, display_name) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, users.display_name))
-       SELECT granted_tenant FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2
-        ORDER BY granted_tenant LIMIT ${MAX_LISTED_TENANTS - 1}`,
+    await this.db.query(
+      `INSERT INTO users (tenant_id, id, display_name) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, users.display_name)`,
       [tenant, user, displayName ?? null],
     );
+    this.rememberTenant(tenant); // The user row exists, so its tenant does.
     return this.pair({
       family_id: randomUUID(),
       tenant_id: tenant,
       user_id: user,
       active_tenant: tenant,
-      tenants: [tenant, ...rows.map((r) => r.granted_tenant).filter((t) => t !== tenant)],
+      tenants: await grantedTenants(this.db, tenant, user),
     });
   }
 
@@ -180,45 +188,91 @@ export class Auth {
   }
 
   /**
-   * Switches the active tenant, explicitly, to one the token was granted (its `tenants`):
-   * anything else is FORBIDDEN, whoever else of that id exists there. The user is registered
-   * in the target tenant on first switch (the grant came from its identity authority: the
-   * operator, or the host's JWT). The old session is revoked and a new one begins, keeping
-   * the grant list.
+   * Switches the active tenant, explicitly, to one the session is granted: anything else is
+   * FORBIDDEN, whoever else of that id exists there. For Herald's own tokens the session
+   * (refresh family, the token's `sid`) must be live and the grant must still exist —
+   * checked in the store every time, not taken from the token: a withdrawn grant or a family
+   * revoked by reuse detection, logout or an earlier switch is refused with UNAUTHENTICATED
+   * or FORBIDDEN. The user is registered in the target tenant on first switch (the grant came
+   * from its identity authority). The old session is revoked and a new one begins with the
+   * same home tenant. A session switched into from a host JWT has the target as its home:
+   * Herald cannot re-check the host's `tenants` later, so moving on takes a new host token.
    */
   async switchTenant(principal: Principal, tenant: string): Promise<TokenPair> {
     if (!principal.tenants.includes(tenant)) {
       throw new HeraldError('FORBIDDEN', 'Your token does not grant access to that tenant.');
     }
-    const { rows } = await this.db.query<{ ok: boolean }>(
-      `WITH t AS (SELECT id FROM tenants WHERE id = $1),
-       ins AS (INSERT INTO users (tenant_id, id) SELECT t.id, $2 FROM t ON CONFLICT DO NOTHING)
-       SELECT EXISTS (SELECT 1 FROM t) AS ok`,
-      [tenant, principal.user_id],
-    );
-    if (!rows[0]?.ok) throw new HeraldError('FORBIDDEN', 'No such tenant.');
-    if (principal.sid) await revokeFamily(this.db, principal.sid);
-    return this.pair({
-      family_id: randomUUID(),
-      tenant_id: tenant,
-      user_id: principal.user_id,
-      active_tenant: tenant,
-      tenants: principal.tenants.slice(0, MAX_LISTED_TENANTS),
+    return this.db.transaction(async (tx) => {
+      let home = tenant;
+      if (principal.source === 'herald') {
+        const live = principal.sid ? await liveSession(tx, principal.sid) : null;
+        if (!live || live.user_id !== principal.user_id) {
+          throw new HeraldError('UNAUTHENTICATED', 'The session has ended; sign in again.');
+        }
+        home = live.tenant_id;
+        if (!(await grantedTenants(tx, home, principal.user_id)).includes(tenant)) {
+          throw new HeraldError('FORBIDDEN', 'The grant to that tenant was withdrawn.');
+        }
+      }
+      const { rows } = await tx.query<{ ok: boolean }>(
+        `WITH t AS (SELECT id FROM tenants WHERE id = $1),
+         ins AS (INSERT INTO users (tenant_id, id) SELECT t.id, $2 FROM t ON CONFLICT DO NOTHING)
+         SELECT EXISTS (SELECT 1 FROM t) AS ok`,
+        [tenant, principal.user_id],
+      );
+      if (!rows[0]?.ok) throw new HeraldError('FORBIDDEN', 'No such tenant.');
+      if (principal.sid) await revokeFamily(tx, principal.sid);
+      return this.pair(
+        {
+          family_id: randomUUID(),
+          tenant_id: home,
+          user_id: principal.user_id,
+          active_tenant: tenant,
+          tenants: await grantedTenants(tx, home, principal.user_id),
+        },
+        tx,
+      );
     });
   }
 
   /** Verifies a Bearer access token: Herald's own first, then the host's when configured. */
   async authenticate(token: string | null): Promise<Principal> {
     if (!token) throw new HeraldError('UNAUTHENTICATED');
+    let claims: AccessClaims | null = null;
     try {
-      const claims = await this.tokens.verify(token);
-      return { ...claims, source: 'herald' };
+      claims = await this.tokens.verify(token);
     } catch (err) {
       if (!this.host || (err instanceof HeraldError && err.code === 'TOKEN_EXPIRED')) throw err;
     }
-    const claims = await this.host(token);
-    await this.ensureHostUser(claims.tenant_id, claims.user_id);
-    return { ...claims, source: 'host' };
+    if (claims) {
+      await this.ensureTenant(claims.tenant_id);
+      return { ...claims, source: 'herald' };
+    }
+    if (!this.host) throw new HeraldError('UNAUTHENTICATED', 'Invalid access token.');
+    const host = await this.host(token);
+    await this.ensureHostUser(host.tenant_id, host.user_id);
+    return { ...host, source: 'host' };
+  }
+
+  /**
+   * A validly signed token may still name a tenant that is gone (deleted by an operator):
+   * refused like an unknown tenant of a host JWT, the same for HTTP, SSE and WebSocket.
+   */
+  private async ensureTenant(tenant: string): Promise<void> {
+    const now = Date.now();
+    const at = this.knownTenants.get(tenant);
+    if (at !== undefined && now - at < TENANT_CACHE_MS) return;
+    const { rows } = await this.db.query('SELECT 1 FROM tenants WHERE id = $1', [tenant]);
+    if (!rows[0]) {
+      this.knownTenants.delete(tenant);
+      throw new HeraldError('UNAUTHENTICATED', 'The token names an unknown tenant.');
+    }
+    this.rememberTenant(tenant, now);
+  }
+
+  private rememberTenant(tenant: string, now = Date.now()): void {
+    if (this.knownTenants.size > 50_000) this.knownTenants.clear();
+    this.knownTenants.set(tenant, now);
   }
 
   /** Host tokens name users Herald may not know yet: register them on first sight. */
@@ -236,8 +290,8 @@ export class Auth {
     this.knownHostUsers.add(key);
   }
 
-  private async pair(grant: RefreshGrant): Promise<TokenPair> {
-    const refresh = await issueRefresh(this.db, grant, this.config.refreshTokenTtlSec);
+  private async pair(grant: RefreshGrant, sql: Sql = this.db): Promise<TokenPair> {
+    const refresh = await issueRefresh(sql, grant, this.config.refreshTokenTtlSec);
     return this.accessFor(grant, refresh);
   }
 

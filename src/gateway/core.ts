@@ -6,6 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { AccessClaims } from '../auth/tokens.ts';
 import { commandFor, execute } from '../domain/commands.ts';
 import { markRead } from '../domain/read-marker.ts';
+import { memoryLimiters, memorySlots } from '../limits/memory.ts';
+import type { Limiter } from '../limits/port.ts';
+import { type AdmitResult, SocketAdmission } from '../limits/socket-caps.ts';
 import {
   CLOSE,
   type ConversationKind,
@@ -30,7 +33,6 @@ import {
   replayEvents,
   tenantOrigins,
 } from './queries.ts';
-import { KeyedLimiter } from './rate-limit.ts';
 import type { ResyncTarget, Session } from './session.ts';
 import { storedEventFrame, TopicHub } from './topic-hub.ts';
 
@@ -58,8 +60,11 @@ export class GatewayCore {
   readonly sessions = new Set<Session>();
   /** Sessions over the soft mark, checked by the maintenance tick. */
   readonly degraded = new Set<Session>();
-  readonly userLimiter: KeyedLimiter;
-  readonly ipLimiter: KeyedLimiter;
+  /** Handshakes per tenant user and per client IP (cluster-wide when the host passes Redis limiters). */
+  readonly userLimiter: Limiter;
+  readonly ipLimiter: Limiter;
+  /** Socket caps per user and per tenant, shared by WebSocket and SSE. */
+  readonly admission: SocketAdmission;
   /** Set by drain(): new connections are refused. */
   draining = false;
 
@@ -82,8 +87,17 @@ export class GatewayCore {
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();
     this.typing = options.typing ?? memoryTyping();
-    this.userLimiter = new KeyedLimiter(this.opts.handshakeRatePerUser);
-    this.ipLimiter = new KeyedLimiter(this.opts.handshakeRatePerIp);
+    const limiters = options.limiters ?? memoryLimiters(this.opts.now);
+    this.userLimiter = limiters.bucket('handshake_user', this.opts.handshakeRatePerUser);
+    this.ipLimiter = limiters.bucket('handshake_ip', this.opts.handshakeRatePerIp);
+    this.admission = new SocketAdmission({
+      slots: options.socketSlots ?? memorySlots(),
+      caps: { perUser: this.opts.maxSocketsPerUser, perTenant: this.opts.maxSocketsPerTenant },
+      ttlMs: this.opts.connectionTtlMs,
+      refreshMs: this.opts.pingIntervalMs,
+      now: this.opts.now,
+      onError: (err) => this.opts.log?.warn({ err }, 'socket slot update failed'),
+    });
     const every = (ms: number, fn: () => unknown) => {
       const t = setInterval(() => {
         Promise.resolve()
@@ -159,7 +173,7 @@ export class GatewayCore {
         message: 'The Origin is not on the tenant allow-list.',
       };
     }
-    if (!this.userLimiter.take(`${claims.tenant_id}\0${claims.user_id}`, this.opts.now())) {
+    if (!(await this.userLimiter.take(`${claims.tenant_id}:${claims.user_id}`)).ok) {
       return {
         ok: false,
         reason: 'rate_limited_user',
@@ -169,6 +183,14 @@ export class GatewayCore {
       };
     }
     return { ok: true, claims };
+  }
+
+  /**
+   * Takes a socket slot of the user (and tenant) under the caps; the caller refuses
+   * with TOO_MANY_CONNECTIONS (close 4004 on WebSocket, 429 on SSE) when it is not given.
+   */
+  admit(tenant: string, user: string): Promise<AdmitResult> {
+    return this.admission.admit(tenant, user);
   }
 
   private async allowedOrigins(tenant: string): Promise<string[] | null> {
@@ -279,7 +301,7 @@ export class GatewayCore {
       attachments?: Message['attachments'];
     },
   ): Promise<Message> {
-    this.opts.sendLimiter.take(s.tenant, s.user);
+    await this.opts.sendLimiter.take(s.tenant, s.user);
     const input = {
       body: f.body,
       reply_to: f.reply_to,
@@ -368,6 +390,7 @@ export class GatewayCore {
 
   async close(): Promise<void> {
     this.stopResync();
+    this.admission.close();
     for (const t of this.timers) clearInterval(t);
     await this.hub.close();
   }

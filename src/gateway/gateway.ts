@@ -7,6 +7,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { bearer } from '../auth/secrets.ts';
+import type { Lease } from '../limits/socket-caps.ts';
 import {
   CLOSE,
   type ErrorCode,
@@ -52,13 +53,21 @@ export function deviceIdOf(param: string | null | undefined): string {
   return param && DEVICE_ID.test(param) ? param : randomUUID();
 }
 
+/** The catalog code of each status a handshake may be refused with before the upgrade. */
+const REFUSAL_CODES: Record<number, ErrorCode> = {
+  404: 'NOT_FOUND',
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL',
+  503: 'NOT_READY',
+};
+
 function refuse(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   const body = JSON.stringify({
     error: {
-      code: status === 429 ? 'RATE_LIMITED' : status === 503 ? 'NOT_READY' : 'NOT_FOUND',
+      code: REFUSAL_CODES[status] ?? 'NOT_FOUND',
       message: text,
     },
   });
@@ -130,6 +139,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     sockets.set(ws, null);
     const frames = new TokenBucket(opts.frameRate, opts.now());
     let session: Session | null = null;
+    /** This socket's slot under the per-user and per-tenant caps, held from auth to close. */
+    let lease: Lease | null = null;
     let authenticating = false;
     const queued: string[] = [];
     const version = Number(url.searchParams.get('v') ?? PROTOCOL_VERSION);
@@ -155,6 +166,19 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (!res.ok) return rejectAfterUpgrade(ws, res.reason, res.code, res.close, res.message);
       const { claims } = res;
+      const admitted = await core.admit(claims.tenant_id, claims.user_id);
+      if (!admitted.ok) {
+        return rejectAfterUpgrade(
+          ws,
+          'too_many_connections',
+          'TOO_MANY_CONNECTIONS',
+          CLOSE.TOO_MANY_CONNECTIONS,
+          `Too many open connections for this ${admitted.over}.`,
+        );
+      }
+      // The socket may have closed while the slot was being taken: give it back then.
+      if (ws.readyState !== WebSocket.OPEN) return admitted.lease.release();
+      lease = admitted.lease;
       const s = new Session(core, wsSink(ws), {
         id: randomUUID(),
         tenant: claims.tenant_id,
@@ -278,6 +302,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ws.on('close', (code) => {
       clearTimeout(authTimer);
       sockets.delete(ws);
+      lease?.release();
       if (session) {
         core.sessions.delete(session);
         core.metrics.record({ name: 'connection_closed', transport: 'ws', code });
@@ -314,17 +339,28 @@ export function createGateway(options: GatewayOptions): Gateway {
       refuse(socket, 503, 'Service Unavailable', { 'Retry-After': '1' });
       return;
     }
-    if (!core.ipLimiter.take(opts.clientIp(req), opts.now())) {
-      fail('rate_limited_ip');
-      refuse(socket, 429, 'Too Many Requests', { 'Retry-After': '1' });
-      return;
-    }
-    // The token never reaches a log line: only the path is ever logged.
-    const token =
-      bearer(req.headers.authorization) ??
-      subprotocolToken(req.headers['sec-websocket-protocol']) ??
-      url.searchParams.get('access_token');
-    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, req, url, token));
+    // Per-IP handshakes: cluster-wide with Redis, so a flood spread over nodes meets one budget.
+    core.ipLimiter
+      .take(opts.clientIp(req))
+      .then((v) => {
+        if (!v.ok) {
+          fail('rate_limited_ip');
+          refuse(socket, 429, 'Too Many Requests', { 'Retry-After': String(v.retryAfterSec) });
+          return;
+        }
+        if (socket.destroyed) return;
+        // The token never reaches a log line: only the path is ever logged.
+        const token =
+          bearer(req.headers.authorization) ??
+          subprotocolToken(req.headers['sec-websocket-protocol']) ??
+          url.searchParams.get('access_token');
+        wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, req, url, token));
+      })
+      .catch((err) => {
+        opts.log?.error({ err }, 'gateway upgrade failed');
+        fail('internal');
+        refuse(socket, 500, 'Internal Server Error');
+      });
   }
 
   // Server pings; silent sockets are closed with IDLE_TIMEOUT.

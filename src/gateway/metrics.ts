@@ -18,6 +18,7 @@ export type HandshakeFailure =
   | 'version'
   | 'bad_path'
   | 'tenant_not_found'
+  | 'too_many_connections'
   | 'internal';
 
 export type MetricEvent =

@@ -6,13 +6,14 @@ import type { AccessTokens } from '../auth/tokens.ts';
 import type { Bus } from '../bus/port.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
+import type { LimiterPort, SocketSlots } from '../limits/port.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import type { MetricsOptions } from './metrics.ts';
 import type { RateSpec } from './rate-limit.ts';
 
-/** A per-user limit; throws HeraldError RATE_LIMITED (with retryAfter) when it is used up. */
+/** A per-user limit; rejects with HeraldError RATE_LIMITED (with retryAfter) when it is used up. */
 export interface UserLimiter {
-  take(tenant: string, user: string): void;
+  take(tenant: string, user: string): Promise<void>;
 }
 
 export interface GatewayOptions {
@@ -30,6 +31,10 @@ export interface GatewayOptions {
   presence?: PresenceStore;
   connections?: ConnectionRegistry;
   typing?: TypingStore;
+  /** Handshake limits (per IP, per user): in process by default; the host passes Redis-backed ones. */
+  limiters?: LimiterPort;
+  /** Socket slots for the caps below: in process by default; the host passes Redis-backed ones. */
+  socketSlots?: SocketSlots;
   /** This node's id in the connection registry (default: random). */
   nodeId?: string;
   /**
@@ -80,12 +85,19 @@ export interface GatewayOptions {
   maxSubscriptions?: number;
   /** Minimum gap between two `typing` publishes of one user in one conversation (default 1 s). */
   typingIntervalMs?: number;
-  /** Connection registry TTL (default 3 × pingIntervalMs). */
+  /** Connection registry TTL (default 3 × pingIntervalMs); socket slots expire alike. */
   connectionTtlMs?: number;
+  /** Concurrent sockets (WebSocket + SSE) per user; beyond: 4004 / 429 TOO_MANY_CONNECTIONS (default 0 = no cap). */
+  maxSocketsPerUser?: number;
+  /** Concurrent sockets per tenant (default 0 = no cap). */
+  maxSocketsPerTenant?: number;
 }
 
 export type ResolvedOptions = Required<
-  Omit<GatewayOptions, 'log' | 'presence' | 'connections' | 'typing' | 'metrics' | 'nodeId'>
+  Omit<
+    GatewayOptions,
+    'log' | 'presence' | 'connections' | 'typing' | 'metrics' | 'nodeId' | 'limiters' | 'socketSlots'
+  >
 > &
   Pick<GatewayOptions, 'log' | 'metrics'> & { nodeId: string };
 
@@ -121,5 +133,7 @@ export function resolveOptions(o: GatewayOptions, nodeId: string): ResolvedOptio
     maxSubscriptions: o.maxSubscriptions ?? 1000,
     typingIntervalMs: o.typingIntervalMs ?? 1_000,
     connectionTtlMs: o.connectionTtlMs ?? 3 * pingIntervalMs,
+    maxSocketsPerUser: o.maxSocketsPerUser ?? 0,
+    maxSocketsPerTenant: o.maxSocketsPerTenant ?? 0,
   };
 }

@@ -93,9 +93,12 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     const q = req.query as Record<string, string | undefined>;
     if (core.draining)
       return httpError(reply, new HeraldError('NOT_READY', 'The node is draining.'), { 'Retry-After': '1' });
-    if (!core.ipLimiter.take(core.opts.clientIp(req.raw), core.opts.now())) {
+    const perIp = await core.ipLimiter.take(core.opts.clientIp(req.raw));
+    if (!perIp.ok) {
       core.metrics.record({ name: 'handshake_failed', reason: 'rate_limited_ip' });
-      return httpError(reply, new HeraldError('RATE_LIMITED'), { 'Retry-After': '1' });
+      return httpError(reply, new HeraldError('RATE_LIMITED'), {
+        'Retry-After': String(perIp.retryAfterSec),
+      });
     }
     const token = bearer(req.headers.authorization) ?? q.access_token ?? null;
     if (!token) {
@@ -132,6 +135,20 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     for (const [c, s] of resumed) if (conversations.includes(c)) since.set(c, Math.max(s, since.get(c) ?? 0));
 
     const { claims } = auth;
+    // A stream holds a socket slot like a WebSocket does, from here until it closes.
+    const admitted = await core.admit(claims.tenant_id, claims.user_id);
+    if (!admitted.ok) {
+      core.metrics.record({ name: 'handshake_failed', reason: 'too_many_connections' });
+      return httpError(
+        reply,
+        new HeraldError('TOO_MANY_CONNECTIONS', `Too many open connections for this ${admitted.over}.`),
+        { 'Retry-After': '1' },
+      );
+    }
+    if (req.raw.destroyed) {
+      admitted.lease.release();
+      return;
+    }
     reply.hijack();
     const raw = reply.raw;
     const headers: Record<string, string> = {
@@ -178,6 +195,7 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     }, keepAliveMs);
     keepAlive.unref();
     raw.on('close', () => {
+      admitted.lease.release();
       clearInterval(keepAlive);
       if (!core.sessions.delete(session)) return;
       core.metrics.record({ name: 'connection_closed', transport: 'sse', code: 1000 });

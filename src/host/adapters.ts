@@ -6,6 +6,9 @@ import { memoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/port.ts';
 import { redisBus } from '../bus/redis.ts';
 import type { ViewingRegistry } from '../domain/ports.ts';
+import { memoryLimiters, memorySlots } from '../limits/memory.ts';
+import type { LimiterPort, SocketSlots } from '../limits/port.ts';
+import { redisLimiters, redisSlots } from '../limits/redis.ts';
 import { memoryConnections } from '../registry/memory-connections.ts';
 import { memoryPresence } from '../registry/memory-presence.ts';
 import { memoryTyping } from '../registry/memory-typing.ts';
@@ -22,6 +25,10 @@ export interface Adapters {
   presence: PresenceStore;
   connections: ConnectionRegistry;
   typing: TypingStore;
+  /** Rate limits (sends, API keys, handshakes): cluster-wide on Redis. */
+  limiters: LimiterPort;
+  /** Slots of the per-user and per-tenant socket caps: cluster-wide on Redis. */
+  socketSlots: SocketSlots;
   /** Whether the shared infrastructure answers (readiness). */
   healthy(): boolean;
   close(): Promise<void>;
@@ -34,6 +41,11 @@ export interface AdapterOptions {
   /** Presence window (ms): a device is present while its heartbeat is this recent. */
   presenceWindowMs?: number;
   onError?: (err: unknown) => void;
+  /**
+   * A limit check Redis could not answer: the node's in-process limiter decided instead
+   * (fail open to per-node limits). Counted by herald_limits_fallback_total.
+   */
+  onLimiterFallback?: (what: string, err: unknown) => void;
 }
 
 export function createAdapters(opts: AdapterOptions): Adapters {
@@ -45,6 +57,8 @@ export function createAdapters(opts: AdapterOptions): Adapters {
       presence: memoryPresence(opts.presenceWindowMs),
       connections: memoryConnections(),
       typing: memoryTyping(),
+      limiters: memoryLimiters(),
+      socketSlots: memorySlots(),
       healthy: () => true,
       close: () => bus.close(),
     };
@@ -63,6 +77,8 @@ export function createAdapters(opts: AdapterOptions): Adapters {
     presence: redisPresence(redis, { prefix, windowMs: opts.presenceWindowMs }),
     connections: redisConnections(redis, { prefix }),
     typing: redisTyping(redis, { prefix }),
+    limiters: redisLimiters(redis, { prefix, onFallback: opts.onLimiterFallback }),
+    socketSlots: redisSlots(redis, { prefix, onFallback: opts.onLimiterFallback }),
     healthy: () => bus.healthy() && redis.status === 'ready',
     async close() {
       await bus.close();

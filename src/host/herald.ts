@@ -7,13 +7,14 @@ import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
 import { createMetricsRegistry, relayMetrics } from '../api/metrics.ts';
-import { SendLimiter } from '../api/rate-limit.ts';
+import { ApiKeyLimiter, SendLimiter } from '../api/rate-limit.ts';
 import { Auth } from '../auth/service.ts';
 import type { Bus } from '../bus/port.ts';
 import type { Config } from '../config.ts';
 import { demoPlugin } from '../demo/plugin.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
+import { limiterFallbackReporter } from '../limits/metrics.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
@@ -69,16 +70,17 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
         process.exit(1);
       },
     }));
+  const metrics = createMetricsRegistry();
   const adapters = createAdapters({
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,
     presenceWindowMs: config.gateway.presenceWindowMs,
     onError: (err) => log.warn({ err }, 'redis error'),
+    onLimiterFallback: limiterFallbackReporter(metrics, log),
   });
   const { bus } = adapters;
   const deps: DomainDeps = { db, limits: config.limits, viewing: adapters.viewing };
   const auth = await Auth.create(db, config);
-  const metrics = createMetricsRegistry();
   const demo = config.demo ? await ensureDemo(deps, auth) : null;
   // On a PostgreSQL server the relay has connections of its own, so its batches never queue
   // behind request handlers for the shared pool (PGlite is one in-process connection anyway).
@@ -105,9 +107,15 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   let gateway: Gateway | null = null;
   const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
-  // One per-user send budget for POST …/messages and WebSocket `send` frames alike.
-  const sendLimiter = new SendLimiter(config.http.sendRate);
-  const app = await buildApi(host, { plugins: [sse, ...demoPage, ...(opts.plugins ?? [])], sendLimiter });
+  // One per-user send budget for POST …/messages and WebSocket `send` frames alike (and,
+  // with Redis, for every node).
+  const sendLimiter = new SendLimiter(adapters.limiters.window('send', config.http.sendRate));
+  const apiKeyLimiter = new ApiKeyLimiter(adapters.limiters.window('api_key', config.http.apiKeyRate));
+  const app = await buildApi(host, {
+    plugins: [sse, ...demoPage, ...(opts.plugins ?? [])],
+    sendLimiter,
+    apiKeyLimiter,
+  });
   gateway = createGateway({
     deps,
     bus,
@@ -121,6 +129,11 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     pingIntervalMs: config.gateway.pingIntervalMs,
     drainGraceMs: config.gateway.drainGraceMs,
     handshakeRatePerIp: config.gateway.handshakesPerIp,
+    handshakeRatePerUser: config.gateway.handshakesPerUser,
+    limiters: adapters.limiters,
+    socketSlots: adapters.socketSlots,
+    maxSocketsPerUser: config.gateway.maxSocketsPerUser,
+    maxSocketsPerTenant: config.gateway.maxSocketsPerTenant,
   });
   gateway.attach(app.server);
   return {

@@ -53,7 +53,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       }
       // Checked before anything is read or written: over the limit changes nothing. The
       // limiter is shared with the gateway's `send` frames.
-      limiters.send.take(p.tenant_id, p.user_id);
+      await limiters.send.take(p.tenant_id, p.user_id);
       const kind = await conversationKind(db, p.tenant_id, req.params.id);
       const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id ?? null };
       const command = commandFor(kind, p.user_id, req.params.id, input);
