@@ -73,7 +73,7 @@ export function createAdapters(opts: AdapterOptions): Adapters {
   const bus = redisBus({ url: opts.redisUrl, prefix, onError });
   return {
     bus,
-    viewing: bestEffort(redisViewing(redis, { prefix }), onError),
+    viewing: bestEffort(redisViewing(redis, { prefix }), onError, () => redis.status === 'ready'),
     presence: redisPresence(redis, { prefix, windowMs: opts.presenceWindowMs }),
     connections: redisConnections(redis, { prefix }),
     typing: redisTyping(redis, { prefix }),
@@ -87,21 +87,42 @@ export function createAdapters(opts: AdapterOptions): Adapters {
   };
 }
 
+/** How long a send waits for the viewing hint before committing without it. */
+const VIEWING_WAIT_MS = 250;
+
 /**
  * Viewing is an ephemeral hint: when Redis is unreachable a send must still
- * commit, only without "arrives read". Errors are reported, never thrown.
+ * commit, only without "arrives read" — at once, not after the client's
+ * reconnect retries (a send used to wait ~6 s for them). Errors are reported, never thrown.
  */
-function bestEffort(v: ViewingRegistry, onError: (err: unknown) => void): ViewingRegistry {
+function bestEffort(
+  v: ViewingRegistry,
+  onError: (err: unknown) => void,
+  ready: () => boolean,
+): ViewingRegistry {
   return {
     async set(tenant, user, device, conversation) {
+      if (!ready()) return;
       await v.set(tenant, user, device, conversation).catch(onError);
     },
     async viewers(tenant, conversation, candidates) {
+      if (!ready()) return new Set();
+      let timer: NodeJS.Timeout | undefined;
       try {
-        return await v.viewers(tenant, conversation, candidates);
+        return await Promise.race([
+          v.viewers(tenant, conversation, candidates),
+          new Promise<Set<string>>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error('viewing registry did not answer in time')),
+              VIEWING_WAIT_MS,
+            );
+          }),
+        ]);
       } catch (err) {
         onError(err);
         return new Set();
+      } finally {
+        clearTimeout(timer);
       }
     },
   };
