@@ -313,7 +313,7 @@ export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): P
   if (seers.length > 0) {
     await ctx.tx.query(
       `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::int), $5
+       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::bigint), $5
          FROM unnest($6::text[]) AS u`,
       [
         ctx.tenant,
