@@ -399,7 +399,7 @@ export async function fanOutInbox(ctx: ComposeContext, f: FanOut): Promise<void>
        INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq, unread_count,
                                        mention_count, last_activity_at)
        SELECT $1, r.user_id, $2,
-              CASE WHEN r.user_id = ANY($4::text[]) THEN $6 ELSE 0 END,
+              CASE WHEN r.user_id = ANY($4::text[]) THEN $6::bigint ELSE 0 END,
               CASE WHEN r.user_id = ANY($4::text[]) OR NOT $7 THEN 0 ELSE 1 END,
               CASE WHEN r.user_id = ANY($5::text[]) AND NOT r.user_id = ANY($4::text[]) THEN 1 ELSE 0 END,
               now()
