@@ -152,7 +152,7 @@ describe('WebSocket fuzz', () => {
         // Only a frame that is not a JSON object ends the connection.
         expect(parsed.fatal, text).toBe(parsed.code === 'BAD_REQUEST');
       }),
-      { numRuns: runs(5000) },
+      { numRuns: runs(3000) },
     );
   });
 
@@ -217,7 +217,7 @@ describe('WebSocket fuzz', () => {
         if (c.closed) expect(DOCUMENTED_CLOSES, JSON.stringify(texts)).toContain(c.closed.code);
         c.close();
       }),
-      { numRuns: runs(60) },
+      { numRuns: runs(40) },
     );
     const probe = await connect(node, token);
     probe.send({ type: 'ping' });
@@ -231,7 +231,7 @@ describe('WebSocket fuzz', () => {
       .sample(frameText(ids), { numRuns: 4000, seed: 7 })
       .filter((t) => {
         const p = parseClientFrame(t);
-        return !p.ok && !p.fatal && t.length < 4000;
+        return !p.ok && !p.fatal && t.length < 1000;
       })
       .slice(0, 500);
     expect(bad.length).toBeGreaterThan(100);
@@ -281,5 +281,5 @@ describe('WebSocket fuzz', () => {
     // A leak of even 50 bytes per frame would be 5 MB here.
     expect(growth).toBeLessThan(4 * 2 ** 20);
     ws.close();
-  });
+  }, 120_000); // ~10 s on a quiet machine; the bound is for a loaded one
 });
