@@ -122,7 +122,10 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
       info: {
         title: 'Herald',
         version: '0.1.0',
-        description: 'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}.',
+        description:
+          'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}. No string ' +
+          '(nor object key) may contain U+0000 or an unpaired surrogate, bodies nest at most 32 ' +
+          'levels, seqs are integers up to 2^53 - 1: else 400 VALIDATION_FAILED.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },

@@ -33,7 +33,7 @@ describe.each(backends())('bad input regressions (%s)', (backend) => {
     });
     group = res.body.conversation.id;
     ws = { url: `${t.url?.replace('http', 'ws')}/v1/ws` } as Served;
-  });
+  }, 120_000); // PGlite takes ~5 s to start; far longer on a machine shared by many runs
   afterAll(async () => t?.close());
 
   /** Sends raw JSON text; expects `code` (and, for refusals, nothing written). */
