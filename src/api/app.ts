@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
+import { HeraldError } from '../protocol/index.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
-import { installErrorHandlers } from './errors.ts';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.ts';
 import { httpMetrics } from './metrics.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -18,6 +19,7 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
+import { inputProblemOf } from './schemas.ts';
 
 /** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
 export type ApiPlugin = (app: App, host: ApiHost) => Promise<void>;
@@ -41,6 +43,12 @@ export interface RouteDeps {
 
 const TRACE_ID = /^[\w.-]{1,64}$/;
 
+/**
+ * Longest decoded path parameter the router accepts. Well above every schema's maxLength,
+ * so an over-long id is the schema's VALIDATION_FAILED; beyond this, 414 URI_TOO_LONG.
+ */
+const MAX_PARAM_LENGTH = 1024;
+
 /** Query strings can carry tokens (WS/SSE): never log them. */
 function safeUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
@@ -57,7 +65,10 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
     },
     // Request lines are logged once, on response, with the token-free URL (below).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'trace_id' }),
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // What the router and Node's HTTP parser reject answers in the catalog's shape too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -69,6 +80,18 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (body === '') return done(null, undefined);
     return json(req, body as string, done);
+  });
+
+  // The input rule of src/protocol/input.ts (no U+0000, no unpaired surrogates, bounded
+  // nesting) on every route's params, query and body — schema or not, free-form `data`
+  // included — before validation and before the handler touches the store.
+  app.addHook('preValidation', async (req) => {
+    const problem = inputProblemOf(req);
+    if (problem) {
+      throw new HeraldError('VALIDATION_FAILED', `${problem.path} ${problem.message}`, {
+        details: [problem],
+      });
+    }
   });
 
   const limiters: Limiters = {
@@ -101,7 +124,10 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
       info: {
         title: 'Herald',
         version: '0.1.0',
-        description: 'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}.',
+        description:
+          'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}. No string ' +
+          '(nor object key) may contain U+0000 or an unpaired surrogate, bodies nest at most 32 ' +
+          'levels, seqs are integers up to 2^53 - 1: else 400 VALIDATION_FAILED.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },

@@ -3,6 +3,8 @@
 // (schema, JSON, size, media type) map onto catalog codes; anything else is
 // INTERNAL — logged with its stack, never shown (no stack, no SQL). A lost or
 // unreachable database is 503 STORE_UNAVAILABLE with Retry-After, never INTERNAL.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '../protocol/index.ts';
 import { asStoreError, isStoreUnavailable } from '../store/unavailable.ts';
@@ -14,6 +16,12 @@ const FRAMEWORK: Record<string, HeraldError['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  // Raised by the router before any route runs (see frameworkErrorHandler).
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  // Raised by Node's HTTP parser before Fastify sees a request (see clientErrorHandler).
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
 };
 
 interface ValidationIssue {
@@ -62,4 +70,34 @@ export function installErrorHandlers(app: App): void {
     const he = new HeraldError('NOT_FOUND');
     return reply.status(he.status).send(he.toBody());
   });
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors the router raises before a route (or any hook) runs —
+ * a malformed percent-encoding (FST_ERR_BAD_URL), a path parameter over maxParamLength —
+ * which Fastify would otherwise answer in its own shape.
+ */
+export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const he = toHeraldError(err) ?? new HeraldError('BAD_REQUEST');
+  void reply.status(he.status).header('x-trace-id', req.id).send(he.toBody());
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser rejects (a bad Content-Length,
+ * a malformed request line, headers over the limit, a request not received in time) is
+ * answered on the raw socket, in the catalog's shape, and the connection closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset or destroyed socket cannot be answered.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = (err.code && FRAMEWORK[err.code]) || 'BAD_REQUEST';
+  const he = new HeraldError(code);
+  if (socket.writable) {
+    const body = JSON.stringify(he.toBody());
+    socket.write(
+      `HTTP/1.1 ${he.status} ${STATUS_CODES[he.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

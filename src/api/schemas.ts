@@ -1,8 +1,12 @@
 // Request schemas (TypeBox → JSON Schema): validated on every request,
 // rendered into /openapi.json. Objects reject unknown fields; bodies are
 // never type-coerced (a number is not a string); query strings are.
+// Beside the schemas, one text rule holds for every string of every request
+// (inputProblemOf, run by the app before validation): see src/protocol/input.ts.
+import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { inputRules } from '../domain/compose.ts';
+import { findInputProblem, type InputProblem, MAX_SEQ } from '../protocol/index.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -12,7 +16,7 @@ export const UserId = Type.String({
   maxLength: inputRules.maxUserIdLength,
   pattern: inputRules.userIdPattern,
 });
-const Seq = Type.Integer({ minimum: 0, maximum: 2_147_483_647 });
+const Seq = Type.Integer({ minimum: 0, maximum: MAX_SEQ });
 const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Defaults are documented in the schema and applied by the route (the validator does not fill them in).
 const Limit = (max: number, dflt: number) =>
@@ -129,6 +133,18 @@ export const DevTokenBody = Type.Object(
   { user_id: UserId, display_name: Type.Optional(Type.String({ maxLength: 200 })) },
   strict,
 );
+
+/**
+ * The shared text rule over a request's path parameters, query and body (strings and keys
+ * at any depth, nesting at most MAX_INPUT_DEPTH); paths read `params/id`, `body/data/k`.
+ */
+export function inputProblemOf(req: FastifyRequest): InputProblem | null {
+  return (
+    findInputProblem(req.params, 'params') ??
+    findInputProblem(req.query, 'querystring') ??
+    findInputProblem(req.body, 'body')
+  );
+}
 
 /** Marks a route as needing a Bearer credential in the OpenAPI document. */
 export const bearerAuth = [{ bearer: [] }];

@@ -313,7 +313,7 @@ export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): P
   if (seers.length > 0) {
     await ctx.tx.query(
       `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::int), $5
+       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::bigint), $5
          FROM unnest($6::text[]) AS u`,
       [
         ctx.tenant,
@@ -399,7 +399,7 @@ export async function fanOutInbox(ctx: ComposeContext, f: FanOut): Promise<void>
        INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq, unread_count,
                                        mention_count, last_activity_at)
        SELECT $1, r.user_id, $2,
-              CASE WHEN r.user_id = ANY($4::text[]) THEN $6 ELSE 0 END,
+              CASE WHEN r.user_id = ANY($4::text[]) THEN $6::bigint ELSE 0 END,
               CASE WHEN r.user_id = ANY($4::text[]) OR NOT $7 THEN 0 ELSE 1 END,
               CASE WHEN r.user_id = ANY($5::text[]) AND NOT r.user_id = ANY($4::text[]) THEN 1 ELSE 0 END,
               now()

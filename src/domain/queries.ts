@@ -93,7 +93,7 @@ export async function listMessages(
   const { rows } = await sql.query(
     `SELECT * FROM messages
       WHERE tenant_id = $1 AND conversation_id = $2
-        AND ($3::int IS NULL OR seq > $3) AND ($4::int IS NULL OR seq < $4)
+        AND ($3::bigint IS NULL OR seq > $3) AND ($4::bigint IS NULL OR seq < $4)
       ORDER BY seq ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
     [tenant, conversation, page.after_seq ?? null, page.before_seq ?? null, limit + 1],
   );

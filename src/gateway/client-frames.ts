@@ -1,6 +1,17 @@
 // Parsing and validation of client frames. A frame is valid JSON with a
 // known `type` and well-typed fields; anything else gets a typed error.
-import type { Attachment, ClientFrame, ErrorCode, PresenceStatus } from '../protocol/index.ts';
+// Every string of a frame (and every key, at any depth) follows the shared
+// text rule of src/protocol/input.ts, as HTTP requests do.
+import {
+  type Attachment,
+  type ClientFrame,
+  type ErrorCode,
+  findInputProblem,
+  isSeq,
+  MAX_SEQ,
+  type PresenceStatus,
+  unsafeText,
+} from '../protocol/index.ts';
 
 export type Parsed =
   | { ok: true; frame: ClientFrame }
@@ -12,7 +23,8 @@ const MAX_ID = 200;
 type Obj = Record<string, unknown>;
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID;
-const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+/** An id worth echoing as an error's `ref`: well-formed and storable. */
+const refOf = (v: unknown): string | undefined => (isId(v) && !unsafeText(v) ? v : undefined);
 
 function bad(message: string, ref?: string): Parsed {
   return { ok: false, code: 'VALIDATION_FAILED', message, ref, fatal: false };
@@ -50,6 +62,13 @@ export function parseClientFrame(text: string): Parsed {
       fatal: true,
     };
   }
+  const problem = findInputProblem(o);
+  if (problem) {
+    return bad(
+      `${problem.path.slice(1) || 'frame'} ${problem.message}.`,
+      refOf(o.type === 'send' ? o.client_id : o.conversation),
+    );
+  }
   switch (o.type) {
     case 'auth':
       return typeof o.token === 'string' && o.token.length > 0
@@ -58,7 +77,7 @@ export function parseClientFrame(text: string): Parsed {
     case 'subscribe':
       if (!isId(o.conversation)) return bad('subscribe needs a conversation.');
       if (o.since_seq !== undefined && o.since_seq !== null && !isSeq(o.since_seq)) {
-        return bad('since_seq must be a non-negative integer.', o.conversation);
+        return bad(`since_seq must be an integer from 0 to ${MAX_SEQ}.`, o.conversation);
       }
       return {
         ok: true,
@@ -103,7 +122,11 @@ export function parseClientFrame(text: string): Parsed {
       };
     }
     case 'read':
-      if (!isId(o.conversation) || !isSeq(o.seq)) return bad('read needs a conversation and a seq.');
+      if (!isId(o.conversation) || !isSeq(o.seq))
+        return bad(
+          `read needs a conversation and a seq (an integer from 0 to ${MAX_SEQ}).`,
+          refOf(o.conversation),
+        );
       return { ok: true, frame: { type: 'read', conversation: o.conversation, seq: o.seq } };
     case 'view':
       if (o.conversation !== null && !isId(o.conversation)) return bad('view needs a conversation or null.');

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { bearer } from '../auth/secrets.ts';
-import { HeraldError, PROTOCOL_VERSION } from '../protocol/index.ts';
+import { findInputProblem, HeraldError, MAX_SEQ, PROTOCOL_VERSION, parseSeq } from '../protocol/index.ts';
 import { deviceIdOf, type Gateway } from './gateway.ts';
 import { Session, type Sink } from './session.ts';
 
@@ -30,13 +30,36 @@ export function decodeCursor(raw: string | undefined | null): Map<string, number
   for (const part of raw.split(',')) {
     const i = part.lastIndexOf(':');
     if (i <= 0) continue;
-    const seq = Number(part.slice(i + 1));
-    if (!Number.isInteger(seq) || seq < 0) continue;
+    const seq = parseSeq(part.slice(i + 1));
+    if (seq === null) continue;
     try {
       out.set(decodeURIComponent(part.slice(0, i)), seq);
     } catch {
       // Ignore a mangled entry; that conversation falls back to since_seq.
     }
+  }
+  return out;
+}
+
+/**
+ * The strict reading of a cursor a client sends (since_seq, Last-Event-ID): every entry must
+ * be `conv:seq` with a URI-encoded id and a seq in [0, MAX_SEQ]. A string says what is wrong.
+ */
+export function parseCursor(raw: string, what: string): Map<string, number> | string {
+  const out = new Map<string, number>();
+  for (const part of raw.split(',')) {
+    const i = part.lastIndexOf(':');
+    const seq = i > 0 ? parseSeq(part.slice(i + 1)) : null;
+    if (seq === null) return `${what} must list conversation:seq with seqs integers from 0 to ${MAX_SEQ}.`;
+    let id: string;
+    try {
+      id = decodeURIComponent(part.slice(0, i));
+    } catch {
+      return `${what} has a malformed conversation id.`;
+    }
+    const problem = findInputProblem(id);
+    if (problem) return `${what} conversation ids ${problem.message}.`;
+    out.set(id, seq);
   }
   return out;
 }
@@ -91,6 +114,17 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
   app.get(path, async (req, reply) => {
     const core = coreOf();
     const q = req.query as Record<string, string | undefined>;
+    // The shared input rule, and seqs within MAX_SEQ: refused before anything is read.
+    const repeated = Object.keys(q).find((k) => typeof q[k] !== 'string');
+    const problem =
+      findInputProblem(q, 'querystring') ??
+      (repeated ? { path: `querystring/${repeated}`, message: 'must be given once' } : null);
+    if (problem) {
+      return httpError(
+        reply,
+        new HeraldError('VALIDATION_FAILED', `${problem.path} ${problem.message}`, { details: [problem] }),
+      );
+    }
     if (core.draining)
       return httpError(reply, new HeraldError('NOT_READY', 'The node is draining.'), { 'Retry-After': '1' });
     const perIp = await core.ipLimiter.take(core.opts.clientIp(req.raw));
@@ -128,10 +162,16 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     // since_seq: "conv:seq,…" per conversation, or one number for all; Last-Event-ID wins where it is ahead.
     const since = new Map<string, number>();
     const sinceRaw = q.since_seq;
-    if (sinceRaw && /^\d+$/.test(sinceRaw)) for (const c of conversations) since.set(c, Number(sinceRaw));
-    else for (const [c, s] of decodeCursor(sinceRaw)) since.set(c, s);
+    const sinceAll = sinceRaw ? parseSeq(sinceRaw) : null;
+    if (sinceAll !== null) for (const c of conversations) since.set(c, sinceAll);
+    else if (sinceRaw) {
+      const parsed = parseCursor(sinceRaw, 'since_seq');
+      if (typeof parsed === 'string') return httpError(reply, new HeraldError('VALIDATION_FAILED', parsed));
+      for (const [c, s] of parsed) since.set(c, s);
+    }
     const lastEventId = (req.headers['last-event-id'] as string | undefined) ?? q.last_event_id;
-    const resumed = decodeCursor(lastEventId);
+    const resumed = lastEventId ? parseCursor(lastEventId, 'Last-Event-ID') : new Map<string, number>();
+    if (typeof resumed === 'string') return httpError(reply, new HeraldError('VALIDATION_FAILED', resumed));
     for (const [c, s] of resumed) if (conversations.includes(c)) since.set(c, Math.max(s, since.get(c) ?? 0));
 
     const { claims } = auth;
