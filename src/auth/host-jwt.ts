@@ -6,7 +6,7 @@
 // (HMAC is never accepted from a JWKS, so no key confusion).
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 import type { HostJwtConfig } from '../config.ts';
-import { HeraldError } from '../protocol/index.ts';
+import { HeraldError, unsafeText } from '../protocol/index.ts';
 
 export interface HostClaims {
   tenant_id: string;
@@ -46,8 +46,12 @@ export function hostVerifier(cfg: HostJwtConfig): HostVerifier {
     if (typeof payload.sub !== 'string' || typeof tenant !== 'string' || typeof payload.exp !== 'number') {
       throw new HeraldError('UNAUTHENTICATED', 'The token lacks required claims.');
     }
+    // The host signs these, but they become user and tenant ids: the same input rules apply
+    // as to every other id (a U+0000 in `sub` used to reach the store and fail there).
+    if (!usableId(payload.sub) || !usableId(tenant))
+      throw new HeraldError('UNAUTHENTICATED', 'The token names an invalid user or tenant id.');
     const listed = Array.isArray(payload.tenants)
-      ? payload.tenants.filter((t): t is string => typeof t === 'string')
+      ? payload.tenants.filter((t): t is string => typeof t === 'string' && usableId(t))
       : [];
     return {
       tenant_id: tenant,
@@ -56,4 +60,9 @@ export function hostVerifier(cfg: HostJwtConfig): HostVerifier {
       exp: payload.exp,
     };
   };
+}
+
+/** An id Herald can store and route: 1–128 characters, no whitespace, nothing the store refuses. */
+function usableId(id: string): boolean {
+  return id.length >= 1 && id.length <= 128 && !/\s/.test(id) && unsafeText(id) === null;
 }

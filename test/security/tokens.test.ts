@@ -153,9 +153,11 @@ describe("the host's JWKS tokens (RS256)", () => {
   let publicPem: string;
   let sign: (alg: string, key: Uint8Array | CryptoKey) => Promise<string>;
   let good: string;
+  let hostKey: CryptoKey;
 
   beforeAll(async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    hostKey = privateKey;
     publicPem = await exportSPKI(publicKey);
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     jwks = createServer((_req, res) => {
@@ -205,5 +207,30 @@ describe("the host's JWKS tokens (RS256)", () => {
   it("an RS256 token of the attacker's own key under the host's kid is refused", async () => {
     const { privateKey } = await generateKeyPair('RS256');
     expect(await attempt(t, await sign('RS256', privateKey))).toEqual(refusedEverywhere('UNAUTHENTICATED'));
+  });
+
+  it('a genuine host token whose sub or tenant is not a storable id is refused, never a 500', async () => {
+    const signed = (sub: string, tenantId: string) =>
+      new SignJWT({ tenant_id: tenantId })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setSubject(sub)
+        .setExpirationTime('10m')
+        .sign(hostKey);
+    for (const [sub, tenantId] of [
+      ['a\u0000b', tenant],
+      ['lone\ud800', tenant],
+      ['two words', tenant],
+      ['x'.repeat(129), tenant],
+      ['', tenant],
+      ['host-user', `${tenant}\u0000`],
+    ]) {
+      const res = await t.call({
+        method: 'GET',
+        url: '/v1/inbox',
+        headers: t.bearer(await signed(sub, tenantId)),
+      });
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    }
   });
 });
