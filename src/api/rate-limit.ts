@@ -42,8 +42,12 @@ export class WindowLimiter {
 export class SendLimiter {
   private readonly window: WindowLimiter;
 
+  /** Sends per second on average, and at most `burst` in one window (the gateway's `welcome.limits`). */
+  readonly rate: { perSec: number; burst: number };
+
   constructor(limit: RateLimit, now: () => number = Date.now) {
     this.window = new WindowLimiter(limit, now);
+    this.rate = { perSec: limit.max / limit.windowSec, burst: limit.max };
   }
 
   /** Counts one send of the user; throws RATE_LIMITED (with retryAfter) when the window is full. */
