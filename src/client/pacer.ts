@@ -2,11 +2,13 @@
 // its bucket allows (RATE_LIMITED, 4402) and refuses sends beyond the user's
 // send budget, and it says both in `welcome.limits`. A reconnect with a full
 // outbox would otherwise write everything at once. Two token buckets, one
-// for every frame and one for sends, each kept below the server's: at 3/4 of
-// its rate with a quarter of its burst a sequence stays within the limit
-// whether the server counts in a token bucket or in fixed windows
-// (burst/4 + 3/4·rate·window <= burst when burst = rate·window), and the
-// frames bucket keeps headroom for the frames nobody paces (typing, pings).
+// for every frame and one for sends, each kept below the server's. Sends: a
+// fifth of the burst and 3/5 of the rate, so any window of the server's holds
+// at most 4/5 of its budget (burst/5 + 3/5·rate·window, burst = rate·window)
+// whether it counts in fixed windows or a token bucket; the rest absorbs
+// frames that reach the server bunched (latency varies). Frames: a quarter
+// of the burst and 3/4 of the rate, leaving room for what is not paced
+// (typing, heartbeats, pings).
 import type { WelcomeLimits } from '../protocol/frames.ts';
 
 /** The gateway's defaults, for servers that do not send `welcome.limits`. */
@@ -87,7 +89,7 @@ function frameBucket(l: WelcomeLimits, now: number): Bucket {
 }
 
 function sendBucket(l: WelcomeLimits, now: number): Bucket {
-  return new Bucket(l.send_per_sec * 0.75, Math.max(1, Math.floor(l.send_burst / 4)), now);
+  return new Bucket(l.send_per_sec * 0.6, Math.max(1, Math.floor(l.send_burst / 5)), now);
 }
 
 /** Only positive finite numbers replace a default: a malformed field must not stop all sends. */
