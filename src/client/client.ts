@@ -119,6 +119,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private awaitingPong = false;
   /** The socket generation that got its welcome (paced writes wait for it). */
   private welcomedGen = -1;
+  /** The `view` to restate on this connection, after its subscribes. */
+  private viewPending = false;
   private readonly inboxSync: SyncState = { running: null, again: false, failures: 0 };
   private readonly noticesSync: SyncState = { running: null, again: false, failures: 0 };
   /** Bumped by disconnect()/stop: sync loops started before it stop paging. */
@@ -271,7 +273,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** Tells the server which conversation is on screen, so its messages arrive already read. */
   view(conversation: string | null): void {
     this.viewing = conversation;
-    if (this._state === 'connected') this.write({ type: 'view', conversation });
+    if (this._state !== 'connected') return;
+    if (this.viewPending)
+      this.flush(); // the resume has not restated the view yet: it will, this one
+    else this.write({ type: 'view', conversation });
   }
 
   /** Call on keystrokes; sends at most one `typing` per conversation per throttle window. */
@@ -588,6 +593,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.outbox.requeueAll();
     for (const r of this.reads.values()) if (r.state === 'sent') r.state = 'queued';
     this.toSubscribe.clear();
+    this.viewPending = false;
   }
 
   private setState(change: StateChange): void {
@@ -631,6 +637,15 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.toSubscribe.delete(conversation);
       const sub = this.subs.get(conversation);
       if (sub && sub.status !== 'closed') this.write(sub._subscribeFrame());
+    }
+    if (this.viewPending) {
+      const w = this.pacer.waitMs(now, false);
+      if (w > 0) {
+        this.flushIn(w);
+        return;
+      }
+      this.viewPending = false;
+      this.write({ type: 'view', conversation: this.viewing });
     }
     for (const [conversation, r] of this.reads) {
       if (r.state !== 'queued') continue;
@@ -771,12 +786,12 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     };
     // The server sends a presence snapshot on each subscribe below: what we held may be stale.
     this.presenceByRoom.clear();
-    // Resume before anything else goes out: what is on screen, subscriptions (with since_seq),
-    // reads the server has not reflected, then unconfirmed sends with their original client_id —
-    // the last three paced by flush() within the server's limits.
-    if (this.viewing !== null) this.write({ type: 'view', conversation: this.viewing });
+    // Resume before anything else goes out: subscriptions (with since_seq), what is on screen,
+    // reads the server has not reflected, then unconfirmed sends with their original client_id,
+    // all paced by flush() within the server's limits.
     this.toSubscribe.clear();
     for (const conversation of this.subs.keys()) this.toSubscribe.add(conversation);
+    this.viewPending = this.viewing !== null;
     this.flush();
     this.startHeartbeat(frame.heartbeat_ms);
     this.startPing();
