@@ -111,6 +111,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private sendsPausedUntil = 0;
   private sendRetries = 0;
   private readRetries = 0;
+  private viewRetries = 0;
   /** room ('' = the user-level roster) → user_id + device_id → the device's latest entry. */
   private readonly presenceByRoom = new Map<string, Map<string, PresenceEntry>>();
   private viewing: string | null = null;
@@ -792,6 +793,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.toSubscribe.clear();
     for (const conversation of this.subs.keys()) this.toSubscribe.add(conversation);
     this.viewPending = this.viewing !== null;
+    this.viewRetries = 0;
     this.flush();
     this.startHeartbeat(frame.heartbeat_ms);
     this.startPing();
@@ -845,6 +847,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           this.flush();
         } else read.state = 'done'; // e.g. INVALID_SEQ: this seq can never be marked
       }
+      if (retry && ref === this.viewing) this.restateViewLater();
       const sub = this.subs.get(ref);
       if (sub && retry && sub.status === 'subscribing') this.resubscribeLater(ref);
       if (sub && ENDS_SUBSCRIPTION.has(code)) {
@@ -865,6 +868,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       const sub = this.subs.get(conversation);
       if (gen !== this.gen || !sub || sub.status !== 'subscribing') return;
       this.toSubscribe.add(conversation);
+      this.flush();
+    });
+  }
+
+  /** A `view` refused for now: state it again after a backoff (the server answers nothing on success). */
+  private restateViewLater(): void {
+    const gen = this.gen;
+    this.setTimer('view', this.backoffDelay(this.viewRetries++), () => {
+      if (gen !== this.gen || this.viewing === null) return;
+      this.viewPending = true;
       this.flush();
     });
   }
@@ -1000,7 +1013,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   }
 
   private clearConnectionTimers(): void {
-    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain', 'flush']) this.clearTimer(name);
+    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain', 'flush', 'view'])
+      this.clearTimer(name);
     // The next welcome resubscribes everything anyway.
     for (const name of [...this.timerHandles.keys()]) if (name.startsWith('resub:')) this.clearTimer(name);
   }

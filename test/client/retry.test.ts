@@ -96,6 +96,28 @@ describe('retryable errors', () => {
   });
 });
 
+describe('view', () => {
+  it('a view refused with STORE_UNAVAILABLE is stated again after a delay', async () => {
+    server = await FakeServer.start();
+    let refused = false;
+    server.onFrame = (conn, f) => {
+      if (f.type !== 'view' || refused) return false;
+      refused = true;
+      conn.send({ type: 'error', code: 'STORE_UNAVAILABLE', message: 'db down', ref: f.conversation ?? '' });
+      return true;
+    };
+    const client = makeClient(server);
+    await connected(client);
+    client.view('c1');
+    await server.last.waitForFrame('view');
+    await waitFor(() => server.last.framesOf('view').length === 2, 'view stated again', 3_000);
+    expect(server.last.framesOf('view')).toEqual([
+      { type: 'view', conversation: 'c1' },
+      { type: 'view', conversation: 'c1' },
+    ]);
+  });
+});
+
 describe('reads are delivered at least once', () => {
   it('a read written to a socket that then dies is sent again after the reconnect', async () => {
     server = await FakeServer.start();
