@@ -17,11 +17,19 @@ function enforce(v: Verdict): void {
  * user's budget.
  */
 export class SendLimiter {
-  constructor(private readonly limiter: Limiter) {}
+  /** Sends per second on average, and at most `burst` in one window (the gateway's `welcome.limits`). */
+  readonly rate: { perSec: number; burst: number };
+
+  constructor(
+    private readonly limiter: Limiter,
+    limit: RateLimit,
+  ) {
+    this.rate = { perSec: limit.max / limit.windowSec, burst: limit.max };
+  }
 
   /** An in-process limiter (the embedded node, tests of one node). */
   static inProcess(limit: RateLimit, now?: () => number): SendLimiter {
-    return new SendLimiter(memoryLimiters(now).window('send', limit));
+    return new SendLimiter(memoryLimiters(now).window('send', limit), limit);
   }
 
   /** Counts one send of the user; throws RATE_LIMITED (with retryAfter) when the window is full. */

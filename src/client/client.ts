@@ -11,6 +11,7 @@
 //
 // What a close code means is decided by closeAction() in src/protocol, not here.
 import { CLOSE, closeAction } from '../protocol/close-codes.ts';
+import { isRetryable } from '../protocol/errors.ts';
 import {
   type ClientFrame,
   PROTOCOL_VERSION,
@@ -18,7 +19,7 @@ import {
   type PresenceStatus,
   type ServerFrame,
 } from '../protocol/frames.ts';
-import type { Message, Notice } from '../protocol/model.ts';
+import type { InboxEntry, Message, Notice } from '../protocol/model.ts';
 import { fullJitterDelay } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
@@ -34,18 +35,36 @@ import type {
   WelcomeInfo,
 } from './options.ts';
 import { Outbox, OutgoingMessage, type SendOptions, type SentMessage } from './outbox.ts';
+import { Pacer } from './pacer.ts';
 import { frameText, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
 import { type AppliedEvent, ENDS_SUBSCRIPTION, Subscription } from './subscription.ts';
 import { realTimers, type Timers } from './timers.ts';
-import { TokenKeeper } from './token-keeper.ts';
+import { jwtExpiryMs, normaliseEpoch, TokenKeeper } from './token-keeper.ts';
 import { TypingTracker } from './typing.ts';
 import { randomId } from './uuid.ts';
 
-/** One cursor-synced store's sync loop: running now, and asked again meanwhile. */
+/** One cursor-synced store's sync loop: the run in progress, asked again meanwhile, retries. */
 interface SyncState {
-  running: boolean;
+  running: Promise<void> | null;
   again: boolean;
+  /** Consecutive failures of the background sync (its retry backoff). */
+  failures: number;
 }
+
+/**
+ * A read marker until the server reflects it: queued (to write on this or the next socket), sent
+ * (written, unconfirmed: back to queued if the socket dies), done (the server has it, or refused
+ * it for good).
+ */
+interface PendingRead {
+  seq: number;
+  state: 'queued' | 'sent' | 'done';
+  /** After a retryable error: not before this time. */
+  notBefore: number;
+}
+
+/** The window of a `TOO_MANY_CONNECTIONS` (4004) backoff starts this many doublings later. */
+const LONG_BACKOFF_SHIFT = 4;
 
 export type {
   ConnectionState,
@@ -80,15 +99,31 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly timerHandles = new Map<string, unknown>();
   private readonly subs = new Map<string, Subscription>();
   private readonly outbox = new Outbox();
-  private readonly reads = new Map<string, { seq: number; sent: boolean }>();
+  private readonly reads = new Map<string, PendingRead>();
+  /** Per conversation, the highest last_read_seq the server has shown us. */
+  private readonly serverRead = new Map<string, number>();
+  /** Conversations whose `subscribe` must still be written on this connection, in order. */
+  private readonly toSubscribe = new Set<string>();
+  /** Consecutive retryable refusals of a subscribe, per conversation. */
+  private readonly resubscribes = new Map<string, number>();
+  private readonly pacer: Pacer;
+  /** After a retryable `error` for a send: no send before this time. */
+  private sendsPausedUntil = 0;
+  private sendRetries = 0;
+  private readRetries = 0;
+  private viewRetries = 0;
   /** room ('' = the user-level roster) → user_id + device_id → the device's latest entry. */
   private readonly presenceByRoom = new Map<string, Map<string, PresenceEntry>>();
   private viewing: string | null = null;
   private status: PresenceStatus = 'active';
   private resource: string | undefined;
   private awaitingPong = false;
-  private readonly inboxSync: SyncState = { running: false, again: false };
-  private readonly noticesSync: SyncState = { running: false, again: false };
+  /** The socket generation that got its welcome (paced writes wait for it). */
+  private welcomedGen = -1;
+  /** The `view` to restate on this connection, after its subscribes. */
+  private viewPending = false;
+  private readonly inboxSync: SyncState = { running: null, again: false, failures: 0 };
+  private readonly noticesSync: SyncState = { running: null, again: false, failures: 0 };
   /** Bumped by disconnect()/stop: sync loops started before it stop paging. */
   private syncEpoch = 0;
   private readonly typingTracker: TypingTracker;
@@ -105,12 +140,14 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       throw new Error('No WebSocket available: pass the `WebSocket` option (e.g. from the `ws` package).');
     this.WS = WS;
     this.tokens = new TokenKeeper(opts.token, opts.getToken);
+    this.pacer = new Pacer(this.timers.now());
     this.deviceId = opts.deviceId ?? randomId();
     this.http = new HeraldHttp({
       baseUrl: opts.url,
       fetch: opts.fetch,
       token: () => this.tokens.current,
       refreshToken: opts.getToken ? () => this.tokens.refresh('expired') : undefined,
+      readMarked: (entry) => this.serverEntry(entry),
     });
     this.typingTracker = new TypingTracker(
       this.timers,
@@ -192,7 +229,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       maxMessages: this.opts.maxMessages ?? 500,
     });
     this.subs.set(conversation, sub);
-    if (this._state === 'connected') this.write(sub._subscribeFrame());
+    this.resubscribes.delete(conversation);
+    if (this._state === 'connected') {
+      this.toSubscribe.add(conversation);
+      this.flush();
+    }
     return sub;
   }
 
@@ -207,7 +248,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const m = new OutgoingMessage(id, conversation, body, rest);
     this.outbox.add(m);
     this.typingTracker.resetThrottle(conversation);
-    if (this._state === 'connected' && this.write(m._frame())) m._markSent();
+    if (this._state === 'connected') this.flush();
     return m;
   }
 
@@ -216,20 +257,27 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return this.outbox.list(conversation);
   }
 
-  /** Marks read up to seq (coalesced: only a higher seq goes out). */
+  /**
+   * Marks read up to seq (coalesced: only a higher seq goes out). At least once: the latest read
+   * per conversation is written again after every reconnect until the server reflects it (an
+   * `inbox` entry, own `receipt` or HTTP read answer with last_read_seq >= seq).
+   */
   read(conversation: string, seq: number): void {
     const prev = this.reads.get(conversation);
     if (prev && prev.seq >= seq) return;
-    const entry = { seq, sent: false };
-    this.reads.set(conversation, entry);
+    const known = (this.serverRead.get(conversation) ?? -1) >= seq;
+    this.reads.set(conversation, { seq, state: known ? 'done' : 'queued', notBefore: 0 });
     this.inbox._markReadLocally(conversation, seq);
-    if (this._state === 'connected') entry.sent = this.write({ type: 'read', conversation, seq });
+    if (!known && this._state === 'connected') this.flush();
   }
 
   /** Tells the server which conversation is on screen, so its messages arrive already read. */
   view(conversation: string | null): void {
     this.viewing = conversation;
-    if (this._state === 'connected') this.write({ type: 'view', conversation });
+    if (this._state !== 'connected') return;
+    if (this.viewPending)
+      this.flush(); // the resume has not restated the view yet: it will, this one
+    else this.write({ type: 'view', conversation });
   }
 
   /** Call on keystrokes; sends at most one `typing` per conversation per throttle window. */
@@ -266,7 +314,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     await this.pagedSync(this.inboxSync, async () => {
       const page = await this.http.inbox(this.inbox.cursor, this.opts.inboxPageSize ?? 200);
       return {
-        apply: () => this.inbox._applyPage(page),
+        apply: () => {
+          for (const e of page.entries) this.settleRead(e.conversation_id, e.last_read_seq);
+          this.inbox._applyPage(page);
+        },
         more: page.has_more && page.entries.length > 0,
       };
     });
@@ -294,31 +345,57 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /**
    * Pages a cursor-synced store until the server has nothing more. One sync at a time per store: a
    * request while one runs makes it go again afterwards (it may have been answered before the latest
-   * changes). A disconnect meanwhile stops the paging (the next welcome asks again).
+   * changes), and shares its outcome. A disconnect meanwhile stops the paging (the next welcome asks
+   * again).
    */
-  private async pagedSync(
+  private pagedSync(
     state: SyncState,
     fetchPage: () => Promise<{ apply: () => void; more: boolean }>,
   ): Promise<void> {
     if (state.running) {
       state.again = true;
-      return;
+      return state.running;
     }
-    state.running = true;
-    try {
+    const run = (async () => {
       do {
         state.again = false;
         const epoch = this.syncEpoch;
         for (;;) {
           const page = await fetchPage();
-          if (epoch !== this.syncEpoch) break;
+          if (epoch !== this.syncEpoch) break; // stale: dropped (a newer request may go again)
           page.apply();
           if (!page.more) break;
         }
       } while (state.again);
-    } finally {
-      state.running = false;
-    }
+    })();
+    state.running = run;
+    return run.finally(() => {
+      if (state.running === run) state.running = null;
+    });
+  }
+
+  /**
+   * The sync after a connect, retried with backoff (full jitter, or the server's Retry-After if
+   * longer) until it succeeds, the next welcome starts a new one, or the client disconnects.
+   */
+  private syncInBackground(which: 'inbox' | 'notices'): void {
+    const state = which === 'inbox' ? this.inboxSync : this.noticesSync;
+    const timer = `sync:${which}`;
+    this.clearTimer(timer);
+    const epoch = this.syncEpoch;
+    const run = which === 'inbox' ? this.syncInbox() : this.syncNotices();
+    run.then(
+      () => {
+        if (epoch === this.syncEpoch) state.failures = 0;
+      },
+      (err) => {
+        if (epoch !== this.syncEpoch || this._state === 'disconnected') return;
+        const e = toClientError(err, 'NETWORK_ERROR');
+        this.backgroundError(e);
+        const delay = Math.max(e.retryAfterMs ?? 0, this.backoffDelay(state.failures++));
+        this.setTimer(timer, delay, () => this.syncInBackground(which));
+      },
+    );
   }
 
   /** Flags your copy of a notice (PATCH /v1/notices/{id}) and applies the server's answer to `notices`. */
@@ -385,10 +462,23 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    */
   private async renewToken(): Promise<void> {
     if (!this.tokens.canRefresh) return;
+    const wait = this.tokens.renewalWait(this.timers.now());
+    if (wait === null) return; // one renewal at a time
+    if (wait > 0) {
+      // Too soon after the last renewal (or a stale one): once, later.
+      this.setTimer('renew', wait, () => void this.renewToken());
+      return;
+    }
     const gen = this.gen;
     let token: string;
     try {
-      token = await this.tokens.renew(this.timers.now());
+      const r = await this.tokens.renew(() => this.timers.now(), this.random);
+      if (!r.fresh) {
+        if (gen === this.gen && this._state === 'connected')
+          this.setTimer('renew', r.retryInMs, () => void this.renewToken());
+        return;
+      }
+      token = r.token;
     } catch (err) {
       // The server will close with TOKEN_EXPIRED; that path refreshes again.
       this.emit('error', toClientError(err, 'TOKEN_REFRESH_FAILED'));
@@ -420,7 +510,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.gen++;
     this.ws = null;
     this.clearConnectionTimers();
-    this.outbox.requeueAll();
+    this.requeueUnconfirmed();
     if (this._state === 'disconnected') return;
     let action = closeAction(code);
     let delay: number;
@@ -434,7 +524,12 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     } else {
       // An HTTP 401 may already have refreshed the token since this socket opened: reuse it.
       if (action === 'refresh') this.tokens.socketTokenRejected();
-      delay = this.backoffDelay(this.attempt++);
+      // Over the socket cap: only another socket closing helps, so wait long (half to all of a
+      // window LONG_BACKOFF_SHIFT doublings wider than the usual one).
+      delay =
+        code === CLOSE.TOO_MANY_CONNECTIONS
+          ? this.longBackoffDelay(this.attempt++)
+          : this.backoffDelay(this.attempt++);
     }
     this.reconnectIn(delay, { closeCode: code, closeReason: reason, action });
   }
@@ -464,7 +559,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.gen++;
     this.ws = null;
     this.clearConnectionTimers();
-    this.outbox.requeueAll();
+    this.requeueUnconfirmed();
     if (ws) {
       try {
         ws.close(code >= 4000 || code === 1000 ? code : 1000, reason);
@@ -489,6 +584,19 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return fullJitterDelay(attempt, this.opts.backoff ?? {}, this.random);
   }
 
+  private longBackoffDelay(attempt: number): number {
+    const window = fullJitterDelay(attempt + LONG_BACKOFF_SHIFT, this.opts.backoff ?? {}, () => 1);
+    return Math.floor(window / 2 + (this.random() * window) / 2);
+  }
+
+  /** The socket is gone: what was written but not confirmed goes again on the next one. */
+  private requeueUnconfirmed(): void {
+    this.outbox.requeueAll();
+    for (const r of this.reads.values()) if (r.state === 'sent') r.state = 'queued';
+    this.toSubscribe.clear();
+    this.viewPending = false;
+  }
+
   private setState(change: StateChange): void {
     if (!TRANSITIONS[change.from].includes(change.to)) {
       throw new Error(`Illegal client state transition ${change.from} → ${change.to}`);
@@ -503,7 +611,76 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return false;
     ws.send(JSON.stringify(frame));
+    this.pacer.frameWritten(this.timers.now());
     return true;
+  }
+
+  /**
+   * Writes what waits for this socket at the pace `welcome.limits` allows: subscribes, then reads,
+   * then sends (in the order they were made). What cannot go yet goes when the buckets refill.
+   */
+  private flush(): void {
+    this.clearTimer('flush');
+    if (this.welcomedGen !== this.gen) return;
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return;
+    const now = this.timers.now();
+    let wait = 0;
+    const later = (ms: number) => {
+      wait = wait === 0 ? ms : Math.min(wait, ms);
+    };
+    for (const conversation of this.toSubscribe) {
+      const w = this.pacer.waitMs(now, false);
+      if (w > 0) {
+        this.flushIn(w);
+        return;
+      }
+      this.toSubscribe.delete(conversation);
+      const sub = this.subs.get(conversation);
+      if (sub && sub.status !== 'closed') this.write(sub._subscribeFrame());
+    }
+    if (this.viewPending) {
+      const w = this.pacer.waitMs(now, false);
+      if (w > 0) {
+        this.flushIn(w);
+        return;
+      }
+      this.viewPending = false;
+      this.write({ type: 'view', conversation: this.viewing });
+    }
+    for (const [conversation, r] of this.reads) {
+      if (r.state !== 'queued') continue;
+      if (r.notBefore > now) {
+        later(r.notBefore - now);
+        continue;
+      }
+      const w = this.pacer.waitMs(now, false);
+      if (w > 0) {
+        this.flushIn(w);
+        return;
+      }
+      if (this.write({ type: 'read', conversation, seq: r.seq })) r.state = 'sent';
+    }
+    if (this.sendsPausedUntil > now) {
+      if (this.outbox.list().some((m) => m.status === 'queued')) later(this.sendsPausedUntil - now);
+    } else {
+      for (const m of this.outbox.list()) {
+        if (m.status !== 'queued') continue;
+        const w = this.pacer.waitMs(now, true);
+        if (w > 0) {
+          this.flushIn(w);
+          return;
+        }
+        if (!this.write(m._frame())) return;
+        this.pacer.sendWritten(now);
+        m._markSent();
+      }
+    }
+    if (wait > 0) this.flushIn(wait);
+  }
+
+  private flushIn(ms: number): void {
+    this.setTimer('flush', ms, () => this.flush());
   }
 
   private onMessage(data: unknown): void {
@@ -526,6 +703,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         this.onWelcome(frame);
         return;
       case 'subscribed':
+        this.resubscribes.delete(frame.conversation);
         this.subs.get(frame.conversation)?._onSubscribed(frame.head_seq, frame.replayed, frame.complete);
         return;
       case 'unsubscribed': {
@@ -549,6 +727,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         return;
       }
       case 'inbox':
+        this.settleRead(frame.entry.conversation_id, frame.entry.last_read_seq);
         this.inbox._applyFrame(frame.entry);
         return;
       case 'notice': {
@@ -557,6 +736,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         return;
       }
       case 'receipt':
+        if (frame.user_id === this._welcome?.user_id) this.settleRead(frame.conversation, frame.seq);
         this.emit('receipt', { conversation: frame.conversation, user_id: frame.user_id, seq: frame.seq });
         return;
       case 'typing':
@@ -571,6 +751,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         this.emit('degraded', { reason: frame.reason });
         return;
       case 'token_expiring':
+        this.tokens.noteExpiry(normaliseEpoch(frame.expires_at));
         void this.renewToken();
         return;
       case 'drain':
@@ -592,8 +773,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private onWelcome(frame: Extract<ServerFrame, { type: 'welcome' }>): void {
     this.clearTimer('connect');
     this.attempt = 0;
-    this.tokens.accepted();
     const expiresAtMs = normaliseEpoch(frame.expires_at);
+    this.tokens.accepted(expiresAtMs);
+    this.welcomedGen = this.gen;
+    this.pacer.reset(frame.limits, this.timers.now());
     this._welcome = {
       connection_id: frame.connection_id,
       user_id: frame.user_id,
@@ -605,24 +788,20 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     // The server sends a presence snapshot on each subscribe below: what we held may be stale.
     this.presenceByRoom.clear();
     // Resume before anything else goes out: subscriptions (with since_seq), what is on screen,
-    // reads not yet delivered, then unconfirmed sends with their original client_id.
-    for (const sub of this.subs.values()) this.write(sub._subscribeFrame());
-    if (this.viewing !== null) this.write({ type: 'view', conversation: this.viewing });
-    for (const [conversation, r] of this.reads) {
-      if (!r.sent) r.sent = this.write({ type: 'read', conversation, seq: r.seq });
-    }
-    for (const m of this.outbox.list()) if (m.status === 'queued' && this.write(m._frame())) m._markSent();
+    // reads the server has not reflected, then unconfirmed sends with their original client_id,
+    // all paced by flush() within the server's limits.
+    this.toSubscribe.clear();
+    for (const conversation of this.subs.keys()) this.toSubscribe.add(conversation);
+    this.viewPending = this.viewing !== null;
+    this.viewRetries = 0;
+    this.flush();
     this.startHeartbeat(frame.heartbeat_ms);
     this.startPing();
     if (expiresAtMs !== null) this.scheduleRenewal(expiresAtMs);
     if (this._state !== 'connected') this.setState({ from: this._state, to: 'connected' });
     this.emit('welcome', this._welcome);
-    if (this.opts.inbox ?? true) {
-      this.syncInbox().catch((err) => this.backgroundError(toClientError(err, 'NETWORK_ERROR')));
-    }
-    if (this.opts.notices ?? true) {
-      this.syncNotices().catch((err) => this.backgroundError(toClientError(err, 'NETWORK_ERROR')));
-    }
+    if (this.opts.inbox ?? true) this.syncInBackground('inbox');
+    if (this.opts.notices ?? true) this.syncInBackground('notices');
   }
 
   private onDrain(reconnectAfterMs: number): void {
@@ -637,16 +816,88 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     });
   }
 
+  /**
+   * An `error` frame. `ref` names a send (its client_id) or a conversation (a subscribe, read, view
+   * or typing of it). Retryable codes (the catalog's `retryable`) are tried again after a backoff
+   * delay: the send with its client_id, the subscribe if `subscribed` has not come, the pending
+   * read. Other codes fail the send, end the subscription (ENDS_SUBSCRIPTION) or drop the read.
+   */
   private onErrorFrame(code: HeraldClientError['code'], message: string, ref?: string): void {
     const err = new HeraldClientError(code, message, { ref });
-    if (ref !== undefined && this.outbox.fail(ref, err)) return;
-    if (ref !== undefined && this.subs.has(ref) && ENDS_SUBSCRIPTION.has(code)) {
+    const retry = isRetryable(code);
+    if (ref !== undefined && this.outbox.get(ref)) {
+      if (!retry) {
+        this.outbox.fail(ref, err);
+        return;
+      }
+      // Same client_id later: the server is idempotent on it. Hold every send meanwhile (a
+      // rate limit or an outage applies to all of them) so they keep their order.
+      this.outbox.get(ref)?._requeue();
+      const until = this.timers.now() + this.backoffDelay(this.sendRetries++);
+      this.sendsPausedUntil = Math.max(this.sendsPausedUntil, until);
+      this.flush();
+      return;
+    }
+    if (ref !== undefined) {
+      const read = this.reads.get(ref);
+      if (read && read.state === 'sent') {
+        if (retry) {
+          read.state = 'queued';
+          read.notBefore = this.timers.now() + this.backoffDelay(this.readRetries++);
+          this.flush();
+        } else read.state = 'done'; // e.g. INVALID_SEQ: this seq can never be marked
+      }
+      if (retry && ref === this.viewing) this.restateViewLater();
       const sub = this.subs.get(ref);
-      this.subs.delete(ref);
-      this.presenceByRoom.delete(ref);
-      sub?._end(code);
+      if (sub && retry && sub.status === 'subscribing') this.resubscribeLater(ref);
+      if (sub && ENDS_SUBSCRIPTION.has(code)) {
+        this.subs.delete(ref);
+        this.presenceByRoom.delete(ref);
+        sub._end(code);
+      }
     }
     this.emit('error', err);
+  }
+
+  /** A subscribe refused for now (STORE_UNAVAILABLE, RATE_LIMITED…): ask again after a backoff. */
+  private resubscribeLater(conversation: string): void {
+    const n = this.resubscribes.get(conversation) ?? 0;
+    this.resubscribes.set(conversation, n + 1);
+    const gen = this.gen;
+    this.setTimer(`resub:${conversation}`, this.backoffDelay(n), () => {
+      const sub = this.subs.get(conversation);
+      if (gen !== this.gen || !sub || sub.status !== 'subscribing') return;
+      this.toSubscribe.add(conversation);
+      this.flush();
+    });
+  }
+
+  /** A `view` refused for now: state it again after a backoff (the server answers nothing on success). */
+  private restateViewLater(): void {
+    const gen = this.gen;
+    this.setTimer('view', this.backoffDelay(this.viewRetries++), () => {
+      if (gen !== this.gen || this.viewing === null) return;
+      this.viewPending = true;
+      this.flush();
+    });
+  }
+
+  /** An entry from the server (frame, sync page, HTTP read answer): settles reads, updates the store. */
+  private serverEntry(entry: InboxEntry): void {
+    this.settleRead(entry.conversation_id, entry.last_read_seq);
+    this.inbox._applyFrame(entry);
+  }
+
+  /** The server has last_read_seq >= seq: a read up to seq needs no more resending. */
+  private settleRead(conversation: string, lastReadSeq: number): void {
+    if (typeof lastReadSeq !== 'number') return;
+    if (lastReadSeq > (this.serverRead.get(conversation) ?? -1))
+      this.serverRead.set(conversation, lastReadSeq);
+    const r = this.reads.get(conversation);
+    if (r && r.state !== 'done' && lastReadSeq >= r.seq) {
+      r.state = 'done';
+      this.readRetries = 0;
+    }
   }
 
   private onApplied(e: AppliedEvent): void {
@@ -687,7 +938,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   }
 
   private confirm(result: SentMessage): void {
-    if (this.outbox.confirm(result.client_id, result)) this.emit('sent', result);
+    if (this.outbox.confirm(result.client_id, result)) {
+      this.sendRetries = 0;
+      this.emit('sent', result);
+    }
   }
 
   // ---- timers -----------------------------------------------------------------------
@@ -759,7 +1013,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   }
 
   private clearConnectionTimers(): void {
-    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain']) this.clearTimer(name);
+    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain', 'flush', 'view'])
+      this.clearTimer(name);
+    // The next welcome resubscribes everything anyway.
+    for (const name of [...this.timerHandles.keys()]) if (name.startsWith('resub:')) this.clearTimer(name);
   }
 
   private clearAllTimers(): void {
@@ -773,30 +1030,6 @@ const SUBPROTOCOL = 'herald.v1';
 const BEARER_PROTOCOL = 'herald.bearer.';
 /** RFC 7230 `token`: what a subprotocol may be. JWTs (base64url and dots) always qualify. */
 const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** Best effort: the `exp` of a JWT, in ms; null for anything else (opaque host tokens). */
-function jwtExpiryMs(token: string): number | null {
-  const part = token.split('.')[1];
-  if (!part) return null;
-  try {
-    const json = atob(
-      part
-        .replace(/-/g, '+')
-        .replace(/_/g, '/')
-        .padEnd(Math.ceil(part.length / 4) * 4, '='),
-    );
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === 'number' ? normaliseEpoch(exp) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Tokens carry `exp` in seconds; accept either unit on the wire. */
-function normaliseEpoch(value: number | undefined): number | null {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return null;
-  return value < 1e12 ? value * 1000 : value;
-}
 
 function toClientError(err: unknown, fallback: HeraldClientError['code']): HeraldClientError {
   if (err instanceof HeraldClientError) return err;

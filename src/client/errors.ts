@@ -2,7 +2,7 @@
 // src/protocol/errors.ts unchanged; the few failures only a client can see
 // (no network, socket closed for good, token callback failed) get codes of
 // their own so callers still branch on `code`, never on text.
-import { ERRORS, type ErrorCode, isErrorCode } from '../protocol/errors.ts';
+import { ERRORS, type ErrorCode, isErrorCode, isRetryable } from '../protocol/errors.ts';
 
 export const CLIENT_ERRORS = {
   /** fetch or the socket failed below HTTP (offline, DNS, reset) or the reply was not JSON. */
@@ -26,11 +26,13 @@ export class HeraldClientError extends Error {
   readonly closeCode?: number;
   /** The client_id or conversation an `error` frame referred to. */
   readonly ref?: string;
+  /** The server's Retry-After, in ms, when the error came from an HTTP reply carrying one. */
+  readonly retryAfterMs?: number;
 
   constructor(
     code: ClientErrorCode,
     message?: string,
-    opts: { status?: number; closeCode?: number; ref?: string; cause?: unknown } = {},
+    opts: { status?: number; closeCode?: number; ref?: string; retryAfterMs?: number; cause?: unknown } = {},
   ) {
     super(message ?? defaultMessage(code), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'HeraldClientError';
@@ -38,6 +40,12 @@ export class HeraldClientError extends Error {
     this.status = opts.status;
     this.closeCode = opts.closeCode;
     this.ref = opts.ref;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+
+  /** True when the same request may succeed later (the catalog's `retryable`, or no network). */
+  get retryable(): boolean {
+    return this.code === 'NETWORK_ERROR' || isRetryable(this.code);
   }
 }
 
@@ -46,15 +54,15 @@ function defaultMessage(code: ClientErrorCode): string {
 }
 
 /** Reads an error body `{"error":{"code","message"}}`; unknown codes become INTERNAL. */
-export function errorFromBody(status: number, body: unknown): HeraldClientError {
+export function errorFromBody(status: number, body: unknown, retryAfterMs?: number): HeraldClientError {
   if (typeof body === 'object' && body !== null && 'error' in body) {
     const err = (body as { error: unknown }).error;
     if (typeof err === 'object' && err !== null) {
       const { code, message } = err as { code?: unknown; message?: unknown };
       const msg = typeof message === 'string' ? message : undefined;
-      if (isErrorCode(code)) return new HeraldClientError(code, msg, { status });
+      if (isErrorCode(code)) return new HeraldClientError(code, msg, { status, retryAfterMs });
     }
   }
   const fallback: ErrorCode = status === 401 ? 'UNAUTHENTICATED' : status === 404 ? 'NOT_FOUND' : 'INTERNAL';
-  return new HeraldClientError(fallback, `HTTP ${status}`, { status });
+  return new HeraldClientError(fallback, `HTTP ${status}`, { status, retryAfterMs });
 }

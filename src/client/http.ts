@@ -54,6 +54,8 @@ export interface HttpOptions {
   token: () => string | undefined;
   /** Called on 401 TOKEN_EXPIRED; resolves with a fresh token. */
   refreshToken?: () => Promise<string>;
+  /** Sees the entry of every successful markRead (the client settles its pending reads with it). */
+  readMarked?: (entry: InboxEntry) => void;
   fetch?: FetchLike;
 }
 
@@ -119,8 +121,14 @@ export class HeraldHttp {
     return this.request('POST', `/v1/conversations/${enc(conversation)}/messages`, { body: input, headers });
   }
 
-  markRead(conversation: string, seq: number): Promise<{ entry: InboxEntry }> {
-    return this.request('POST', `/v1/conversations/${enc(conversation)}/read`, { body: { seq } });
+  async markRead(conversation: string, seq: number): Promise<{ entry: InboxEntry }> {
+    const res = await this.request<{ entry: InboxEntry }>(
+      'POST',
+      `/v1/conversations/${enc(conversation)}/read`,
+      { body: { seq } },
+    );
+    if (res?.entry) this.opts.readMarked?.(res.entry);
+    return res;
   }
 
   /** The pair's direct conversation, created on first call. */
@@ -160,7 +168,7 @@ export class HeraldHttp {
       throw new HeraldClientError('NETWORK_ERROR', 'The reply was not JSON.', { status: res.status, cause });
     }
     if (res.ok) return body as T;
-    const err = errorFromBody(res.status, body);
+    const err = errorFromBody(res.status, body, retryAfterMs(res.headers?.get?.('retry-after') ?? null));
     if (err.code === 'TOKEN_EXPIRED' && !retried && this.opts.refreshToken) {
       // Concurrent calls may all fail with the same old token: only the first refreshes.
       if (this.opts.token() === token) await this.opts.refreshToken();
@@ -172,4 +180,13 @@ export class HeraldHttp {
 
 function enc(s: string): string {
   return encodeURIComponent(s);
+}
+
+/** Retry-After in seconds (or an HTTP date) → ms; undefined when absent or unreadable. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const sec = Number(value);
+  if (Number.isFinite(sec)) return sec >= 0 ? sec * 1000 : undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }

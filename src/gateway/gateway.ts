@@ -15,11 +15,12 @@ import {
   PROTOCOL_VERSION,
   type PresenceEntry,
   type ServerFrame,
+  type WelcomeLimits,
 } from '../protocol/index.ts';
 import { parseClientFrame } from './client-frames.ts';
 import { GatewayCore } from './core.ts';
 import type { HandshakeFailure, MetricsSnapshot } from './metrics.ts';
-import type { GatewayOptions } from './options.ts';
+import type { GatewayOptions, ResolvedOptions } from './options.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { Session, type Sink } from './session.ts';
 
@@ -88,6 +89,17 @@ function subprotocolToken(header: string | undefined): string | null {
       return v.slice(BEARER_PROTOCOL.length);
   }
   return null;
+}
+
+/** What `welcome.limits` tells clients, so they can pace sends and frames below the refusals. */
+function welcomeLimits(opts: ResolvedOptions): WelcomeLimits {
+  const send = opts.sendLimiter.rate ?? { perSec: 20, burst: 20 };
+  return {
+    send_per_sec: send.perSec,
+    send_burst: send.burst,
+    frames_per_sec: opts.frameRate.perSec,
+    frames_burst: opts.frameRate.burst,
+  };
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
@@ -202,6 +214,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         heartbeat_ms: opts.heartbeatMs,
         protocol: PROTOCOL_VERSION,
         expires_at: claims.exp,
+        limits: welcomeLimits(opts),
       });
       authenticating = false;
       for (const text of queued.splice(0)) onFrame(text);
@@ -230,7 +243,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           });
           return;
         }
-        s.armExpiry(claims.exp * 1000);
+        s.armExpiry(claims.exp * 1000, true);
       } catch (err) {
         s.sendError(err);
       }

@@ -14,6 +14,8 @@ import type { RateSpec } from './rate-limit.ts';
 /** A per-user limit; rejects with HeraldError RATE_LIMITED (with retryAfter) when it is used up. */
 export interface UserLimiter {
   take(tenant: string, user: string): Promise<void>;
+  /** The average rate and the burst it allows, announced in `welcome.limits`. */
+  readonly rate?: RateSpec;
 }
 
 export interface GatewayOptions {

@@ -158,8 +158,12 @@ export class Session {
     for (const f of early) this.emitFrame(f, null);
   }
 
-  /** (Re)arms `token_expiring` and the TOKEN_EXPIRED close for a token expiring at expMs. */
-  armExpiry(expMs: number): void {
+  /**
+   * (Re)arms `token_expiring` and the TOKEN_EXPIRED close for a token expiring at expMs. A renewal
+   * whose expiry did not move changes nothing (re-arming would send the hint again at once).
+   */
+  armExpiry(expMs: number, renewed = false): void {
+    if (renewed && expMs <= this.expiresMs) return;
     this.expiresMs = expMs;
     if (this.expiringTimer) clearTimeout(this.expiringTimer);
     this.expiringTimer = null;
@@ -171,7 +175,9 @@ export class Session {
       this.expiringTimer.unref();
       return;
     }
-    const lead = this.core.opts.tokenExpiringLeadMs;
+    // The hint goes `lead` before expiry, but never before two thirds of the remaining life: a
+    // token living less than `lead` would be told at once, and again after every renewal.
+    const lead = Math.min(this.core.opts.tokenExpiringLeadMs, left / 3);
     this.expiringTimer = setTimeout(
       () => {
         this.send({ type: 'token_expiring', expires_at: Math.floor(expMs / 1000) });

@@ -109,7 +109,10 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
   // One per-user send budget for POST …/messages and WebSocket `send` frames alike (and,
   // with Redis, for every node).
-  const sendLimiter = new SendLimiter(adapters.limiters.window('send', config.http.sendRate));
+  const sendLimiter = new SendLimiter(
+    adapters.limiters.window('send', config.http.sendRate),
+    config.http.sendRate,
+  );
   const apiKeyLimiter = new ApiKeyLimiter(adapters.limiters.window('api_key', config.http.apiKeyRate));
   const app = await buildApi(host, {
     plugins: [sse, ...demoPage, ...(opts.plugins ?? [])],

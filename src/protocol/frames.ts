@@ -37,6 +37,18 @@ export interface PresenceEntry {
   last_seen_ms: number;
 }
 
+/**
+ * Limits announced in `welcome`: beyond `send_*` the server answers `send` with RATE_LIMITED
+ * (the user's budget, shared by every socket and HTTP); beyond `frames_*` it closes the socket
+ * with RATE_LIMITED (4402). `*_burst` is what may go at once after a quiet period.
+ */
+export interface WelcomeLimits {
+  send_per_sec: number;
+  send_burst: number;
+  frames_per_sec: number;
+  frames_burst: number;
+}
+
 export type ServerFrame =
   | {
       type: 'welcome';
@@ -47,6 +59,8 @@ export type ServerFrame =
       heartbeat_ms: number;
       protocol: number;
       expires_at: number;
+      /** The socket's limits, so clients can pace themselves (absent from older servers). */
+      limits?: WelcomeLimits;
     }
   | { type: 'subscribed'; conversation: string; head_seq: number; replayed: number; complete: boolean }
   | { type: 'unsubscribed'; conversation: string; code: ErrorCode | 'UNSUBSCRIBED' }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
-import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.ts';
+import type { ClientFrame, ServerFrame, WelcomeLimits } from '../../src/protocol/frames.ts';
 import type { ConversationEvent, InboxEntry, Message, Notice } from '../../src/protocol/model.ts';
 
 export interface FakeServerOptions {
@@ -28,6 +28,12 @@ export interface FakeServerOptions {
   autoSend?: boolean;
   /** Ack before publishing the event (default) or after. */
   ackFirst?: boolean;
+  /** `welcome.limits`; null sends none (an older server). Default: the fake's own limits below. */
+  limits?: WelcomeLimits | null;
+  /** Like the gateway: a socket writing more frames than this bucket allows is closed 4402. */
+  frameRate?: { perSec: number; burst: number };
+  /** Like the send limiter: more sends than `max` in a fixed window of `windowMs` get RATE_LIMITED. */
+  sendRate?: { max: number; windowMs: number };
 }
 
 export interface RecordedRequest {
@@ -148,6 +154,8 @@ export class FakeServer {
   readonly inbox = new Map<string, InboxEntry>();
   /** The user's notices, by id. */
   readonly notices = new Map<string, Notice>();
+  /** Sends refused with RATE_LIMITED (sendRate). */
+  rateLimited = 0;
   /** Intercepts HTTP requests: return a response to short-circuit, undefined to continue. */
   onHttp: ((req: RecordedRequest) => FakeResponse | undefined | Promise<FakeResponse | undefined>) | null =
     null;
@@ -160,6 +168,7 @@ export class FakeServer {
   private readonly sent = new Map<string, { conversation: string; seq: number; message_id: string }>();
   private inboxVersion = 0;
   private connWaiters: (() => void)[] = [];
+  private sendWindow = { start: 0, count: 0 };
   private nextConn = 0;
   private msgCounter = 0;
 
@@ -363,7 +372,20 @@ export class FakeServer {
     const conn = new FakeConnection(`c${this.connections.length + 1}`, ws, query, protocols);
     this.connections.push(conn);
     let authed = conn.handshakeToken !== null;
+    const rate = this.opts.frameRate;
+    let tokens = rate?.burst ?? 0;
+    let at = Date.now();
     ws.on('message', (data) => {
+      if (rate) {
+        const now = Date.now();
+        tokens = Math.min(rate.burst, tokens + ((now - at) / 1000) * rate.perSec);
+        at = now;
+        if (tokens < 1) {
+          conn.close(4402, 'too many frames');
+          return;
+        }
+        tokens -= 1;
+      }
       let frame: ClientFrame;
       try {
         frame = JSON.parse(String(data)) as ClientFrame;
@@ -409,7 +431,35 @@ export class FakeServer {
       heartbeat_ms: this.opts.heartbeatMs ?? 30_000,
       protocol: 1,
       expires_at: this.opts.expiresAt?.() ?? Date.now() + 3_600_000,
+      ...(this.opts.limits === null ? {} : { limits: this.opts.limits ?? this.advertisedLimits() }),
     });
+  }
+
+  /** What the fake enforces (frameRate, sendRate), or the gateway's defaults. */
+  advertisedLimits(): WelcomeLimits {
+    const f = this.opts.frameRate ?? { perSec: 30, burst: 60 };
+    const s = this.opts.sendRate ?? { max: 20, windowMs: 1000 };
+    return {
+      send_per_sec: (s.max * 1000) / s.windowMs,
+      send_burst: s.max,
+      frames_per_sec: f.perSec,
+      frames_burst: f.burst,
+    };
+  }
+
+  /** The send limiter: false (and RATE_LIMITED to the client) when the window is full. */
+  private sendAllowed(conn: FakeConnection, clientId: string): boolean {
+    const r = this.opts.sendRate;
+    if (!r) return true;
+    const now = Date.now();
+    if (now - this.sendWindow.start >= r.windowMs) this.sendWindow = { start: now, count: 0 };
+    if (this.sendWindow.count >= r.max) {
+      this.rateLimited++;
+      conn.send({ type: 'error', code: 'RATE_LIMITED', message: 'Too many requests', ref: clientId });
+      return false;
+    }
+    this.sendWindow.count++;
+    return true;
   }
 
   /** What a well-behaved gateway does with a subscribe: replay (since, head], then go live. */
@@ -442,7 +492,8 @@ export class FakeServer {
         conn.send({ type: 'unsubscribed', conversation: frame.conversation, code: 'UNSUBSCRIBED' });
         return;
       case 'send':
-        if (this.opts.autoSend ?? true) this.commitSend(conn, frame);
+        if ((this.opts.autoSend ?? true) && this.sendAllowed(conn, frame.client_id))
+          this.commitSend(conn, frame);
         return;
       case 'ping':
         conn.send({ type: 'pong' });

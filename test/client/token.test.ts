@@ -2,7 +2,7 @@
 // CLOSE.TOKEN_EXPIRED → refresh callback → reconnect, HTTP 401 retry.
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE, type TokenRequest } from '../../src/client/index.ts';
-import { FakeServer, waitFor } from './fake-server.ts';
+import { type FakeConnection, FakeServer, waitFor } from './fake-server.ts';
 import { disconnectAll, ManualTimers, makeClient } from './helpers.ts';
 
 let server: FakeServer;
@@ -189,5 +189,117 @@ describe('token refresh', () => {
     const second = await server.nextConnection();
     expect(second.token).toBe('tok-2');
     expect(src.calls).toEqual(['expired']);
+  });
+});
+
+/** An unsigned JWT-shaped token: the SDK reads `exp` (seconds) from it, as from Herald's tokens. */
+function jwt(expSec: number, n: number): string {
+  const payload = Buffer.from(JSON.stringify({ sub: 'u', exp: expSec, n })).toString('base64url');
+  return `eyJhbGciOiJIUzI1NiJ9.${payload}.sig`;
+}
+
+/**
+ * A host minting `lifetimeSec` tokens, and a server hinting like the gateway before the fix:
+ * `token_expiring` 60 s before expiry, re-armed on every renewal — with lifetimes of 60 s or
+ * less that is at once after the welcome and after every `auth`.
+ */
+async function shortLivedSetup(lifetimeSec: number, renewInPlace: boolean) {
+  let n = 0;
+  const minted: string[] = [];
+  const mint = () => {
+    const t = jwt(Math.floor(Date.now() / 1000) + lifetimeSec, ++n);
+    minted.push(t);
+    return t;
+  };
+  const first = mint();
+  server = await FakeServer.start({ expiresAt: () => Math.floor(Date.now() / 1000) + lifetimeSec });
+  const hint = (conn: FakeConnection, expSec: number) => {
+    if (expSec * 1000 - 60_000 <= Date.now()) conn.send({ type: 'token_expiring', expires_at: expSec });
+  };
+  server.onConnect = (conn) => {
+    server.welcome(conn);
+    hint(conn, Math.floor(Date.now() / 1000) + lifetimeSec);
+    return true;
+  };
+  server.onFrame = (conn, f) => {
+    if (f.type !== 'auth') return false;
+    const exp = (JSON.parse(Buffer.from(f.token.split('.')[1], 'base64url').toString()) as { exp: number })
+      .exp;
+    hint(conn, exp);
+    return true;
+  };
+  let calls = 0;
+  const client = makeClient(server, {
+    token: first,
+    renewInPlace,
+    getToken: async () => {
+      calls++;
+      return mint();
+    },
+  });
+  const closedWith: number[] = [];
+  client.on('state', (s) => {
+    if (s.to === 'reconnecting' && s.closeCode !== undefined) closedWith.push(s.closeCode);
+  });
+  return { client, calls: () => calls, closedWith };
+}
+
+/** Real time passes (the storm is a matter of wall-clock rate): sample it over a fixed span. */
+async function idleFor(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+describe('short-lived tokens do not make a renewal storm', () => {
+  it.each([20, 60])(
+    '%i s tokens, hint re-sent after every renewal: a few renewals, no close',
+    async (life) => {
+      const { client, calls, closedWith } = await shortLivedSetup(life, true);
+      client.connect();
+      await client.ready();
+      await idleFor(2_500);
+      // At most one renewal per tenth of the lifetime (2 s / 6 s) plus the first: not one per hint.
+      expect(calls()).toBeGreaterThanOrEqual(1);
+      expect(calls()).toBeLessThanOrEqual(3);
+      expect(closedWith).toEqual([]);
+      expect(server.connections).toHaveLength(1);
+      expect(server.last.framesOf('auth').length).toBeLessThanOrEqual(2);
+    },
+  );
+
+  it('with renewInPlace:false the same hints do not make it reconnect twice a second', async () => {
+    const { client, calls } = await shortLivedSetup(20, false);
+    client.connect();
+    await client.ready();
+    await idleFor(2_500);
+    expect(calls()).toBeLessThanOrEqual(3);
+    expect(server.connections.length).toBeLessThanOrEqual(3);
+  });
+
+  it('a host returning the same token is not asked again at once: backs off with jitter', async () => {
+    const timers = new ManualTimers();
+    server = await FakeServer.start({ expiresAt: () => Math.floor(timers.nowMs / 1000) + 3600 });
+    let calls = 0;
+    const client = makeClient(server, {
+      timers,
+      random: () => 0.5,
+      getToken: async () => {
+        calls++;
+        return 'tok-1'; // a cached token: renewing with it changes nothing
+      },
+    });
+    client.connect();
+    const conn = await server.nextConnection();
+    await waitFor(() => client.state === 'connected', 'connected');
+    conn.send({ type: 'token_expiring', expires_at: Math.floor(timers.nowMs / 1000) + 30 });
+    await waitFor(() => calls === 1, 'first renewal');
+    // Stale: retried after the minimum gain (3 s, a tenth of 30 s) plus jitter (0.5 × 1 s).
+    await waitFor(() => timers.pending().includes(3_500), 'backoff timer');
+    conn.send({ type: 'token_expiring', expires_at: Math.floor(timers.nowMs / 1000) + 30 });
+    conn.send({ type: 'notice', notice: { id: 'barrier' } });
+    await new Promise((r) => client.once('notice', r));
+    expect(calls).toBe(1); // the repeated hint waits for the backoff
+    expect(conn.framesOf('auth')).toEqual([]);
+    timers.advance(3_500);
+    await waitFor(() => calls === 2, 'second renewal after the backoff');
   });
 });
