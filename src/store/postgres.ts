@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { counted, type Db, type Row, type Sql } from './db.ts';
+import { counted, type Db, type QueryOptions, type Row, type Sql } from './db.ts';
 
 const typeParsers = {
   getTypeParser(oid: number, format?: string) {
@@ -78,8 +78,8 @@ export async function openPostgres(
     timer.unref();
   };
   const base: Sql = {
-    async query<T extends Row>(text: string, params?: unknown[]) {
-      const res = await pool.query(text, params);
+    async query<T extends Row>(text: string, params?: unknown[], o?: QueryOptions) {
+      const res = await pool.query({ text, values: params, name: o?.name });
       return { rows: res.rows as T[] };
     },
     async exec(text: string) {
@@ -93,8 +93,8 @@ export async function openPostgres(
       const client = await pool.connect();
       const tx = counted(
         {
-          async query<T extends Row>(text: string, params?: unknown[]) {
-            const res = await client.query(text, params);
+          async query<T extends Row>(text: string, params?: unknown[], o?: QueryOptions) {
+            const res = await client.query({ text, values: params, name: o?.name });
             return { rows: res.rows as T[] };
           },
           async exec(text: string) {

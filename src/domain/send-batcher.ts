@@ -1,0 +1,120 @@
+// Group commit for sends (DESIGN §6 "write in batches"). Concurrent sends share one
+// transaction and one statement (`herald_send` over the batch), so a commit — the fsync a
+// durable send waits for — is paid once per batch instead of once per send. Each send keeps
+// its own seq, replay and refusal: refusals are results, not exceptions, and write nothing.
+//
+// There is no timer: a send starts a batch at once while fewer than `maxInFlight` batches
+// are running, so an idle node adds no latency. Under load every slot is busy and sends queue;
+// each finished batch takes up to `maxBatch` of them, so the batch grows with the load and
+// the wait is one batch's duration (a few hundred µs to a few ms).
+import { type Composed, composeInTx, type SendSpec } from './compose.ts';
+import type { Transactor } from './ports.ts';
+
+export interface BatcherOptions {
+  /** Sends per transaction at most. */
+  maxBatch: number;
+  /** Transactions running at once (each holds a connection). */
+  maxInFlight: number;
+}
+
+export const defaultBatcherOptions: BatcherOptions = { maxBatch: 64, maxInFlight: 4 };
+
+interface Pending {
+  spec: SendSpec;
+  resolve(c: Composed): void;
+  reject(err: unknown): void;
+}
+
+/** Deadlock, serialization failure: nothing committed, the send may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 3;
+
+export class SendBatcher {
+  private readonly queue: Pending[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly db: Transactor,
+    private readonly opts: BatcherOptions = defaultBatcherOptions,
+  ) {}
+
+  /** Resolves once the send's transaction committed; rejects with its refusal or the store's error. */
+  submit(spec: SendSpec): Promise<Composed> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ spec, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.opts.maxBatch);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    // Conversation locks are taken in one order by every batch: two batches never wait on
+    // each other in a cycle over conversations.
+    batch.sort((a, b) => compareSpecs(a.spec, b.spec));
+    try {
+      const outcomes = await this.db.transaction((tx) =>
+        composeInTx(
+          tx,
+          batch.map((p) => p.spec),
+        ),
+      );
+      outcomes.forEach((out, i) => {
+        if (out instanceof Error) batch[i].reject(out);
+        else batch[i].resolve(out);
+      });
+    } catch (err) {
+      if (batch.length === 1) return this.runAlone(batch[0], err, 1);
+      // Something the function does not turn into a refusal aborted the whole batch, which
+      // committed nothing: run each send alone so the error reaches only the send it belongs to.
+      for (const p of batch) await this.runAlone(p, null, 0);
+    }
+  }
+
+  private async runAlone(p: Pending, lastErr: unknown, attempts: number): Promise<void> {
+    let err = lastErr;
+    for (let n = attempts; n < MAX_ATTEMPTS; n++) {
+      if (n > 0 && !isRetryable(err)) break;
+      try {
+        const [out] = await this.db.transaction((tx) => composeInTx(tx, [p.spec]));
+        if (out instanceof Error) p.reject(out);
+        else p.resolve(out);
+        return;
+      } catch (e) {
+        err = e;
+      }
+    }
+    p.reject(err);
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: string }).code ?? '');
+}
+
+function compareSpecs(a: SendSpec, b: SendSpec): number {
+  if (a.tenant !== b.tenant) return a.tenant < b.tenant ? -1 : 1;
+  if (a.conversation !== b.conversation) return a.conversation < b.conversation ? -1 : 1;
+  return 0; // stable sort: one conversation's sends keep their submission order
+}
+
+const batchers = new WeakMap<Transactor, SendBatcher>();
+
+/** The store's batcher: one per Transactor, so every caller on one store shares its batches. */
+export function batcherFor(db: Transactor): SendBatcher {
+  let b = batchers.get(db);
+  if (!b) {
+    b = new SendBatcher(db);
+    batchers.set(db, b);
+  }
+  return b;
+}
