@@ -5,6 +5,7 @@
 // this checkout's ("after"), so a shared machine's load hits both alike; ratios are per round.
 //
 //   node --import tsx bench/write-path.ts [--rounds 3] [--sends 3000] [--concurrency 64]
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
@@ -89,6 +90,24 @@ try {
     shapes['groups of 10'].push({ id, members });
   }
 
+  // CPU per send, PostgreSQL backends of this database plus this process: on a shared machine
+  // throughput moves with everyone else's load, the CPU a send costs much less.
+  const backendCpuMs = async (): Promise<Map<number, number>> => {
+    const { rows } = await db.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
+    );
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        out.set(pid, ((Number(f[11]) + Number(f[12])) * 1000) / 100); // clock ticks at 100 Hz
+      } catch {
+        // a backend on another host, or gone: not counted
+      }
+    }
+    return out;
+  };
+
   let seq = 0;
   async function run(impl: Impl, shape: string) {
     const convs = shapes[shape];
@@ -98,6 +117,8 @@ try {
       statements++;
     });
     const lat: number[] = [];
+    const pg0 = await backendCpuMs();
+    const node0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -119,28 +140,37 @@ try {
       }),
     );
     const secs = (performance.now() - t0) / 1000;
+    const node = process.cpuUsage(node0);
     db.onQuery(null);
+    let pgMs = 0;
+    for (const [pid, ms] of await backendCpuMs()) pgMs += ms - (pg0.get(pid) ?? 0);
+    const cpuUs = { pg: (pgMs * 1000) / total, node: (node.user + node.system) / total };
     lat.sort((a, b) => a - b);
     const q = (p: number) => Number(lat[Math.min(lat.length - 1, Math.floor(lat.length * p))].toFixed(1));
-    return { perS: total / secs, p50: q(0.5), p99: q(0.99), statementsPerSend: statements / total };
+    return { perS: total / secs, p50: q(0.5), p99: q(0.99), statementsPerSend: statements / total, cpuUs };
   }
 
   console.log(
     `PostgreSQL ${settings.map((s) => `${s.name}=${s.setting}`).join(' ')}; ${concurrency} concurrent senders, ${total} sends per run, pool ${args.pool}`,
   );
-  const table: string[] = [];
   for (const shape of Object.keys(shapes)) {
     const ratios: number[] = [];
+    const cpuRatios: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const b = await run(before, shape);
       const a = await run(after, shape);
       ratios.push(a.perS / b.perS);
-      const line = `${shape.padEnd(13)} round ${r + 1}: before ${b.perS.toFixed(0)}/s (p50 ${b.p50} ms, p99 ${b.p99} ms, ${b.statementsPerSend.toFixed(2)} stmt/send) | after ${a.perS.toFixed(0)}/s (p50 ${a.p50} ms, p99 ${a.p99} ms, ${a.statementsPerSend.toFixed(2)} stmt/send) | ×${(a.perS / b.perS).toFixed(2)}`;
-      console.log(line);
-      table.push(line);
+      cpuRatios.push((b.cpuUs.pg + b.cpuUs.node) / (a.cpuUs.pg + a.cpuUs.node));
+      const fmt = (x: typeof a) =>
+        `${x.perS.toFixed(0)}/s (p50 ${x.p50} ms, p99 ${x.p99} ms, ${x.statementsPerSend.toFixed(2)} stmt/send, CPU/send pg ${x.cpuUs.pg.toFixed(0)} µs + node ${x.cpuUs.node.toFixed(0)} µs)`;
+      console.log(
+        `${shape.padEnd(13)} round ${r + 1}: before ${fmt(b)} | after ${fmt(a)} | ×${(a.perS / b.perS).toFixed(2)}`,
+      );
     }
-    ratios.sort((x, y) => x - y);
-    console.log(`${shape}: median ratio ×${ratios[Math.floor(ratios.length / 2)].toFixed(2)}`);
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    console.log(
+      `${shape}: median ratio after/before sends/s ×${median(ratios).toFixed(2)}; CPU per send before/after ×${median(cpuRatios).toFixed(2)}`,
+    );
   }
 } finally {
   await db.close();
