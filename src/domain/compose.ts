@@ -283,7 +283,7 @@ export function specOf(
   o: { limits: Limits; viewers: Iterable<string>; traceId?: string },
 ): SendSpec {
   if (req.kind !== 'system') validateInput(req.input, o.limits);
-  const clientId = req.sender ? (req.input.client_id ?? null) : null;
+  const clientId = req.input.client_id ?? null;
   return {
     tenant,
     conversation: req.conversation,
@@ -296,7 +296,8 @@ export function specOf(
     attachments: req.input.attachments ?? [],
     data: req.input.data ?? null,
     client_id: clientId,
-    hash: clientId ? requestHash(req.conversation, req.input) : null,
+    // Only a user's send is idempotent (the system has no retrying client).
+    hash: clientId && req.sender ? requestHash(req.conversation, req.input) : null,
     viewers: [...o.viewers],
     subjects: req.subjects ?? [],
     created: req.created ?? false,

@@ -82,40 +82,58 @@ export class SendBatcher {
     // Conversation locks are taken in one order by every batch: two batches never wait on
     // each other in a cycle over conversations.
     batch.sort((a, b) => compareSpecs(a.spec, b.spec));
-    try {
-      const outcomes = await this.db.transaction((tx) =>
-        composeInTx(
-          tx,
-          batch.map((p) => p.spec),
-        ),
-      );
-      outcomes.forEach((out, i) => {
-        if (out instanceof Error) batch[i].reject(out);
-        else batch[i].resolve(out);
-      });
-    } catch (err) {
-      if (batch.length === 1) return this.runAlone(batch[0], err, 1);
-      // Something the function does not turn into a refusal aborted the whole batch, which
-      // committed nothing: run each send alone so the error reaches only the send it belongs to.
-      for (const p of batch) await this.runAlone(p, null, 0);
+    const tried = await this.attempt(batch.map((p) => p.spec));
+    if ('outcomes' in tried) return settle(batch, tried.outcomes);
+    if (!tried.beforeCommit) {
+      // COMMIT itself failed: whether it took effect is unknown, so nothing may run again
+      // (a send without client_id would be written twice). The client retries by client_id.
+      for (const p of batch) p.reject(tried.err);
+      return;
     }
+    if (batch.length === 1) return this.runAlone(batch[0], tried.err, 1);
+    // Something the function does not turn into a refusal aborted the whole batch, which
+    // committed nothing: run each send alone so the error reaches only the send it belongs to.
+    for (const p of batch) await this.runAlone(p, null, 0);
   }
 
   private async runAlone(p: Pending, lastErr: unknown, attempts: number): Promise<void> {
     let err = lastErr;
     for (let n = attempts; n < MAX_ATTEMPTS; n++) {
       if (n > 0 && !isRetryable(err)) break;
-      try {
-        const [out] = await this.db.transaction((tx) => composeInTx(tx, [p.spec]));
-        if (out instanceof Error) p.reject(out);
-        else p.resolve(out);
-        return;
-      } catch (e) {
-        err = e;
-      }
+      const tried = await this.attempt([p.spec]);
+      if ('outcomes' in tried) return settle([p], tried.outcomes);
+      err = tried.err;
+      if (!tried.beforeCommit) break;
     }
     p.reject(err);
   }
+
+  /** One transaction; on failure, whether it failed before COMMIT (then nothing was written). */
+  private async attempt(
+    specs: SendSpec[],
+  ): Promise<{ outcomes: (Composed | Error)[] } | { err: unknown; beforeCommit: boolean }> {
+    let beforeCommit = false;
+    try {
+      const outcomes = await this.db.transaction(async (tx) => {
+        try {
+          return await composeInTx(tx, specs);
+        } catch (err) {
+          beforeCommit = true;
+          throw err;
+        }
+      });
+      return { outcomes };
+    } catch (err) {
+      return { err, beforeCommit };
+    }
+  }
+}
+
+function settle(batch: Pending[], outcomes: (Composed | Error)[]): void {
+  outcomes.forEach((out, i) => {
+    if (out instanceof Error) batch[i].reject(out);
+    else batch[i].resolve(out);
+  });
 }
 
 function isRetryable(err: unknown): boolean {
