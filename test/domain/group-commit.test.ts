@@ -130,4 +130,30 @@ describe.each(backends())('group commit (%s)', (backend: Backend) => {
     expect(after.messages - before.messages).toBe(3);
     expect((await eventsOf(s.db, tenant, ids[0])).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
   });
+
+  it('a batch whose COMMIT reply is lost is not run again: no send is written twice', async () => {
+    const { tenant, users, ids, spec } = await world(1);
+    // The transaction commits, then the caller sees an error, as when the connection drops
+    // before COMMIT's reply: the outcome is unknown to the node.
+    const lossy: Transactor = {
+      ...s.db,
+      query: s.db.query.bind(s.db),
+      exec: s.db.exec.bind(s.db),
+      async transaction(fn) {
+        await s.db.transaction(fn);
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+      },
+    };
+    const batcher = new SendBatcher(lossy, { maxBatch: 8, maxInFlight: 1 });
+    const before = await snapshot(s.db, tenant);
+    const settled = await Promise.allSettled([
+      batcher.submit(spec(ids[0], users[1], { body: 'alone' })),
+      batcher.submit(spec(ids[0], users[1], { body: 'no key 1' })),
+      batcher.submit(spec(ids[0], users[2], { body: 'no key 2' })),
+    ]);
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    const after = await snapshot(s.db, tenant);
+    expect(after.messages - before.messages).toBe(3);
+    expect((await eventsOf(s.db, tenant, ids[0])).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
 });
