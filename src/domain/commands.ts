@@ -3,7 +3,7 @@
 // handler a compile error. Adding a kind: one file in kinds/, one line here.
 import { type ConversationKind, HeraldError } from '../protocol/index.ts';
 import type { ComposeContext, Composed, MessageInput, SendRequest } from './compose.ts';
-import { specOf } from './compose.ts';
+import { specOf, validateInput } from './compose.ts';
 import { type Announcement, announcementSend, handleAnnouncement } from './kinds/announcement.ts';
 import { type ChannelMessage, channelSend, handleChannelMessage } from './kinds/channel.ts';
 import { type DirectMessage, directSend, handleDirectMessage } from './kinds/direct.ts';
@@ -94,7 +94,7 @@ const sends: {
     cmd: Extract<UserSend, { kind: K }>,
   ) => SendRequest | Promise<SendRequest>;
 } = {
-  DirectMessage: (deps, tenant, cmd) => directSend(deps.db, deps.limits, tenant, cmd),
+  DirectMessage: (deps, tenant, cmd) => directSend(deps.db, tenant, cmd),
   GroupMessage: (_deps, _tenant, cmd) => groupSend(cmd),
   ChannelMessage: (_deps, _tenant, cmd) => channelSend(cmd),
   Announcement: (_deps, _tenant, cmd) => announcementSend(cmd),
@@ -134,6 +134,8 @@ async function sendBatched(
     t: string,
     c: UserSend,
   ) => SendRequest | Promise<SendRequest>;
+  // Refused before anything is read or created (a direct message's conversation included).
+  validateInput(cmd.input, deps.limits);
   const req = await toRequest(deps, tenant, cmd);
   // Read before the transaction: the registry's round trip is not spent holding a lock.
   const viewers = await deps.viewing.viewers(tenant, req.conversation);

@@ -8,9 +8,7 @@ import {
   composeOne,
   type MessageInput,
   type SendRequest,
-  validateInput,
 } from '../compose.ts';
-import type { Limits } from '../limits.ts';
 import type { Sql, Transactor } from '../ports.ts';
 
 export interface DirectMessage {
@@ -72,16 +70,10 @@ function sendTo(cmd: DirectMessage, conversation: string): SendRequest {
  * on first send) in a transaction of its own first. A client_id already used for a message
  * elsewhere is refused before anything is created: a mismatched replay writes nothing.
  */
-export async function directSend(
-  db: Transactor,
-  limits: Limits,
-  tenant: string,
-  cmd: DirectMessage,
-): Promise<SendRequest> {
+export async function directSend(db: Transactor, tenant: string, cmd: DirectMessage): Promise<SendRequest> {
   if (cmd.conversation) return sendTo(cmd, cmd.conversation);
   const to = cmd.to;
   if (!to) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
-  validateInput(cmd.input, limits); // before the conversation is created
   const id = await db.transaction(async (tx) => {
     const clientId = cmd.input.client_id;
     if (clientId) {
