@@ -1,17 +1,19 @@
 // The command registry: one entry per message kind. Routing reads the
 // command's `kind` (a type), and the mapped type below makes a missing
 // handler a compile error. Adding a kind: one file in kinds/, one line here.
-import { type Actor, type ConversationKind, HeraldError } from '../protocol/index.ts';
-import type { ComposeContext, Composed, MessageInput } from './compose.ts';
-import { findBySenderClientId } from './compose.ts';
-import { type Announcement, handleAnnouncement } from './kinds/announcement.ts';
-import { type ChannelMessage, handleChannelMessage } from './kinds/channel.ts';
-import { type DirectMessage, handleDirectMessage } from './kinds/direct.ts';
-import { type GroupMessage, handleGroupMessage } from './kinds/group.ts';
+import { type ConversationKind, HeraldError } from '../protocol/index.ts';
+import type { ComposeContext, Composed, MessageInput, SendRequest } from './compose.ts';
+import { specOf, validateInput } from './compose.ts';
+import { type Announcement, announcementSend, handleAnnouncement } from './kinds/announcement.ts';
+import { type ChannelMessage, channelSend, handleChannelMessage } from './kinds/channel.ts';
+import { type DirectMessage, directSend, handleDirectMessage } from './kinds/direct.ts';
+import { type GroupMessage, groupSend, handleGroupMessage } from './kinds/group.ts';
 import { handleSystemEvent, type SystemEvent } from './kinds/system-event.ts';
 import { handleSystemNotice, type NoticeSent, type SystemNotice } from './kinds/system-notice.ts';
 import type { Limits } from './limits.ts';
 import type { Transactor, ViewingRegistry } from './ports.ts';
+import { conversationKind } from './queries.ts';
+import { batcherFor } from './send-batcher.ts';
 
 export type Command =
   | DirectMessage
@@ -31,6 +33,7 @@ interface Results {
   SystemNotice: NoticeSent;
 }
 
+/** Each command inside a caller's transaction (a SystemEvent within a membership change). */
 type Handlers = {
   [K in CommandKind]: (ctx: ComposeContext, cmd: Extract<Command, { kind: K }>) => Promise<Results[K]>;
 };
@@ -83,44 +86,85 @@ export function commandFor(
   }
 }
 
-/** Runs a command in its own transaction. */
+/** What each user send sends: on its own, these go through the store's group commit. */
+const sends: {
+  [K in UserSend['kind']]: (
+    deps: DomainDeps,
+    tenant: string,
+    cmd: Extract<UserSend, { kind: K }>,
+  ) => SendRequest | Promise<SendRequest>;
+} = {
+  DirectMessage: (deps, tenant, cmd) => directSend(deps.db, tenant, cmd),
+  GroupMessage: (_deps, _tenant, cmd) => groupSend(cmd),
+  ChannelMessage: (_deps, _tenant, cmd) => channelSend(cmd),
+  Announcement: (_deps, _tenant, cmd) => announcementSend(cmd),
+};
+
+function isUserSend(cmd: Command): cmd is UserSend {
+  return cmd.kind in sends;
+}
+
+/**
+ * Runs a command in its own transaction. User sends share their transaction with other
+ * concurrent sends to the same store (group commit, send-batcher.ts); each keeps its own
+ * result, and a refusal of one never fails another.
+ */
 export async function execute<C extends Command>(
   deps: DomainDeps,
   tenant: string,
   cmd: C,
   traceId?: string,
 ): Promise<ResultOf<C>> {
+  if (isUserSend(cmd)) return (await sendBatched(deps, tenant, cmd, traceId)) as ResultOf<C>;
   // The mapped type guarantees handlers[K] takes Extract<Command, {kind: K}>; TS cannot correlate it.
   const handler = handlers[cmd.kind] as unknown as (ctx: ComposeContext, cmd: C) => Promise<ResultOf<C>>;
-  try {
-    return await deps.db.transaction((tx) =>
-      handler({ tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId }, cmd),
-    );
-  } catch (err) {
-    // Two first sends of one client_id raced: the loser's transaction rolled back
-    // (no seq consumed); answer with the winner's message.
-    // Only sends to different conversations can race this far (one conversation's sends are
-    // serialized by its row lock), and an admin's Announcement is a user send too.
-    const sender = senderOf(cmd);
-    if (isIdempotencyConflict(err) && sender && 'input' in cmd) {
-      const earlier = await findBySenderClientId(deps.db, tenant, sender, cmd.input.client_id);
-      if (earlier) return { message: earlier, replayed: true } as ResultOf<C>;
-    }
-    throw err;
-  }
-}
-
-function senderOf(cmd: Command): Actor | null {
-  if ('sender' in cmd) return { type: 'user', user_id: cmd.sender };
-  if ('actor' in cmd) return cmd.actor;
-  return null;
-}
-
-function isIdempotencyConflict(err: unknown): boolean {
-  if (err instanceof HeraldError || typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: string; constraint?: string; message?: string };
-  return (
-    e.code === '23505' &&
-    (e.constraint === 'messages_idempotency' || /messages_idempotency/.test(e.message ?? ''))
+  return deps.db.transaction((tx) =>
+    handler({ tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId }, cmd),
   );
+}
+
+async function sendBatched(
+  deps: DomainDeps,
+  tenant: string,
+  cmd: UserSend,
+  traceId?: string,
+): Promise<Composed> {
+  const toRequest = sends[cmd.kind] as (
+    d: DomainDeps,
+    t: string,
+    c: UserSend,
+  ) => SendRequest | Promise<SendRequest>;
+  // Refused before anything is read or created (a direct message's conversation included).
+  validateInput(cmd.input, deps.limits);
+  const req = await toRequest(deps, tenant, cmd);
+  // Read before the transaction: the registry's round trip is not spent holding a lock.
+  const viewers = await deps.viewing.viewers(tenant, req.conversation);
+  const spec = specOf(tenant, req, { limits: deps.limits, viewers, traceId });
+  return batcherFor(deps.db).submit(spec);
+}
+
+const KIND_CACHE_MAX = 10_000;
+const kindCaches = new WeakMap<Transactor, Map<string, ConversationKind>>();
+
+/**
+ * A conversation's kind (routing a send to its command), cached per store: a conversation's
+ * kind never changes, so only the first send to it pays the lookup. Unknown ids are not cached.
+ */
+export async function conversationKindOf(
+  db: Transactor,
+  tenant: string,
+  conversation: string,
+): Promise<ConversationKind> {
+  let cache = kindCaches.get(db);
+  if (!cache) {
+    cache = new Map();
+    kindCaches.set(db, cache);
+  }
+  const key = `${tenant}\0${conversation}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const kind = await conversationKind(db, tenant, conversation);
+  if (cache.size >= KIND_CACHE_MAX) cache.clear();
+  cache.set(key, kind);
+  return kind;
 }

@@ -1,22 +1,26 @@
-// The shared write path of every message kind (DESIGN §4): inside the
-// caller's transaction, assign the next seq, insert the message and its
-// event, refresh the conversation preview, fan out per-recipient rows in
-// bulk, and write the outbox rows. Kind handlers decide *who* and *whether*;
-// this module decides *how*, once.
-import { randomUUID } from 'node:crypto';
+// The shared write path of every message kind (DESIGN §4). A send is one call of the SQL
+// function `herald_send` (migration 005), which in the caller's transaction locks the
+// conversation, checks kind, role, idempotency, reply and mentions, assigns the next seq and
+// writes the message, its event, the preview, the outbox frames and the per-recipient rows in
+// bulk. Kind modules declare *what* a command sends (conversation, sender, kind); the
+// function's kind rules decide *who* receives; this module builds the call once, for one send
+// inside a transaction or for a batch of concurrent sends (send-batcher.ts).
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type Actor,
   type Attachment,
+  type ConversationEvent,
   type ConversationKind,
+  type ErrorCode,
   HeraldError,
   type MemberRole,
   type Message,
   type MessageKind,
+  type MessagePreview,
   topics,
 } from '../protocol/index.ts';
 import type { Limits } from './limits.ts';
 import type { Row, Sql, ViewingRegistry } from './ports.ts';
-import { inboxEntryJson, insertInboxFrames, toMessage, toPreview } from './rows.ts';
 
 /** What a handler needs besides its command. */
 export interface ComposeContext {
@@ -165,193 +169,18 @@ export async function lockConversation(
   return rows[0];
 }
 
-/** Returns the earlier message for a repeated (tenant, sender, client_id), if any. */
-export async function findBySenderClientId(
-  sql: Sql,
-  tenant: string,
-  actor: Actor,
-  clientId: string | null | undefined,
-): Promise<Message | null> {
-  if (!clientId || actor.type !== 'user') return null;
-  const { rows } = await sql.query(
-    'SELECT * FROM messages WHERE tenant_id = $1 AND sender_id = $2 AND client_id = $3',
-    [tenant, actor.user_id, clientId],
-  );
-  return rows[0] ? toMessage(rows[0]) : null;
-}
-
 /**
- * The common start of a member's send (direct, group, channel): validate,
- * lock the conversation, check its kind and the sender's membership, and
- * find an earlier message with the same client_id (idempotent replay).
- */
-export async function openMemberSend(
-  ctx: ComposeContext,
-  sender: string,
-  conversation: string,
-  kind: ConversationKind,
-  input: MessageInput,
-): Promise<{ conv: ConversationRow; actor: Actor; earlier: Message | null }> {
-  validateInput(input, ctx.limits);
-  const actor: Actor = { type: 'user', user_id: sender };
-  const conv = await lockConversation(ctx, conversation, actor);
-  if (conv.kind !== kind) throw new HeraldError('INVALID_KIND', `Not a ${kind} conversation.`);
-  if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-  const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, actor, input.client_id);
-  return { conv, actor, earlier };
-}
-
-/** Members of a conversation, read once per compose. */
-export async function memberIds(ctx: ComposeContext, conversation: string): Promise<string[]> {
-  const { rows } = await ctx.tx.query<{ user_id: string }>(
-    'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2',
-    [ctx.tenant, conversation],
-  );
-  return rows.map((r) => r.user_id);
-}
-
-export interface AppendOptions {
-  conversation: ConversationRow;
-  actor: Actor;
-  kind: MessageKind;
-  input: MessageInput;
-  /**
-   * Users whose inbox entries this message touches. For large channels only
-   * the mentioned and the readers; otherwise every recipient (members).
-   */
-  recipients: readonly string[];
-  /** Whether the message counts as unread for recipients (system events do not). */
-  countsAsUnread: boolean;
-  /** Mentioned users must be among these; undefined: checked against the members table. */
-  mentionable?: readonly string[];
-  /** Large channels: every current viewer gets the message read, even without an entry yet. */
-  includeAllViewers?: boolean;
-  /** Recipients who get the message already read besides the sender and viewers. */
-  readers?: readonly string[];
-}
-
-/** The write path proper. Call inside the transaction after lockConversation. */
-export async function appendMessage(ctx: ComposeContext, opts: AppendOptions): Promise<Message> {
-  const { conversation, actor, input } = opts;
-  const mentions = [...new Set(input.mentions ?? [])];
-  const senderId = actor.type === 'user' ? actor.user_id : null;
-
-  if (input.reply_to) {
-    const { rows } = await ctx.tx.query(
-      'SELECT 1 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id = $3',
-      [ctx.tenant, conversation.id, input.reply_to],
-    );
-    if (!rows[0]) throw new HeraldError('INVALID_REPLY');
-  }
-  if (mentions.length > 0) {
-    const pool = new Set(opts.mentionable ?? []);
-    let unknown = mentions.filter((u) => !pool.has(u));
-    if (unknown.length > 0 && opts.mentionable === undefined) {
-      // Large channels pass only some recipients: confirm membership in the store.
-      const { rows } = await ctx.tx.query<{ user_id: string }>(
-        'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[])',
-        [ctx.tenant, conversation.id, unknown],
-      );
-      const found = new Set(rows.map((r) => r.user_id));
-      unknown = unknown.filter((u) => !found.has(u));
-    }
-    if (unknown.length > 0) {
-      throw new HeraldError('INVALID_MENTION', `Not members: ${unknown.slice(0, 5).join(', ')}.`);
-    }
-  }
-
-  const id = randomUUID();
-  const { rows: msgRows } = await ctx.tx.query(
-    `WITH s AS (
-       UPDATE conversations SET last_seq = last_seq + 1
-        WHERE tenant_id = $1 AND id = $2 RETURNING last_seq)
-     INSERT INTO messages (tenant_id, id, conversation_id, seq, kind, sender_id, body, reply_to,
-                           mentions, attachments, data, client_id)
-     SELECT $1, $3, $2, s.last_seq, $4, $5, $6, $7, $8::text[], $9::jsonb, $10::jsonb, $11 FROM s
-     RETURNING *`,
-    [
-      ctx.tenant,
-      conversation.id,
-      id,
-      opts.kind,
-      senderId,
-      input.body,
-      input.reply_to ?? null,
-      mentions,
-      JSON.stringify(input.attachments ?? []),
-      input.data ? JSON.stringify(input.data) : null,
-      input.client_id ?? null,
-    ],
-  );
-  const message = toMessage(msgRows[0]);
-  await recordEvent(
-    ctx,
-    conversation.id,
-    message.seq,
-    message.id,
-    { type: 'message.created', message },
-    toPreview(message),
-  );
-
-  // Readers: the sender and whoever is viewing the thread right now get it already read.
-  let viewers = await ctx.viewing.viewers(
-    ctx.tenant,
-    conversation.id,
-    opts.includeAllViewers ? undefined : opts.recipients,
-  );
-  if (opts.includeAllViewers && viewers.size > 0) {
-    // The viewing registry is TTL'd and checked only when a view starts: someone who left the
-    // channel a moment ago may still be listed. They must not get an entry (nor the preview).
-    const { rows } = await ctx.tx.query<{ user_id: string }>(
-      'SELECT user_id FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[])',
-      [ctx.tenant, conversation.id, [...viewers]],
-    );
-    viewers = new Set(rows.map((r) => r.user_id));
-  }
-  // Viewers read it on arrival: the room hears their receipts like any mark-read.
-  const seers = [...viewers].filter((u) => u !== senderId);
-  if (seers.length > 0) {
-    await ctx.tx.query(
-      `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-       SELECT $1, $2, jsonb_build_object('type', 'receipt', 'conversation', $3::text, 'user_id', u, 'seq', $4::bigint), $5
-         FROM unnest($6::text[]) AS u`,
-      [
-        ctx.tenant,
-        topics.conversation(ctx.tenant, conversation.id),
-        conversation.id,
-        message.seq,
-        ctx.traceId ?? null,
-        seers,
-      ],
-    );
-  }
-  if (senderId) viewers.add(senderId);
-  for (const r of opts.readers ?? []) viewers.add(r);
-  const recipients = opts.includeAllViewers
-    ? [...new Set([...opts.recipients, ...viewers])]
-    : opts.recipients;
-  await fanOutInbox(ctx, {
-    conversation: conversation.id,
-    seq: message.seq,
-    recipients,
-    readers: [...viewers],
-    mentions,
-    countsAsUnread: opts.countsAsUnread,
-  });
-  return message;
-}
-
-/**
- * Inserts the event row, updates the conversation's preview and writes the
- * room's outbox row — one statement. `preview` undefined leaves it as is.
+ * Inserts the event row, updates the conversation's preview and writes the room's outbox row
+ * — one statement. `preview` undefined leaves it as is. Edits and deletes use it; a new
+ * message's event is written by `herald_send`.
  */
 export async function recordEvent(
   ctx: ComposeContext,
   conversation: string,
   seq: number,
   messageId: string,
-  event: import('../protocol/index.ts').ConversationEvent,
-  preview?: import('../protocol/index.ts').MessagePreview,
+  event: ConversationEvent,
+  preview?: MessagePreview,
 ): Promise<void> {
   const frame = { type: 'event', conversation, seq, event };
   await ctx.tx.query(
@@ -378,54 +207,124 @@ export async function recordEvent(
   );
 }
 
-export interface FanOut {
+/** What a command sends, as its kind module declares it. */
+export interface SendRequest {
   conversation: string;
-  seq: number;
-  recipients: readonly string[];
-  readers: readonly string[];
-  mentions: readonly string[];
-  countsAsUnread: boolean;
+  /** null: the system (no membership, no idempotency). */
+  sender: string | null;
+  /** The message kind; for user kinds also the conversation kind required. */
+  kind: MessageKind;
+  input: MessageInput;
+  /** System events: the users the event is about (they have seen it). */
+  subjects?: readonly string[];
+  /** System events: the creation event, whose subjects are all members. */
+  created?: boolean;
+}
+
+/** One send as `herald_send_one` takes it (migration 005). */
+export interface SendSpec {
+  tenant: string;
+  conversation: string;
+  sender: string | null;
+  kind: MessageKind;
+  id: string;
+  body: string;
+  reply_to: string | null;
+  mentions: string[];
+  attachments: Attachment[];
+  data: Record<string, unknown> | null;
+  client_id: string | null;
+  hash: string | null;
+  viewers: string[];
+  subjects: readonly string[];
+  created: boolean;
+  large: number;
+  trace: string | null;
+}
+
+/** JSON with object keys sorted at every depth: equal values, equal text. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x ?? null)).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
 }
 
 /**
- * Upserts every recipient's inbox entry and writes one `inbox` frame per
- * recipient to their personal topic, in a single statement whatever the count.
+ * The fingerprint of a send, stored with the message: a replay of its client_id must carry
+ * the same one. Absent, null and empty optional fields are the same request; mentions compare
+ * as a set; attachments in order.
  */
-export async function fanOutInbox(ctx: ComposeContext, f: FanOut): Promise<void> {
-  if (f.recipients.length === 0) return;
-  await ctx.tx.query(
-    `WITH r AS (SELECT DISTINCT unnest($3::text[]) AS user_id),
-     up AS (
-       INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq, unread_count,
-                                       mention_count, last_activity_at)
-       SELECT $1, r.user_id, $2,
-              CASE WHEN r.user_id = ANY($4::text[]) THEN $6::bigint ELSE 0 END,
-              CASE WHEN r.user_id = ANY($4::text[]) OR NOT $7 THEN 0 ELSE 1 END,
-              CASE WHEN r.user_id = ANY($5::text[]) AND NOT r.user_id = ANY($4::text[]) THEN 1 ELSE 0 END,
-              now()
-         FROM r
-       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
-         last_read_seq = GREATEST(e.last_read_seq, EXCLUDED.last_read_seq),
-         unread_count = CASE WHEN EXCLUDED.last_read_seq >= $6 THEN 0 ELSE e.unread_count + EXCLUDED.unread_count END,
-         mention_count = CASE WHEN EXCLUDED.last_read_seq >= $6 THEN 0 ELSE e.mention_count + EXCLUDED.mention_count END,
-         last_activity_at = now(),
-         version = nextval('inbox_version')
-       RETURNING e.*)
-     ${insertInboxFrames({
-       tenant: '$1',
-       from: 'up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
-       entry: inboxEntryJson(ctx.limits.largeChannelThreshold),
-       trace: '$8',
-     })}`,
-    [
-      ctx.tenant,
-      f.conversation,
-      f.recipients,
-      f.readers,
-      f.mentions,
-      f.seq,
-      f.countsAsUnread,
-      ctx.traceId ?? null,
-    ],
+export function requestHash(conversation: string, input: MessageInput): string {
+  const normalized = {
+    v: 1,
+    conversation,
+    body: input.body,
+    reply_to: input.reply_to ?? null,
+    mentions: [...new Set(input.mentions ?? [])].sort(),
+    attachments: input.attachments ?? [],
+    data: input.data ?? null,
+  };
+  return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
+}
+
+/**
+ * Validates a request and builds its spec. User sends (any sender, and announcements) pass
+ * the input rules first: a refused send never reaches the store, nor a batch.
+ */
+export function specOf(
+  tenant: string,
+  req: SendRequest,
+  o: { limits: Limits; viewers: Iterable<string>; traceId?: string },
+): SendSpec {
+  if (req.kind !== 'system') validateInput(req.input, o.limits);
+  const clientId = req.input.client_id ?? null;
+  return {
+    tenant,
+    conversation: req.conversation,
+    sender: req.sender,
+    kind: req.kind,
+    id: randomUUID(),
+    body: req.input.body,
+    reply_to: req.input.reply_to ?? null,
+    mentions: [...new Set(req.input.mentions ?? [])],
+    attachments: req.input.attachments ?? [],
+    data: req.input.data ?? null,
+    client_id: clientId,
+    // Only a user's send is idempotent (the system has no retrying client).
+    hash: clientId && req.sender ? requestHash(req.conversation, req.input) : null,
+    viewers: [...o.viewers],
+    subjects: req.subjects ?? [],
+    created: req.created ?? false,
+    large: o.limits.largeChannelThreshold,
+    trace: o.traceId ?? null,
+  };
+}
+
+type Outcome = { message: Message; replayed?: boolean } | { error: ErrorCode; detail?: string };
+
+/** The sends' outcomes, in order: a Composed, or the HeraldError that refused it (nothing written). */
+export async function composeInTx(tx: Sql, specs: readonly SendSpec[]): Promise<(Composed | HeraldError)[]> {
+  const { rows } = await tx.query<{ r: Outcome }>(
+    'SELECT r FROM herald_send($1::jsonb) AS r',
+    [JSON.stringify(specs)],
+    { name: 'herald_send' },
   );
+  return rows.map(({ r }) =>
+    'error' in r ? new HeraldError(r.error, r.detail) : { message: r.message, replayed: r.replayed === true },
+  );
+}
+
+/** One send inside the caller's transaction (commands composed with other writes). */
+export async function composeOne(ctx: ComposeContext, req: SendRequest): Promise<Composed> {
+  const viewers = await ctx.viewing.viewers(ctx.tenant, req.conversation);
+  const spec = specOf(ctx.tenant, req, { limits: ctx.limits, viewers, traceId: ctx.traceId });
+  const [out] = await composeInTx(ctx.tx, [spec]);
+  if (out instanceof HeraldError) throw out;
+  return out;
 }

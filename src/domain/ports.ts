@@ -3,9 +3,15 @@
 
 export type Row = Record<string, unknown>;
 
+export interface QueryOptions {
+  /** A statement name, unique per text: parsed and planned once per connection. */
+  name?: string;
+}
+
 /** A SQL connection or transaction (PostgreSQL dialect). */
 export interface Sql {
-  query<T extends Row = Row>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  /** `opts.name` makes it a named prepared statement where the driver has them (pg). */
+  query<T extends Row = Row>(text: string, params?: unknown[], opts?: QueryOptions): Promise<{ rows: T[] }>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(text: string): Promise<void>;
 }

@@ -47,17 +47,14 @@ export function toPreview(m: Message): MessagePreview {
 
 /**
  * SQL expression of an InboxEntry as jsonb, from inbox alias `e` and conversation alias `c`.
- * Large channels keep no per-message unread counter: unread derives from seqs (DESIGN §6).
+ * The shape has one definition, `herald_inbox_entry` (migration 005), which the write path's
+ * SQL function uses too. Large channels keep no per-message unread counter: unread derives
+ * from seqs (DESIGN §6).
  */
 export function inboxEntryJson(largeThreshold: number): string {
-  return `jsonb_build_object(
-    'conversation_id', c.id, 'kind', c.kind, 'title', c.title, 'last_seq', c.last_seq,
-    'last_read_seq', e.last_read_seq,
-    'unread_count', CASE WHEN c.kind = 'channel' AND c.member_count > ${Number(largeThreshold)}
-                         THEN LEAST(GREATEST(c.last_seq - e.last_read_seq, 0), 999) ELSE e.unread_count END,
-    'mention_count', e.mention_count, 'archived', e.archived, 'muted', e.muted, 'pinned', e.pinned,
-    'last_activity_at', GREATEST(e.last_activity_at, COALESCE(c.last_message_at, e.last_activity_at)),
-    'last_message', c.last_message, 'version', e.version)`;
+  return `herald_inbox_entry(c.id, c.kind, c.title, c.last_seq, c.member_count, c.last_message,
+    c.last_message_at, e.last_read_seq, e.unread_count, e.mention_count, e.archived, e.muted, e.pinned,
+    e.last_activity_at, e.version, ${Number(largeThreshold)})`;
 }
 
 /**

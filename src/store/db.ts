@@ -1,8 +1,8 @@
 // The store port: the domain's Sql plus what hosts need (transactions,
 // LISTEN, statement hooks). PGlite (embedded) and pg.Pool implement it.
-import type { Row, Sql } from '../domain/ports.ts';
+import type { QueryOptions, Row, Sql } from '../domain/ports.ts';
 
-export type { Row, Sql };
+export type { QueryOptions, Row, Sql };
 
 export interface Db extends Sql {
   readonly kind: 'pglite' | 'postgres';
@@ -18,9 +18,9 @@ export interface Db extends Sql {
 /** Wraps a connection so the hook sees every statement, in or out of a transaction. */
 export function counted(sql: Sql, hook: () => ((text: string) => void) | null): Sql {
   return {
-    query<T extends Row = Row>(text: string, params?: unknown[]) {
+    query<T extends Row = Row>(text: string, params?: unknown[], opts?: QueryOptions) {
       hook()?.(text);
-      return sql.query<T>(text, params);
+      return sql.query<T>(text, params, opts);
     },
     exec(text: string) {
       hook()?.(text);

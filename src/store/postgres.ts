@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { counted, type Db, type Row, type Sql } from './db.ts';
+import { counted, type Db, type QueryOptions, type Row, type Sql } from './db.ts';
 import { asStoreError } from './unavailable.ts';
 
 const typeParsers = {
@@ -102,8 +102,8 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   // Every statement's connection failure leaves the store as STORE_UNAVAILABLE (retryable);
   // SQL errors pass through as they are.
   const base: Sql = {
-    async query<T extends Row>(text: string, params?: unknown[]) {
-      const res = await pool.query(text, params).catch(rethrow);
+    async query<T extends Row>(text: string, params?: unknown[], o?: QueryOptions) {
+      const res = await pool.query({ text, values: params, name: o?.name }).catch(rethrow);
       return { rows: res.rows as T[] };
     },
     async exec(text: string) {
@@ -121,8 +121,8 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
       client.on('error', onError);
       const tx = counted(
         {
-          async query<T extends Row>(text: string, params?: unknown[]) {
-            const res = await client.query(text, params).catch(rethrow);
+          async query<T extends Row>(text: string, params?: unknown[], o?: QueryOptions) {
+            const res = await client.query({ text, values: params, name: o?.name }).catch(rethrow);
             return { rows: res.rows as T[] };
           },
           async exec(text: string) {

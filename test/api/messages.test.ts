@@ -117,6 +117,32 @@ describe.each(backends())('messages (%s)', (backend: Backend) => {
     expect(clash).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
   });
 
+  it('an Idempotency-Key reused for a different request is 422 IDEMPOTENCY_KEY_REUSED and writes nothing', async () => {
+    const { tenant_id, alice, id } = await group();
+    const other = await t.call<{ conversation: { id: string } }>({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: t.bearer(alice),
+      payload: { kind: 'group', title: 'o', members: ['bob'] },
+    });
+    const key = { 'idempotency-key': 'pay-1' };
+    const first = await send(alice, id, { body: 'pay 10' }, key);
+    expect(first.status).toBe(201);
+    const before = await snapshot(t.db, tenant_id);
+    for (const [conversation, payload] of [
+      [id, { body: 'pay 20' }],
+      [other.body.conversation.id, { body: 'pay 10' }],
+      [id, { body: 'pay 10', mentions: ['bob'] }],
+    ] as const) {
+      const res = await send(alice, conversation, payload, key);
+      expect(res).toMatchObject({ status: 422, body: { error: { code: 'IDEMPOTENCY_KEY_REUSED' } } });
+    }
+    expect(await snapshot(t.db, tenant_id)).toEqual(before);
+    const replay = await send(alice, id, { body: 'pay 10' }, key);
+    expect(replay.status).toBe(200);
+    expect(replay.body.message).toEqual(first.body.message);
+  });
+
   it('lets only the author edit; author or moderators delete; events never keep a deleted body', async () => {
     const { alice, bob, id } = await group();
     const m = (await send(bob, id, { body: 'original secret' })).body.message;

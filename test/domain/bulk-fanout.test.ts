@@ -17,7 +17,7 @@ import {
 describe.each(backends())('bulk fan-out (%s)', (backend: Backend) => {
   const s = useStore(backend);
 
-  it('a send costs the same statements for 10 and 1,000 members, and writes a row per member', async () => {
+  it('a send is one statement for 10 and 1,000 members, and writes a row per member', async () => {
     const deps = depsOf(s.db);
     const users = userNames(1000);
     const tenant = await seedTenant(s.db, users);
@@ -52,7 +52,10 @@ describe.each(backends())('bulk fan-out (%s)', (backend: Backend) => {
     const head = await outboxHead(s.db);
     const many = await send(large.id);
     expect(many.length).toBe(few.length);
-    expect(many.length).toBeLessThanOrEqual(8);
+    // One statement per send (`herald_send`, migration 005), whatever the member count; the
+    // group commit runs several sends in that one statement.
+    expect(many).toHaveLength(1);
+    expect(many[0]).toMatch(/herald_send\(/);
 
     const inbox = await inboxOf(s.db, tenant, large.id);
     expect(inbox).toHaveLength(1000);

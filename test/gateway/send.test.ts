@@ -173,6 +173,25 @@ describe.each(backends())('gateway send (%s)', (backend: Backend) => {
     c.close();
   });
 
+  it('a client_id reused for a different send is an error frame IDEMPOTENCY_KEY_REUSED with its ref; nothing written', async () => {
+    const { tenant, group } = await setup();
+    const c = await connect(node, await node.token(tenant, 'alice'));
+    c.send({ type: 'send', conversation: group, client_id: 'once', body: 'first' });
+    const ack = await c.next('ack', (f) => f.client_id === 'once');
+    const before = await snapshot(store.db, tenant);
+    c.send({ type: 'send', conversation: group, client_id: 'once', body: 'second' });
+    expect(await c.next('error', (f) => f.ref === 'once')).toMatchObject({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+      ref: 'once',
+    });
+    expect(await snapshot(store.db, tenant)).toEqual(before);
+    // The same send again is a replay: acknowledged with the original seq and message.
+    c.send({ type: 'send', conversation: group, client_id: 'once', body: 'first' });
+    const again = await c.next('ack', (f) => f.client_id === 'once' && f !== ack);
+    expect(again).toMatchObject({ seq: ack.seq, message_id: ack.message_id });
+    c.close();
+  });
+
   it('the per-user send limit is shared by HTTP and every socket: RATE_LIMITED, nothing written', async () => {
     const t = await startTestHerald({
       backend,

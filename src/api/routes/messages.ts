@@ -2,16 +2,10 @@
 // delete, history (keyset by seq), the event log (gap repair), read
 // markers and receipts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { commandFor, execute } from '../../domain/commands.ts';
+import { commandFor, conversationKindOf, execute } from '../../domain/commands.ts';
 import type { MessageInput } from '../../domain/compose.ts';
 import { deleteMessage, editMessage } from '../../domain/edits.ts';
-import {
-  conversationKind,
-  listEvents,
-  listMessages,
-  listReceipts,
-  readableConversation,
-} from '../../domain/queries.ts';
+import { listEvents, listMessages, listReceipts, readableConversation } from '../../domain/queries.ts';
 import { markRead } from '../../domain/read-marker.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import type { RouteDeps } from '../app.ts';
@@ -39,7 +33,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('Send a message (Idempotency-Key: a repeat returns the original with 200)'),
+        ...doc(
+          'Send a message (Idempotency-Key: a matching repeat returns the original with 200, a different request 422)',
+        ),
         params: ConversationParams,
         headers: SendHeaders,
         body: SendBody,
@@ -54,7 +50,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       // Checked before anything is read or written: over the limit changes nothing. The
       // limiter is shared with the gateway's `send` frames.
       await limiters.send.take(p.tenant_id, p.user_id);
-      const kind = await conversationKind(db, p.tenant_id, req.params.id);
+      const kind = await conversationKindOf(db, p.tenant_id, req.params.id);
       const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id ?? null };
       const command = commandFor(kind, p.user_id, req.params.id, input);
       const result = await execute(deps, p.tenant_id, command, traceOf(req));

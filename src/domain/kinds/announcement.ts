@@ -1,15 +1,13 @@
-// Announcement: admins or the system post to an `announcement` conversation;
-// its audience (the whole tenant, or its members) gets an inbox entry each.
-import { type Actor, HeraldError } from '../../protocol/index.ts';
+// Announcement: admins or the system post to an `announcement` conversation; its audience
+// (the whole tenant, or its members) gets an inbox entry each (herald_send's kind rules,
+// migration 005). A user must be the conversation's admin: NOT_ADMIN otherwise.
+import type { Actor } from '../../protocol/index.ts';
 import {
-  appendMessage,
   type ComposeContext,
   type Composed,
-  findBySenderClientId,
-  lockConversation,
+  composeOne,
   type MessageInput,
-  memberIds,
-  validateInput,
+  type SendRequest,
 } from '../compose.ts';
 
 export interface Announcement {
@@ -19,28 +17,15 @@ export interface Announcement {
   input: MessageInput;
 }
 
-export async function handleAnnouncement(ctx: ComposeContext, cmd: Announcement): Promise<Composed> {
-  validateInput(cmd.input, ctx.limits);
-  const conv = await lockConversation(ctx, cmd.conversation, cmd.actor);
-  if (conv.kind !== 'announcement')
-    throw new HeraldError('INVALID_KIND', 'Not an announcement conversation.');
-  if (cmd.actor.type === 'user' && conv.role !== 'admin') throw new HeraldError('NOT_ADMIN');
-  const earlier = await findBySenderClientId(ctx.tx, ctx.tenant, cmd.actor, cmd.input.client_id);
-  if (earlier) return { message: earlier, replayed: true };
-  const recipients =
-    conv.audience === 'tenant'
-      ? (
-          await ctx.tx.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1', [ctx.tenant])
-        ).rows.map((r) => r.id)
-      : await memberIds(ctx, conv.id);
-  const message = await appendMessage(ctx, {
-    conversation: conv,
-    actor: cmd.actor,
+export function announcementSend(cmd: Announcement): SendRequest {
+  return {
+    conversation: cmd.conversation,
+    sender: cmd.actor.type === 'user' ? cmd.actor.user_id : null,
     kind: 'announcement',
     input: cmd.input,
-    recipients,
-    countsAsUnread: true,
-    mentionable: recipients,
-  });
-  return { message, replayed: false };
+  };
+}
+
+export async function handleAnnouncement(ctx: ComposeContext, cmd: Announcement): Promise<Composed> {
+  return composeOne(ctx, announcementSend(cmd));
 }

@@ -1,13 +1,13 @@
-// ChannelMessage: class-style discussion. Small channels fan out like groups;
-// above the threshold only mentions (and readers) get per-recipient writes,
-// so a message costs O(1) rows whatever the member count (DESIGN §6).
+// ChannelMessage: class-style discussion. Small channels fan out like groups; above the
+// threshold only the sender, the mentioned and the viewers get per-recipient writes, so a
+// message costs O(1) rows whatever the member count (DESIGN §6; herald_send's kind rules,
+// migration 005).
 import {
-  appendMessage,
   type ComposeContext,
   type Composed,
+  composeOne,
   type MessageInput,
-  memberIds,
-  openMemberSend,
+  type SendRequest,
 } from '../compose.ts';
 
 export interface ChannelMessage {
@@ -17,27 +17,10 @@ export interface ChannelMessage {
   input: MessageInput;
 }
 
+export function channelSend(cmd: ChannelMessage): SendRequest {
+  return { conversation: cmd.conversation, sender: cmd.sender, kind: 'channel', input: cmd.input };
+}
+
 export async function handleChannelMessage(ctx: ComposeContext, cmd: ChannelMessage): Promise<Composed> {
-  const { conv, actor, earlier } = await openMemberSend(
-    ctx,
-    cmd.sender,
-    cmd.conversation,
-    'channel',
-    cmd.input,
-  );
-  if (earlier) return { message: earlier, replayed: true };
-  const large = conv.member_count > ctx.limits.largeChannelThreshold;
-  const recipients = large ? [cmd.sender, ...(cmd.input.mentions ?? [])] : await memberIds(ctx, conv.id);
-  const message = await appendMessage(ctx, {
-    conversation: conv,
-    actor,
-    kind: 'channel',
-    input: cmd.input,
-    recipients,
-    countsAsUnread: true,
-    // Large: mentions are checked against the store, and every viewer's marker moves.
-    mentionable: large ? undefined : recipients,
-    includeAllViewers: large,
-  });
-  return { message, replayed: false };
+  return composeOne(ctx, channelSend(cmd));
 }

@@ -1,16 +1,15 @@
-// DirectMessage: user → user, in the pair's one `direct` conversation,
-// created on first send.
+// DirectMessage: user → user, in the pair's one `direct` conversation, created on first
+// send. Both members get an inbox entry (herald_send's kind rules, migration 005).
 import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../../protocol/index.ts';
 import {
-  appendMessage,
   type ComposeContext,
   type Composed,
+  composeOne,
   type MessageInput,
-  memberIds,
-  openMemberSend,
+  type SendRequest,
 } from '../compose.ts';
-import type { Sql } from '../ports.ts';
+import type { Sql, Transactor } from '../ports.ts';
 
 export interface DirectMessage {
   kind: 'DirectMessage';
@@ -62,21 +61,40 @@ export async function getOrCreateDirect(tx: Sql, tenant: string, a: string, b: s
   return again[0].id;
 }
 
+function sendTo(cmd: DirectMessage, conversation: string): SendRequest {
+  return { conversation, sender: cmd.sender, kind: 'direct', input: cmd.input };
+}
+
+/**
+ * The send of a direct message. Addressed by user, the pair's conversation is resolved (created
+ * on first send) in a transaction of its own first. A client_id already used for a message
+ * elsewhere is refused before anything is created: a mismatched replay writes nothing.
+ */
+export async function directSend(db: Transactor, tenant: string, cmd: DirectMessage): Promise<SendRequest> {
+  if (cmd.conversation) return sendTo(cmd, cmd.conversation);
+  const to = cmd.to;
+  if (!to) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
+  const id = await db.transaction(async (tx) => {
+    const clientId = cmd.input.client_id;
+    if (clientId) {
+      const { rows } = await tx.query<{ id: string; direct_key: string | null }>(
+        `SELECT c.id, c.direct_key FROM messages m
+           JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+          WHERE m.tenant_id = $1 AND m.sender_id = $2 AND m.client_id = $3`,
+        [tenant, cmd.sender, clientId],
+      );
+      if (rows[0] && rows[0].direct_key === directKey(cmd.sender, to)) return rows[0].id;
+      if (rows[0]) throw new HeraldError('IDEMPOTENCY_KEY_REUSED');
+    }
+    return getOrCreateDirect(tx, tenant, cmd.sender, to);
+  });
+  return sendTo(cmd, id);
+}
+
+/** Inside a caller's transaction: get-or-create and send in it. */
 export async function handleDirectMessage(ctx: ComposeContext, cmd: DirectMessage): Promise<Composed> {
   const id =
     cmd.conversation ?? (cmd.to ? await getOrCreateDirect(ctx.tx, ctx.tenant, cmd.sender, cmd.to) : null);
   if (!id) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
-  const { conv, actor, earlier } = await openMemberSend(ctx, cmd.sender, id, 'direct', cmd.input);
-  if (earlier) return { message: earlier, replayed: true };
-  const recipients = await memberIds(ctx, id);
-  const message = await appendMessage(ctx, {
-    conversation: conv,
-    actor,
-    kind: 'direct',
-    input: cmd.input,
-    recipients,
-    countsAsUnread: true,
-    mentionable: recipients,
-  });
-  return { message, replayed: false };
+  return composeOne(ctx, sendTo(cmd, id));
 }

@@ -1,11 +1,11 @@
-// GroupMessage: user → the members of a `group`, fanned out at compose.
+// GroupMessage: user → the members of a `group`, fanned out at compose (every member gets an
+// inbox entry; herald_send's kind rules, migration 005).
 import {
-  appendMessage,
   type ComposeContext,
   type Composed,
+  composeOne,
   type MessageInput,
-  memberIds,
-  openMemberSend,
+  type SendRequest,
 } from '../compose.ts';
 
 export interface GroupMessage {
@@ -15,24 +15,10 @@ export interface GroupMessage {
   input: MessageInput;
 }
 
+export function groupSend(cmd: GroupMessage): SendRequest {
+  return { conversation: cmd.conversation, sender: cmd.sender, kind: 'group', input: cmd.input };
+}
+
 export async function handleGroupMessage(ctx: ComposeContext, cmd: GroupMessage): Promise<Composed> {
-  const { conv, actor, earlier } = await openMemberSend(
-    ctx,
-    cmd.sender,
-    cmd.conversation,
-    'group',
-    cmd.input,
-  );
-  if (earlier) return { message: earlier, replayed: true };
-  const recipients = await memberIds(ctx, conv.id);
-  const message = await appendMessage(ctx, {
-    conversation: conv,
-    actor,
-    kind: 'group',
-    input: cmd.input,
-    recipients,
-    countsAsUnread: true,
-    mentionable: recipients,
-  });
-  return { message, replayed: false };
+  return composeOne(ctx, groupSend(cmd));
 }

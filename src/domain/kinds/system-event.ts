@@ -1,14 +1,12 @@
 // SystemEvent: the system records a change in a conversation (joined, left,
 // renamed, created) as a message of kind `system` with structured `data`.
 // It touches inbox entries like any message but never counts as unread.
-import type { Actor } from '../../protocol/index.ts';
-import {
-  appendMessage,
-  type ComposeContext,
-  type Composed,
-  lockConversation,
-  memberIds,
-} from '../compose.ts';
+// The users an event is about have seen it: their markers move past it. That matters most in
+// large channels, where unread is derived from seqs and a joiner would otherwise start with
+// their own join event unread; large conversations otherwise touch no entry (O(1) writes
+// whatever the member count). Creation marks every member (herald_send's kind rules,
+// migration 005): no costlier than the creation itself.
+import { type ComposeContext, type Composed, composeOne } from '../compose.ts';
 
 export type SystemEventData =
   | { event: 'created'; by: string | null; title: string | null }
@@ -36,27 +34,13 @@ function describe(d: SystemEventData): string {
 }
 
 export async function handleSystemEvent(ctx: ComposeContext, cmd: SystemEvent): Promise<Composed> {
-  const actor: Actor = { type: 'system' };
-  const conv = await lockConversation(ctx, cmd.conversation, actor);
-  const large = conv.member_count > ctx.limits.largeChannelThreshold;
-  // The users an event is about have seen it: their markers move past it. That matters most
-  // in large channels, where unread is derived from seqs and a joiner would otherwise start
-  // with their own join event unread. Creation already wrote an entry per member, so marking
-  // them all is no costlier than the creation itself.
-  const members = large && cmd.data.event !== 'created' ? null : await memberIds(ctx, conv.id);
-  const subjects =
-    cmd.data.event === 'created' ? (members ?? []) : cmd.data.event === 'joined' ? cmd.data.user_ids : [];
-  // Large conversations otherwise touch no entry: O(1) writes whatever the member count.
-  const recipients = large ? subjects : (members ?? []);
-  const message = await appendMessage(ctx, {
-    conversation: conv,
-    actor,
+  const d = cmd.data;
+  return composeOne(ctx, {
+    conversation: cmd.conversation,
+    sender: null,
     kind: 'system',
-    input: { body: describe(cmd.data), data: cmd.data },
-    recipients,
-    readers: subjects,
-    countsAsUnread: false,
-    mentionable: [],
+    input: { body: describe(d), data: d },
+    subjects: d.event === 'joined' ? d.user_ids : [],
+    created: d.event === 'created',
   });
-  return { message, replayed: false };
 }
