@@ -33,6 +33,7 @@ import {
 import { KeyedLimiter } from './rate-limit.ts';
 import type { ResyncTarget, Session } from './session.ts';
 import { storedEventFrame, TopicHub } from './topic-hub.ts';
+import { FlushScheduler } from './writer.ts';
 
 export interface AuthFailure {
   reason: HandshakeFailure;
@@ -58,6 +59,10 @@ export class GatewayCore {
   readonly sessions = new Set<Session>();
   /** Sessions over the soft mark, checked by the maintenance tick. */
   readonly degraded = new Set<Session>();
+  /** Flushes every connection's queued frames once per event-loop turn. */
+  readonly flusher = new FlushScheduler();
+  /** A connection's queue is handed over within the tick past this size (writer.ts). */
+  readonly flushAtBytes: number;
   readonly userLimiter: KeyedLimiter;
   readonly ipLimiter: KeyedLimiter;
   /** Set by drain(): new connections are refused. */
@@ -76,6 +81,7 @@ export class GatewayCore {
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.metrics = new GatewayMetrics(options.metrics);
+    this.flushAtBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(this.opts.softMarkBytes / 4)));
     this.hub = new TopicHub(options.bus, (err, topic) =>
       this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
     );
