@@ -82,8 +82,10 @@ export class GatewayCore {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.metrics = new GatewayMetrics(options.metrics);
     this.flushAtBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(this.opts.softMarkBytes / 4)));
-    this.hub = new TopicHub(options.bus, (err, topic) =>
-      this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
+    this.hub = new TopicHub(
+      options.bus,
+      (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
+      () => this.flusher.eager(),
     );
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();

@@ -141,6 +141,8 @@ export class TopicHub {
   constructor(
     private readonly bus: Bus,
     private readonly onError: (err: unknown, topic: string) => void = () => {},
+    /** Called after an `event` frame reached every listener (the gateway flushes its writers). */
+    private readonly afterEvent: () => void = () => {},
   ) {}
 
   /** Number of topics this node is subscribed to (tests assert ref-counting). */
@@ -203,6 +205,7 @@ export class TopicHub {
         this.onError(err, topic);
       }
     }
+    if (frame.type === 'event') this.afterEvent();
   }
 
   async close(): Promise<void> {

@@ -12,24 +12,47 @@ import type { Writable } from 'node:stream';
 /** What a Writer writes to: a net.Socket (WebSocket) or an http.ServerResponse (SSE). */
 export type Stream = Pick<Writable, 'write' | 'cork' | 'uncork' | 'writableLength' | 'destroyed'>;
 
-/** Flushes every writer with queued frames once per event-loop turn. */
+/**
+ * Flushes the writers with queued frames at the end of each event-loop turn (setImmediate).
+ * An `event` may also flush at once (eager): the first one of a turn goes out as soon as it
+ * is dispatched — a lone message is not held back — and what follows in the same turn (the
+ * inbox frames riding along, or the next events of a burst) waits for the turn's end and
+ * leaves in one write per connection.
+ */
 export class FlushScheduler {
   private pending: Writer[] = [];
   private spare: Writer[] = [];
-  private scheduled = false;
-  private readonly run = () => this.flushAll();
+  /** A turn-end flush is scheduled. */
+  private armed = false;
+  /** An eager flush already happened this turn. */
+  private early = false;
+  private readonly onTurnEnd = () => {
+    this.armed = false;
+    this.early = false;
+    this.flushPending();
+  };
 
   schedule(w: Writer): void {
     this.pending.push(w);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
+    this.arm();
   }
 
-  private flushAll(): void {
-    this.scheduled = false;
-    // Swap the lists (both reused): a flush may schedule again for the next turn.
+  /** Flushes now unless an eager flush already happened this turn. */
+  eager(): void {
+    if (this.early) return;
+    this.early = true;
+    this.flushPending();
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    setImmediate(this.onTurnEnd);
+  }
+
+  private flushPending(): void {
+    // Swap the lists (both reused): a flush may schedule again.
     const list = this.pending;
     this.pending = this.spare;
     this.spare = list;

@@ -105,6 +105,34 @@ describe('gateway writer', () => {
     p.close();
   });
 
+  it('the first event of a turn is flushed at once; the rest of the turn leaves together at its end', async () => {
+    const p = await pair();
+    const flusher = new FlushScheduler();
+    const w = new Writer(p.server, flusher, 64 * 1024);
+    const bytes = () => p.server.bytesWritten;
+    const a = wsTextFrame('{"n":"a"}');
+    w.enqueue(a);
+    flusher.eager(); // an event was dispatched: out now
+    expect(bytes()).toBe(a.length);
+    const b = wsTextFrame('{"n":"b"}');
+    const c = wsTextFrame('{"n":"c"}');
+    w.enqueue(b);
+    flusher.eager(); // a second event in the same turn: batched
+    w.enqueue(c);
+    expect(bytes()).toBe(a.length);
+    await new Promise((r) => setImmediate(r)); // the turn ends
+    expect(bytes()).toBe(a.length + b.length + c.length);
+    const total = a.length + b.length + c.length;
+    await until(() => p.received.reduce((n, x) => n + x.length, 0) === total, 'every frame');
+    expect(textFrames(Buffer.concat(p.received))).toEqual(['{"n":"a"}', '{"n":"b"}', '{"n":"c"}']);
+    // A new turn: eager again.
+    const d = wsTextFrame('{"n":"d"}');
+    w.enqueue(d);
+    flusher.eager();
+    expect(bytes()).toBe(total + d.length);
+    p.close();
+  });
+
   it('a cut drops the queued backlog: the reason follows the bytes in flight, not the backlog', async () => {
     const p = await pair();
     p.client.pause(); // The reader stops: the kernel buffers fill, then the writer's queue.
