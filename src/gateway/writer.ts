@@ -14,10 +14,11 @@ export type Stream = Pick<Writable, 'write' | 'cork' | 'uncork' | 'writableLengt
 
 /**
  * Flushes the writers with queued frames at the end of each event-loop turn (setImmediate).
- * An `event` may also flush at once (eager): the first one of a turn goes out as soon as it
- * is dispatched — a lone message is not held back — and what follows in the same turn (the
- * inbox frames riding along, or the next events of a burst) waits for the turn's end and
- * leaves in one write per connection.
+ * An `event` also asks for an eager flush: the first one of a turn goes out as soon as the
+ * code that dispatched it yields (a microtask) — a lone message is not held back, and frames
+ * dispatched together with it synchronously (one bus read) share its write — while what
+ * follows later in the same turn (the inbox frames riding along, the next events of a
+ * burst) waits for the turn's end and leaves in one write per connection.
  */
 export class FlushScheduler {
   private pending: Writer[] = [];
@@ -31,17 +32,18 @@ export class FlushScheduler {
     this.early = false;
     this.flushPending();
   };
+  private readonly onEager = () => this.flushPending();
 
   schedule(w: Writer): void {
     this.pending.push(w);
     this.arm();
   }
 
-  /** Flushes now unless an eager flush already happened this turn. */
+  /** Flushes at the next microtask unless an eager flush already happened this turn. */
   eager(): void {
     if (this.early) return;
     this.early = true;
-    this.flushPending();
+    queueMicrotask(this.onEager);
     this.arm();
   }
 
