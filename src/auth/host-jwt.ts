@@ -7,6 +7,7 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 import type { HostJwtConfig } from '../config.ts';
 import { HeraldError, unsafeText } from '../protocol/index.ts';
+import { hmacKey } from './tokens.ts';
 
 export interface HostClaims {
   tenant_id: string;
@@ -27,8 +28,9 @@ export function hostVerifier(cfg: HostJwtConfig): HostVerifier {
   };
   const verify: (token: string) => Promise<JWTPayload> = cfg.secret
     ? (() => {
-        const key = new TextEncoder().encode(cfg.secret);
-        return async (token) => (await jwtVerify(token, key, { ...opts, algorithms: ['HS256'] })).payload;
+        const key = hmacKey(cfg.secret as string);
+        return async (token) =>
+          (await jwtVerify(token, await key(), { ...opts, algorithms: ['HS256'] })).payload;
       })()
     : (() => {
         const jwks = createRemoteJWKSet(new URL(cfg.jwksUrl as string));

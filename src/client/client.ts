@@ -42,6 +42,7 @@ import { realTimers, type Timers } from './timers.ts';
 import { jwtExpiryMs, normaliseEpoch, TokenKeeper } from './token-keeper.ts';
 import { TypingTracker } from './typing.ts';
 import { randomId } from './uuid.ts';
+import { expandEvent } from './wire.ts';
 
 /** One cursor-synced store's sync loop: the run in progress, asked again meanwhile, retries. */
 interface SyncState {
@@ -716,9 +717,14 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         this.emit('error', new HeraldClientError(frame.code, undefined, { ref: frame.conversation }));
         return;
       }
-      case 'event':
-        this.subs.get(frame.conversation)?._onEvent(frame.seq, frame.event);
+      case 'event': {
+        const sub = this.subs.get(frame.conversation);
+        sub?._onEvent(
+          frame.seq,
+          expandEvent(frame.event, this._welcome?.tenant_id ?? '', frame.conversation, frame.seq),
+        );
         return;
+      }
       case 'ack': {
         const { client_id, conversation, seq, message_id } = frame;
         // Acks go only to the sender's connection; still, it must be for the send's conversation.

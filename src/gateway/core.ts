@@ -35,6 +35,7 @@ import {
 } from './queries.ts';
 import type { ResyncTarget, Session } from './session.ts';
 import { storedEventFrame, TopicHub } from './topic-hub.ts';
+import { FlushScheduler } from './writer.ts';
 
 export interface AuthFailure {
   reason: HandshakeFailure;
@@ -65,6 +66,10 @@ export class GatewayCore {
   readonly ipLimiter: Limiter;
   /** Socket caps per user and per tenant, shared by WebSocket and SSE. */
   readonly admission: SocketAdmission;
+  /** Flushes every connection's queued frames once per event-loop turn. */
+  readonly flusher = new FlushScheduler();
+  /** A connection's queue is handed over within the tick past this size (writer.ts). */
+  readonly flushAtBytes: number;
   /** Set by drain(): new connections are refused. */
   draining = false;
 
@@ -81,8 +86,11 @@ export class GatewayCore {
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.metrics = new GatewayMetrics(options.metrics);
-    this.hub = new TopicHub(options.bus, (err, topic) =>
-      this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
+    this.flushAtBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(this.opts.softMarkBytes / 4)));
+    this.hub = new TopicHub(
+      options.bus,
+      (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
+      () => this.flusher.eager(),
     );
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();

@@ -23,6 +23,7 @@ import type { HandshakeFailure, MetricsSnapshot } from './metrics.ts';
 import type { GatewayOptions, ResolvedOptions } from './options.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { Session, type Sink } from './session.ts';
+import { Writer, wsTextFrame } from './writer.ts';
 
 export interface Gateway {
   /** Handles an HTTP upgrade for the gateway path; other paths are answered 404. */
@@ -123,14 +124,33 @@ export function createGateway(options: GatewayOptions): Gateway {
     setTimeout(() => ws.terminate(), opts.closeGraceMs).unref();
   }
 
+  // Frames bypass ws's per-send framing: each is written to the TCP socket pre-framed (one
+  // buffer per topic frame for every socket; permessage-deflate is off above, so ws would
+  // add nothing), batched per tick by the connection's Writer.
   function wsSink(ws: WebSocket): Sink {
+    const socket = (ws as unknown as { _socket: Duplex })._socket;
+    const writer = new Writer(
+      socket,
+      core.flusher,
+      core.flushAtBytes,
+      () => ws.readyState === WebSocket.OPEN,
+    );
     return {
       transport: 'ws',
-      write(text, buf) {
-        if (ws.readyState === WebSocket.OPEN) ws.send(buf ?? text, { binary: false });
+      write(text, frame) {
+        writer.enqueue(frame ? frame.wsFrame : wsTextFrame(text));
       },
-      bufferedAmount: () => ws.bufferedAmount,
-      close: (code, reason) => closeSocket(ws, code, reason),
+      urgent: (text) => writer.urgent(wsTextFrame(text)),
+      bufferedAmount: () => writer.bufferedAmount,
+      close(code, reason) {
+        writer.end(false);
+        closeSocket(ws, code, reason);
+      },
+      cut(code, reason) {
+        const dropped = writer.end(true);
+        closeSocket(ws, code, reason);
+        return dropped;
+      },
     };
   }
 
@@ -262,7 +282,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           message: parsed.message,
           ...(parsed.ref ? { ref: parsed.ref } : {}),
         };
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+        if (session) session.send(frame);
+        else if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
         if (parsed.fatal) {
           if (session) session.close(CLOSE.PROTOCOL_ERROR, 'malformed frame');
           else closeSocket(ws, CLOSE.PROTOCOL_ERROR, 'malformed frame');

@@ -26,7 +26,8 @@ export type MetricEvent =
   | { name: 'connection_closed'; transport: 'ws' | 'sse'; code: number }
   | { name: 'handshake_failed'; reason: HandshakeFailure }
   | { name: 'frame_dropped'; priority: Priority }
-  | { name: 'slow_consumer' }
+  /** discardedBytes: queued frames dropped so the close reason could go ahead of them. */
+  | { name: 'slow_consumer'; discardedBytes: number }
   | { name: 'replay'; events: number };
 
 export interface MetricsOptions {
@@ -43,6 +44,8 @@ export interface MetricsSnapshot {
   handshakeFailures: Partial<Record<HandshakeFailure, number>>;
   framesDropped: Partial<Record<Priority, number>>;
   slowConsumers: number;
+  /** Bytes of queued frames dropped by slow-consumer cuts (the clients resume them by seq). */
+  slowConsumerDiscardedBytes: number;
   replayedEvents: number;
 }
 
@@ -54,6 +57,7 @@ export class GatewayMetrics {
     handshakeFailures: {},
     framesDropped: {},
     slowConsumers: 0,
+    slowConsumerDiscardedBytes: 0,
     replayedEvents: 0,
   };
   private readonly prom?: {
@@ -63,6 +67,7 @@ export class GatewayMetrics {
     handshakeFailures: Counter<'reason'>;
     dropped: Counter<'priority'>;
     slow: Counter;
+    discarded: Counter;
     replayed: Counter;
   };
 
@@ -102,7 +107,12 @@ export class GatewayMetrics {
         }),
         slow: new Counter({
           name: 'herald_gateway_slow_consumers_total',
-          help: 'Sockets closed for passing the hard mark.',
+          help: 'Connections cut for passing the hard mark or stalling a replay.',
+          registers,
+        }),
+        discarded: new Counter({
+          name: 'herald_gateway_slow_consumer_discarded_bytes_total',
+          help: 'Queued bytes dropped when slow consumers were cut (resumed by seq).',
           registers,
         }),
         replayed: new Counter({
@@ -139,7 +149,9 @@ export class GatewayMetrics {
         break;
       case 'slow_consumer':
         s.slowConsumers++;
+        s.slowConsumerDiscardedBytes += e.discardedBytes;
         this.prom?.slow.inc();
+        this.prom?.discarded.inc(e.discardedBytes);
         break;
       case 'replay':
         s.replayedEvents += e.events;

@@ -17,14 +17,25 @@ import type { GatewayCore } from './core.ts';
 import type { Priority } from './metrics.ts';
 import { storedEventFrame, type TopicFrame } from './topic-hub.ts';
 
-/** Where a session's frames go. `cursor` marks event frames (SSE uses it for Last-Event-ID). */
+/**
+ * Where a session's frames go (src/gateway/writer.ts queues and batches them). `cursor`
+ * marks event frames (SSE uses it for Last-Event-ID).
+ */
 export interface Sink {
   readonly transport: 'ws' | 'sse';
-  write(text: string, buf: Buffer | null, cursor: { conversation: string; seq: number } | null): void;
+  /** A frame: shared by a topic's sessions (`frame`, rendered once per transport) or this session's own. */
+  write(text: string, frame: TopicFrame | null, cursor: { conversation: string; seq: number } | null): void;
+  /** A control frame written ahead of the queued frames (behind the bytes in flight only). */
+  urgent(text: string): void;
   /** Bytes accepted but not yet handed to the kernel. */
   bufferedAmount(): number;
-  /** Ends the connection with a close code (SSE: ends the stream). */
+  /** Ends the connection with a close code after the queued frames (SSE: ends the stream). */
   close(code: number, reason: string): void;
+  /**
+   * Ends the connection now: drops the queued frames and sends the close reason ahead of
+   * them, so a reader that is behind learns why it was cut. Returns the bytes dropped.
+   */
+  cut(code: number, reason: string): number;
 }
 
 export interface SessionIdentity {
@@ -72,6 +83,11 @@ export interface ResyncTarget {
   finish(): void;
 }
 
+const DEGRADED = JSON.stringify({ type: 'degraded', reason: 'backpressure' } satisfies ServerFrame);
+
+/** Frames shed (typing) or coalesced (presence, receipts) while degraded. */
+const sheddable = (p: Priority) => p !== 'message' && p !== 'inbox';
+
 /** Live to the client (resyncing buffers room frames only). */
 const isLive = (sub: Subscription | undefined) => sub?.state === 'live' || sub?.state === 'resyncing';
 
@@ -93,7 +109,8 @@ export class Session {
   private closing = false;
   private disposed = false;
   private degraded = false;
-  private readonly pendingReceipts = new Map<string, { text: string; seq: number }>();
+  /** Receipts held while degraded, latest per reader. */
+  private readonly pendingReceipts = new Map<string, TopicFrame>();
   private readonly pendingPresence = new Map<string, Map<string, PresenceEntry>>();
   private status: PresenceStatus = 'active';
   private resource: string | null = null;
@@ -435,8 +452,7 @@ export class Session {
     while (this.sink.bufferedAmount() > opts.softMarkBytes / 2) {
       if (this.closing) return false;
       if (Date.now() > deadline) {
-        this.core.metrics.record({ name: 'slow_consumer' });
-        this.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
+        this.slowConsumer();
         return false;
       }
       await new Promise((r) => setTimeout(r, 10));
@@ -553,68 +569,77 @@ export class Session {
 
   /** Sends a frame built for this session alone (acks, errors, control). */
   send(frame: ServerFrame, priority: Priority = 'message'): void {
-    this.emit(JSON.stringify(frame), null, priority, null);
+    if (this.closing) return;
+    const text = JSON.stringify(frame);
+    if (!this.admit(text.length)) return;
+    if (this.degraded && sheddable(priority)) {
+      this.core.metrics.record({ name: 'frame_dropped', priority });
+      if (frame.type === 'presence') this.coalescePresence(frame.conversation, frame.entries);
+      return;
+    }
+    this.sink.write(text, null, null);
   }
 
+  /** A frame shared by every session of a topic: its pre-rendered bytes are written as they are. */
   private emitFrame(f: TopicFrame, cursor: { conversation: string; seq: number } | null): void {
-    this.emit(f.text, f, f.priority, cursor);
+    if (this.closing || !this.admit(f.buf.length)) return;
+    if (this.degraded && sheddable(f.priority)) {
+      // Coalesced from the hub's parse of the frame: nothing is parsed per session.
+      if (f.type === 'receipt' && f.conversation !== null && f.userId !== null && f.seq !== null) {
+        const key = `${f.conversation}\0${f.userId}`;
+        const prev = this.pendingReceipts.get(key);
+        if (!prev || (prev.seq ?? 0) < f.seq) this.pendingReceipts.set(key, f);
+      } else if (f.type === 'presence' && f.entries) this.coalescePresence(f.conversation, f.entries);
+      this.core.metrics.record({ name: 'frame_dropped', priority: f.priority });
+      return;
+    }
+    this.sink.write(f.text, f, cursor);
   }
 
   /**
    * The bounded queue: the transport's buffered bytes are the queue. Over the
    * soft mark typing is shed and presence/receipts coalesce per key (latest
-   * wins) until it drains; over the hard mark the socket is closed with
+   * wins) until it drains; over the hard mark the connection is cut with
    * SLOW_CONSUMER — nothing is dropped silently, the client resumes by seq.
+   * False: the frame must not be written (the session is closing).
    */
-  private emit(
-    text: string,
-    frame: TopicFrame | null,
-    priority: Priority,
-    cursor: { conversation: string; seq: number } | null,
-  ): void {
-    if (this.closing) return;
+  private admit(bytes: number): boolean {
     const { core } = this;
-    const bytes = frame ? frame.buf.length : text.length;
     const queued = this.sink.bufferedAmount();
     if (queued + bytes > core.opts.hardMarkBytes) {
-      core.metrics.record({ name: 'slow_consumer' });
-      this.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
-      return;
+      this.slowConsumer();
+      return false;
     }
     if (!this.degraded && queued + bytes > core.opts.softMarkBytes) {
       this.degraded = true;
       core.degraded.add(this);
-      this.sink.write(
-        JSON.stringify({ type: 'degraded', reason: 'backpressure' } satisfies ServerFrame),
-        null,
-        null,
-      );
+      // Ahead of the backlog: the reader learns it is behind as soon as it reads anything.
+      this.sink.urgent(DEGRADED);
     }
-    if (this.degraded && priority !== 'message' && priority !== 'inbox') {
-      core.metrics.record({ name: 'frame_dropped', priority });
-      if (priority === 'receipt') this.coalesceReceipt(text);
-      else if (priority === 'presence') this.coalescePresence(text);
-      return;
-    }
-    this.sink.write(text, frame ? frame.buf : null, cursor);
+    return true;
   }
 
-  private coalesceReceipt(text: string): void {
-    const r = JSON.parse(text) as { conversation: string; user_id: string; seq: number };
-    const key = `${r.conversation}\0${r.user_id}`;
-    const prev = this.pendingReceipts.get(key);
-    if (!prev || prev.seq < r.seq) this.pendingReceipts.set(key, { text, seq: r.seq });
+  /**
+   * Cuts the connection as a slow consumer: the frames still queued in user space are
+   * dropped (the client resumes them by seq) and the close reason is sent ahead of them,
+   * right behind the bytes already in flight to the kernel.
+   */
+  private slowConsumer(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.releaseSubscriptions();
+    const discarded = this.sink.cut(CLOSE.SLOW_CONSUMER, 'slow consumer');
+    this.core.metrics.record({ name: 'slow_consumer', discardedBytes: discarded });
   }
 
-  private coalescePresence(text: string): void {
-    const p = JSON.parse(text) as { conversation: string | null; entries: PresenceEntry[] };
-    const room = p.conversation ?? '';
+  private coalescePresence(conversation: string | null, entries: readonly PresenceEntry[]): void {
+    const room = conversation ?? '';
     let m = this.pendingPresence.get(room);
     if (!m) {
       m = new Map();
       this.pendingPresence.set(room, m);
     }
-    for (const e of p.entries) m.set(`${e.user_id}\0${e.device_id}`, e);
+    for (const e of entries) m.set(`${e.user_id}\0${e.device_id}`, e);
   }
 
   /** Called by the gateway's maintenance tick while degraded. */
@@ -622,15 +647,17 @@ export class Session {
     if (this.closing) return true;
     if (this.sink.bufferedAmount() > this.core.opts.softMarkBytes / 2) return false;
     this.degraded = false;
-    for (const r of this.pendingReceipts.values()) this.emit(r.text, null, 'receipt', null);
+    const receipts = [...this.pendingReceipts.values()];
     this.pendingReceipts.clear();
-    for (const [room, m] of this.pendingPresence) {
+    for (const r of receipts) this.emitFrame(r, null);
+    const rooms = [...this.pendingPresence];
+    this.pendingPresence.clear();
+    for (const [room, m] of rooms) {
       this.send(
         { type: 'presence', conversation: room === '' ? null : room, entries: [...m.values()] },
         'presence',
       );
     }
-    this.pendingPresence.clear();
     return true;
   }
 

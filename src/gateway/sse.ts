@@ -11,6 +11,7 @@ import { bearer } from '../auth/secrets.ts';
 import { findInputProblem, HeraldError, MAX_SEQ, PROTOCOL_VERSION, parseSeq } from '../protocol/index.ts';
 import { deviceIdOf, type Gateway } from './gateway.ts';
 import { Session, type Sink } from './session.ts';
+import { sseData, Writer } from './writer.ts';
 
 export interface SseOptions {
   /** The gateway, or a getter (the host may build the gateway after registering the route). */
@@ -205,20 +206,34 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     raw.write('retry: 2000\n\n');
 
     const cursor = new StreamCursor(resumed);
+    // Frames are queued and batched per tick like WebSocket ones (writer.ts); a shared frame's
+    // `data:` message is rendered once for every stream, only the `id:` line is per stream.
+    const writer = new Writer(raw, core.flusher, core.flushAtBytes, () => !raw.writableEnded);
+    const end = (code: number, reason: string) => {
+      if (raw.writableEnded) return;
+      raw.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+      setTimeout(() => raw.destroy(), core.opts.closeGraceMs).unref();
+    };
     const sink: Sink = {
       transport: 'sse',
-      write(text, _buf, at) {
-        if (raw.writableEnded) return;
+      write(text, frame, at) {
         if (at) {
           cursor.set(at.conversation, at.seq);
-          raw.write(`id: ${cursor.encoded()}\ndata: ${text}\n\n`);
-        } else raw.write(`data: ${text}\n\n`);
+          writer.enqueue(Buffer.from(`id: ${cursor.encoded()}\n`, 'utf8'));
+        }
+        writer.enqueue(frame ? frame.sseData : sseData(text));
       },
-      bufferedAmount: () => raw.writableLength,
+      urgent: (text) => writer.urgent(sseData(text)),
+      bufferedAmount: () => writer.bufferedAmount,
       close(code, reason) {
-        if (raw.writableEnded) return;
-        raw.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
-        setTimeout(() => raw.destroy(), core.opts.closeGraceMs).unref();
+        writer.end(false);
+        end(code, reason);
+      },
+      // `event: close` goes ahead of the dropped backlog, behind the bytes in flight only.
+      cut(code, reason) {
+        const dropped = writer.end(true);
+        end(code, reason);
+        return dropped;
       },
     };
     const session = new Session(core, sink, {

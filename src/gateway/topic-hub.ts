@@ -1,28 +1,57 @@
 // One bus subscription per topic per node, ref-counted over local
 // listeners (sockets, SSE streams). A payload from the bus is parsed once per
-// topic — to learn its type, seq and priority — and the same string (and the
-// same UTF-8 buffer) is handed to every local listener: never re-serialized
-// per socket.
+// topic — to learn its type, seq, priority and what backpressure coalesces by —
+// and becomes one TopicFrame handed to every local listener. Its bytes are
+// rendered once per transport (a complete WebSocket frame, an SSE `data:`
+// message) and the same buffer is written to every connection: never
+// re-serialized or re-framed per socket.
 import type { Bus } from '../bus/port.ts';
+import type { PresenceEntry } from '../protocol/index.ts';
+import { leanEventText } from './lean-event.ts';
 import type { Priority } from './metrics.ts';
-
-export interface TopicFrame {
-  /** The serialized frame, exactly as published. */
-  readonly text: string;
-  /** UTF-8 bytes of `text`, encoded once for every socket. */
-  readonly buf: Buffer;
-  readonly type: string;
-  readonly conversation: string | null;
-  /** Event frames: the seq. */
-  readonly seq: number | null;
-  /** Typing / receipt / presence: the user it is about. */
-  readonly userId: string | null;
-  /** Event frames announcing that users left (system `left` message). */
-  readonly left: readonly string[] | null;
-  readonly priority: Priority;
-}
+import { sseData, wsTextFrame } from './writer.ts';
 
 type Json = Record<string, unknown>;
+
+export class TopicFrame {
+  private utf8: Buffer | null = null;
+  private ws: Buffer | null = null;
+  private sse: Buffer | null = null;
+
+  constructor(
+    /** The serialized frame sent to clients (events in their lean form). */
+    readonly text: string,
+    readonly type: string,
+    readonly conversation: string | null,
+    /** Event frames: the event's seq; receipts: the seq read up to. */
+    readonly seq: number | null,
+    /** Typing / receipt / presence: the user it is about. */
+    readonly userId: string | null,
+    /** Event frames announcing that users left (system `left` message). */
+    readonly left: readonly string[] | null,
+    /** Presence frames: the entries (coalesced per device under backpressure). */
+    readonly entries: readonly PresenceEntry[] | null,
+    readonly priority: Priority,
+  ) {}
+
+  /** UTF-8 bytes of `text`, encoded once for every connection. */
+  get buf(): Buffer {
+    this.utf8 ??= Buffer.from(this.text, 'utf8');
+    return this.utf8;
+  }
+
+  /** The whole WebSocket text frame (header + payload), built once for every socket. */
+  get wsFrame(): Buffer {
+    this.ws ??= wsTextFrame(this.text, this.buf.length);
+    return this.ws;
+  }
+
+  /** `data: …\n\n`, built once for every SSE stream (the per-stream `id:` line goes before it). */
+  get sseData(): Buffer {
+    this.sse ??= sseData(this.text);
+    return this.sse;
+  }
+}
 
 export function priorityOf(type: string): Priority {
   switch (type) {
@@ -40,8 +69,7 @@ export function priorityOf(type: string): Priority {
   }
 }
 
-function leftUsers(frame: Json): string[] | null {
-  const event = frame.event as Json | undefined;
+function leftUsers(event: Json | undefined): string[] | null {
   if (event?.type !== 'message.created') return null;
   const message = event.message as Json | undefined;
   const data = message?.data as Json | null | undefined;
@@ -50,53 +78,51 @@ function leftUsers(frame: Json): string[] | null {
   return data.user_ids.filter((u): u is string => typeof u === 'string');
 }
 
-/** Builds a TopicFrame from a serialized frame; null when it is not a JSON object with a type. */
-export function topicFrame(text: string, parsed?: Json): TopicFrame | null {
-  let f: Json;
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+const num = (v: unknown) => (typeof v === 'number' ? v : null);
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Builds a TopicFrame from a serialized frame (the one parse of a bus payload); null when
+ * it is not a JSON object with a type. An `event` frame is re-serialized in its lean form.
+ */
+export function topicFrame(text: string): TopicFrame | null {
+  let f: unknown;
   try {
-    f = parsed ?? (JSON.parse(text) as Json);
+    f = JSON.parse(text);
   } catch {
     return null;
   }
-  if (typeof f !== 'object' || f === null || typeof f.type !== 'string') return null;
+  if (!isObject(f) || typeof f.type !== 'string') return null;
   const type = f.type;
-  let buf: Buffer | undefined;
-  return {
+  const conversation = str(f.conversation);
+  if (type === 'event') {
+    const seq = num(f.seq);
+    const event = isObject(f.event) ? f.event : undefined;
+    const lean =
+      conversation !== null && seq !== null && event ? leanEventText(conversation, seq, event) : text;
+    return new TopicFrame(lean, type, conversation, seq, null, leftUsers(event), null, 'message');
+  }
+  return new TopicFrame(
     text,
-    get buf() {
-      if (!buf) buf = Buffer.from(text, 'utf8');
-      return buf;
-    },
     type,
-    conversation: typeof f.conversation === 'string' ? f.conversation : null,
-    seq: type === 'event' && typeof f.seq === 'number' ? f.seq : null,
-    userId: typeof f.user_id === 'string' ? f.user_id : null,
-    left: type === 'event' ? leftUsers(f) : null,
-    priority: priorityOf(type),
-  };
+    conversation,
+    type === 'receipt' ? num(f.seq) : null,
+    str(f.user_id),
+    null,
+    type === 'presence' && Array.isArray(f.entries) ? (f.entries as PresenceEntry[]) : null,
+    priorityOf(type),
+  );
 }
 
 /**
  * A TopicFrame for an `event` frame read from the store (replay, resync), so it goes
- * through the same checks as a live one. Only a system `left` message can end a
- * subscription, so only frames that may be one are parsed.
+ * through the same checks, and the same lean form, as a live one.
  */
 export function storedEventFrame(conversation: string, seq: number, text: string): TopicFrame {
-  const left = text.includes('"left"') ? (topicFrame(text)?.left ?? null) : null;
-  let buf: Buffer | undefined;
-  return {
-    text,
-    get buf() {
-      if (!buf) buf = Buffer.from(text, 'utf8');
-      return buf;
-    },
-    type: 'event',
-    conversation,
-    seq,
-    userId: null,
-    left,
-    priority: 'message',
-  };
+  const f = topicFrame(text);
+  if (f?.type === 'event') return f;
+  return new TopicFrame(text, 'event', conversation, seq, null, null, null, 'message');
 }
 
 export type TopicListener = (frame: TopicFrame) => void;
@@ -115,6 +141,8 @@ export class TopicHub {
   constructor(
     private readonly bus: Bus,
     private readonly onError: (err: unknown, topic: string) => void = () => {},
+    /** Called after an `event` frame reached every listener (the gateway flushes its writers). */
+    private readonly afterEvent: () => void = () => {},
   ) {}
 
   /** Number of topics this node is subscribed to (tests assert ref-counting). */
@@ -177,6 +205,7 @@ export class TopicHub {
         this.onError(err, topic);
       }
     }
+    if (frame.type === 'event') this.afterEvent();
   }
 
   async close(): Promise<void> {

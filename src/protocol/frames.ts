@@ -1,7 +1,7 @@
 // WebSocket frames: discriminated unions by `type`. Imported by the gateway
 // and the SDK; adding a frame is a compile error wherever a switch forgets it.
 import type { ErrorCode } from './errors.ts';
-import type { Attachment, ConversationEvent, InboxEntry, Notice } from './model.ts';
+import type { Attachment, InboxEntry, Message, Notice } from './model.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -64,7 +64,7 @@ export type ServerFrame =
     }
   | { type: 'subscribed'; conversation: string; head_seq: number; replayed: number; complete: boolean }
   | { type: 'unsubscribed'; conversation: string; code: ErrorCode | 'UNSUBSCRIBED' }
-  | { type: 'event'; conversation: string; seq: number; event: ConversationEvent }
+  | { type: 'event'; conversation: string; seq: number; event: WireEvent }
   | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
   | { type: 'inbox'; entry: InboxEntry }
   | { type: 'notice'; notice: Notice }
@@ -76,6 +76,20 @@ export type ServerFrame =
   | { type: 'drain'; reconnect_after_ms: number }
   | { type: 'error'; code: ErrorCode; message: string; ref?: string }
   | { type: 'pong' };
+
+/**
+ * A message as `event` frames carry it: without what the frame and the connection already
+ * say (tenant_id, conversation_id, seq) and without defaults (null fields and empty lists
+ * are left out). The SDK restores the full Message (src/client/wire.ts).
+ */
+export type WireMessage = Pick<Message, 'id' | 'kind' | 'sender' | 'body' | 'created_at'> &
+  Partial<Omit<Message, 'id' | 'kind' | 'sender' | 'body' | 'created_at'>>;
+
+/** A ConversationEvent in an `event` frame. */
+export type WireEvent =
+  | { type: 'message.created'; message: WireMessage }
+  | { type: 'message.edited'; message: WireMessage }
+  | { type: 'message.deleted'; message_id: string; deleted_at: string };
 
 export type ClientFrameType = ClientFrame['type'];
 export type ServerFrameType = ServerFrame['type'];

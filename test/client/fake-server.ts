@@ -6,8 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { leanEvent } from '../../src/gateway/lean-event.ts';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
-import type { ClientFrame, ServerFrame, WelcomeLimits } from '../../src/protocol/frames.ts';
+import type { ClientFrame, ServerFrame, WelcomeLimits, WireEvent } from '../../src/protocol/frames.ts';
 import type { ConversationEvent, InboxEntry, Message, Notice } from '../../src/protocol/model.ts';
 
 export interface FakeServerOptions {
@@ -660,8 +661,10 @@ export class FakeServer {
   }
 }
 
+/** An `event` frame as the gateway sends it: the lean form, which the SDK expands again. */
 export function eventFrame(conversation: string, s: Stored): ServerFrame {
-  return { type: 'event', conversation, seq: s.seq, event: s.event };
+  const event = leanEvent(s.event as unknown as Record<string, unknown>, conversation, s.seq);
+  return { type: 'event', conversation, seq: s.seq, event: event as unknown as WireEvent };
 }
 
 export function errorReply(status: number, code: ErrorCode, message: string = code): FakeResponse {

@@ -162,8 +162,13 @@ describe('WebSocket fuzz', () => {
     const sink: Sink = {
       transport: 'ws',
       write: (text) => out.push(text),
+      urgent: (text) => out.push(text),
       bufferedAmount: () => 0,
       close: (code) => closes.push(code),
+      cut: (code) => {
+        closes.push(code);
+        return 0;
+      },
     };
     const core = node.gateway.core;
     const session = new Session(core, sink, {
