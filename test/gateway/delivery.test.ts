@@ -73,7 +73,7 @@ describe.each(backends())('gateway delivery (%s)', (backend: Backend) => {
     await b.next('inbox', (f) => f.entry.conversation_id === group);
     // A repeated client_id is acknowledged with the original message.
     const again = await sendOver(a, direct, `${direct}-0-dup`);
-    a.send({ type: 'send', conversation: direct, client_id: `${direct}-0-dup`, body: 'again' });
+    a.send({ type: 'send', conversation: direct, client_id: `${direct}-0-dup`, body: `m ${direct}-0-dup` });
     await until(() => a.of('ack', (f) => f.client_id === `${direct}-0-dup`).length === 2, 'second ack');
     expect(a.of('ack', (f) => f.client_id === `${direct}-0-dup`)[1].seq).toBe(again.seq);
     a.close();
