@@ -7,7 +7,7 @@
 // a failing event holds back the later events of its conversation for that endpoint and
 // nothing else. A claim is a lease (`lease_until`) taken with FOR UPDATE SKIP LOCKED and
 // committed before the HTTP request, so no transaction stays open across the network; a node
-// that dies mid-attempt leaves a lease that expires after the timeout plus a grace, and the
+// that dies mid-attempt leaves a lease that expires after twice the timeout, and the
 // head is claimed again by whoever runs next: at-least-once, with the same webhook-id.
 import { randomUUID } from 'node:crypto';
 import type { WebhookConfig } from '../config.ts';
@@ -22,8 +22,6 @@ export interface DispatcherOptions {
   policy: AddressPolicy;
   /** Heads claimed per round; attempts of one round run concurrently. */
   batchSize?: number;
-  /** Extra lease time beyond the attempt timeout (ms). */
-  leaseGraceMs?: number;
   /** Uniform [0, 1): the jitter source. */
   random?: () => number;
   onError?: (err: unknown) => void;
@@ -71,14 +69,15 @@ export class WebhookDispatcher {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
-  private readonly inFlight = new AbortController();
+  private inFlight = new AbortController();
 
   constructor(opts: DispatcherOptions) {
-    this.opts = { batchSize: 32, leaseGraceMs: 5000, random: Math.random, onError: () => {}, ...opts };
+    this.opts = { batchSize: 32, random: Math.random, onError: () => {}, ...opts };
   }
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.inFlight = new AbortController();
     try {
       this.unlisten = await this.opts.db.listen('herald_webhooks', () => this.wake());
     } catch (err) {
@@ -117,7 +116,8 @@ export class WebhookDispatcher {
   async drain(): Promise<number> {
     let total = 0;
     while (!this.stopped) {
-      const lease = this.opts.config.timeoutMs + this.opts.leaseGraceMs;
+      // Twice the attempt timeout: an attempt in flight always ends (or is aborted) within it.
+      const lease = 2 * this.opts.config.timeoutMs;
       const { rows } = await this.opts.db.query<Claimed>(CLAIM, [this.nodeId, lease, this.opts.batchSize]);
       if (rows.length === 0) break;
       await Promise.all(rows.map((d) => this.attempt(d)));
@@ -162,7 +162,7 @@ export class WebhookDispatcher {
       if (!rows[0]) return null;
       if (res.ok) {
         await tx.query(
-          'UPDATE webhook_endpoints SET failing_since = NULL WHERE tenant_id = $1 AND id = $2 AND failing_since IS NOT NULL',
+          'UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = now() WHERE tenant_id = $1 AND id = $2',
           [d.tenant_id, d.endpoint_id],
         );
         return null;
@@ -173,15 +173,16 @@ export class WebhookDispatcher {
         [d.tenant_id, d.endpoint_id, res.latencyMs],
       );
       if (status !== 'dead') return null;
-      // Disable policy: a dead letter on an endpoint that has not taken one request for a whole
-      // retry window. One unlucky event on a healthy endpoint is dead-lettered, not a reason.
+      // Disable policy: a dead letter on an endpoint that took no request at all during that
+      // delivery's whole retry window. One poisoned event on a healthy endpoint is
+      // dead-lettered, not a reason to stop the others.
       const { rows: off } = await tx.query<{ url: string }>(
         `UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'failing', disabled_at = now(),
                 updated_at = now()
           WHERE tenant_id = $1 AND id = $2 AND enabled
-            AND failing_since <= now() - $3::int * interval '1 second'
+            AND (last_success_at IS NULL OR last_success_at < $3::timestamptz)
           RETURNING url`,
-        [d.tenant_id, d.endpoint_id, config.retryWindowSec],
+        [d.tenant_id, d.endpoint_id, new Date(d.window_started_at)],
       );
       return off[0] ? { tenant_id: d.tenant_id, endpoint_id: d.endpoint_id, url: off[0].url } : null;
     });
@@ -191,7 +192,7 @@ export class WebhookDispatcher {
   /**
    * Stops claiming, aborts attempts in flight and releases their leases (so another node
    * takes them at once). `abandon: true` leaves the leases as a crash would: they expire
-   * after the timeout plus the grace.
+   * after twice the attempt timeout.
    */
   async stop(opts: { abandon?: boolean } = {}): Promise<void> {
     this.stopped = true;

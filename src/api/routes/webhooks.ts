@@ -2,6 +2,7 @@
 // delivery log, retry and replay. Deliveries themselves are the dispatcher's (src/webhooks).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { HeraldError } from '../../protocol/index.ts';
 import { AddressPolicy } from '../../webhooks/address-policy.ts';
 import { listDeliveries, replay, retryDelivery } from '../../webhooks/deliveries.ts';
 import {
@@ -37,7 +38,6 @@ const PatchBody = Type.Object(
   },
   strict,
 );
-const RotateBody = Type.Optional(Type.Object({ secret: Type.Optional(Secret) }, strict));
 const WebhookParams = Type.Object({ id: Id }, strict);
 const DeliveryParams = Type.Object({ id: Id, delivery_id: DeliveryId }, strict);
 const DeliveriesQuery = Type.Object(
@@ -51,6 +51,16 @@ const DeliveriesQuery = Type.Object(
   strict,
 );
 const ReplayBody = Type.Object({ since: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
+
+function givenSecret(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  const o = body as Record<string, unknown>;
+  if (typeof body !== 'object' || Array.isArray(body) || Object.keys(o).some((k) => k !== 'secret'))
+    throw new HeraldError('VALIDATION_FAILED', 'The body may only carry `secret`.');
+  if (o.secret !== undefined && typeof o.secret !== 'string')
+    throw new HeraldError('VALIDATION_FAILED', 'secret must be a string.');
+  return o.secret as string | undefined;
+}
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db } = host;
@@ -96,14 +106,19 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     '/v1/webhooks/:id/rotate',
     {
       ...key,
+      // Body optional ({secret?}), so no body schema: an absent body is no body.
       schema: {
-        ...doc('Rotate the signing secret (the new one is shown once)'),
+        ...doc('Rotate the signing secret (the new one is shown once); body {secret?}'),
         params: WebhookParams,
-        body: RotateBody,
       },
     },
     async (req) => {
-      const { endpoint, secret } = await rotateSecret(db, apiTenantOf(req), req.params.id, req.body?.secret);
+      const { endpoint, secret } = await rotateSecret(
+        db,
+        apiTenantOf(req),
+        req.params.id,
+        givenSecret(req.body),
+      );
       return { webhook: endpoint, secret };
     },
   );

@@ -28,6 +28,7 @@ CREATE TABLE webhook_endpoints (
   disabled_at timestamptz,
   -- First failed attempt since the last success (NULL: the last attempt succeeded).
   failing_since timestamptz,
+  last_success_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, id)
