@@ -48,6 +48,11 @@ const SPECIAL_V6 = [
 const special = new BlockList();
 for (const [net, prefix] of SPECIAL_V4) special.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of SPECIAL_V6) special.addSubnet(net, prefix, 'ipv6');
+// IPv4-mapped and -compatible IPv6 forms reach IPv4 hosts: refused whatever they embed. A list
+// of its own, checked for IPv6 only: BlockList matches IPv4 addresses against mapped rules.
+const embedded = new BlockList();
+embedded.addSubnet('::ffff:0:0', 96, 'ipv6');
+embedded.addSubnet('::', 96, 'ipv6');
 
 export type Resolver = (host: string) => Promise<{ address: string; family: 4 | 6 }[]>;
 
@@ -57,16 +62,13 @@ export const systemResolver: Resolver = async (host) =>
     family: a.family === 6 ? 6 : 4,
   }));
 
-/** An address reduced to what it reaches: IPv4-mapped IPv6 (::ffff:a.b.c.d) is IPv4. */
 function normalize(address: string): { address: string; type: 'ipv4' | 'ipv6' } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return { address: mapped[1], type: 'ipv4' };
   return { address, type: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
 }
 
 export function isSpecialAddress(address: string): boolean {
   const n = normalize(address);
-  return special.check(n.address, n.type);
+  return special.check(n.address, n.type) || (n.type === 'ipv6' && embedded.check(n.address, 'ipv6'));
 }
 
 export interface Target {

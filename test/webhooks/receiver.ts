@@ -68,10 +68,11 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         verified = false;
       }
-      const body = JSON.parse(raw) as {
+      const parsed = JSON.parse(raw) as {
         type: string;
         data: { conversation_id?: string; seq?: number; event?: unknown };
       };
+      const body = { ...parsed, data: parsed.data ?? {} };
       // Conversation events carry {conversation_id, seq, event}; reads and notices are not in seq order.
       const inLog = body.data.event !== undefined;
       const rec: Received = {
