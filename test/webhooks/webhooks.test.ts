@@ -240,6 +240,31 @@ describe.each(backends())('webhooks (%s)', (backend: Backend) => {
     }
   });
 
+  it('two nodes dispatching at once keep each conversation in order and lose no event', async () => {
+    const second = await startTestHerald({ db: t.db, env: ENV });
+    const rx4 = await startReceiver();
+    try {
+      const { tenant_id, api_key } = await t.createTenant();
+      const alice = await t.mintUser(tenant_id, 'alice');
+      await t.mintUser(tenant_id, 'bob');
+      const made = await createHook(api_key, { url: rx4.url, events: ['message.created'] });
+      rx4.secret = made.body.secret;
+      // Every fourth request fails once: retries interleave with fresh heads on both nodes.
+      let n = 0;
+      rx4.mode = () => (++n % 4 === 0 ? 'down' : 'up');
+      const convs = [await group(alice, ['bob']), await group(alice, ['bob'])];
+      for (let i = 0; i < 6; i++) for (const c of convs) await send(alice, c, `m${i}`);
+      await rx4.until((r) => new Set(r.map((x) => x.id)).size === 12);
+      // A stream has one attempt at a time, so even a repeat (a lease lost under load) comes
+      // before the next event of its conversation: first arrivals are in seq order.
+      const perConv = checkOrder(rx4.received);
+      for (const c of convs) expect(perConv.get(c)).toEqual(Array.from({ length: 6 }, (_, i) => i + 2));
+    } finally {
+      await second.close();
+      await rx4.close();
+    }
+  });
+
   it('dead-letters after the retry window, disables a failing endpoint, re-enables on PATCH', async () => {
     const short = await startTestHerald({ db: t.db, env: { ...ENV, HERALD_WEBHOOK_RETRY_WINDOW_SEC: '1' } });
     await t.herald.webhooks.stop();
