@@ -71,6 +71,8 @@ export interface WebhookConfig {
   timeoutMs: number;
   /** Polling fallback of the dispatcher when no NOTIFY arrives (ms). */
   pollMs: number;
+  /** Delivered and dead deliveries older than this leave the log (s); replay reaches this far. */
+  logRetentionSec: number;
 }
 
 export interface RateLimit {
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxMs: int(env, 'HERALD_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1),
       timeoutMs: int(env, 'HERALD_WEBHOOK_TIMEOUT_MS', 10_000, 10),
       pollMs: int(env, 'HERALD_WEBHOOK_POLL_MS', 1000, 10),
+      logRetentionSec: int(env, 'HERALD_WEBHOOK_LOG_RETENTION_SEC', 30 * 24 * 3600, 60),
     },
     limits: {
       maxBodyBytes: int(env, 'HERALD_MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1),

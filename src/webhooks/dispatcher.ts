@@ -69,6 +69,7 @@ export class WebhookDispatcher {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  private lastPrune = 0;
   private inFlight = new AbortController();
 
   constructor(opts: DispatcherOptions) {
@@ -122,6 +123,15 @@ export class WebhookDispatcher {
       if (rows.length === 0) break;
       await Promise.all(rows.map((d) => this.attempt(d)));
       total += rows.length;
+    }
+    if (Date.now() - this.lastPrune > 60_000) {
+      this.lastPrune = Date.now();
+      // Finished deliveries leave the log after the retention; pending ones never do.
+      await this.opts.db.query(
+        `DELETE FROM webhook_deliveries WHERE status <> 'pending'
+            AND created_at < now() - $1::int * interval '1 second'`,
+        [this.opts.config.logRetentionSec],
+      );
     }
     return total;
   }

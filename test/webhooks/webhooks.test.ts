@@ -1,9 +1,11 @@
 // Webhooks end to end, on both stores: a local receiver (127.0.0.1 only) that is down and
 // comes back, a dispatcher that dies mid-retry, replay, dead-letter and disable, the delivery
-// log, bad input and tenant isolation. SSRF refusals are in ssrf.test.ts.
+// log, bad input, URL refusals and tenant isolation. The address policy itself: ssrf.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPair } from '../../src/auth/service.ts';
+import { AddressPolicy } from '../../src/webhooks/address-policy.ts';
 import type { Delivery } from '../../src/webhooks/deliveries.ts';
+import { WebhookDispatcher } from '../../src/webhooks/dispatcher.ts';
 import type { WebhookEndpoint } from '../../src/webhooks/endpoints.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { type Backend, backends } from '../support/stores.ts';
@@ -314,6 +316,52 @@ describe.each(backends())('webhooks (%s)', (backend: Backend) => {
       await rx3.close();
       await t.herald.webhooks.start();
     }
+  });
+
+  it('finished deliveries leave the log after the retention; pending ones stay', async () => {
+    const { tenant_id, api_key } = await t.createTenant();
+    const alice = await t.mintUser(tenant_id, 'alice');
+    await t.herald.webhooks.stop();
+    try {
+      const made = await createHook(api_key, { url: rx.url, events: ['message.created'] });
+      const conv = await group(alice, []);
+      await send(alice, conv, 'old, delivered');
+      await send(alice, conv, 'old, pending');
+      await t.db.query(
+        `UPDATE webhook_deliveries SET created_at = now() - interval '31 days',
+                status = CASE WHEN seq = 2 THEN 'delivered' ELSE status END
+          WHERE tenant_id = $1`,
+        [tenant_id],
+      );
+      const pruner = new WebhookDispatcher({
+        db: t.db,
+        config: t.herald.config.webhooks,
+        policy: new AddressPolicy(['127.0.0.1']),
+      });
+      await pruner.drain();
+      const left = await deliveries(api_key, made.body.webhook.id);
+      expect(left.map((d) => [d.seq, d.status])).toEqual([[3, 'pending']]);
+    } finally {
+      await t.herald.webhooks.start();
+    }
+  });
+
+  it('create and update refuse loopback forms other than the allowed 127.0.0.1 (SSRF)', async () => {
+    const { api_key } = await t.createTenant();
+    for (const url of ['http://127.0.0.2:9/h', 'http://[::1]:9/h', 'http://localhost:9/h']) {
+      const res = await createHook(api_key, { url, events: ['message.created'] });
+      expect(res.status, url).toBe(400);
+      expect((res.body as unknown as { error: { code: string } }).error.code).toBe('WEBHOOK_URL_REFUSED');
+    }
+    const ok = await createHook(api_key, { url: 'http://127.0.0.1:9/h', events: ['message.created'] });
+    expect(ok.status).toBe(201);
+    const patched = await t.call<{ error: { code: string } }>({
+      method: 'PATCH',
+      url: `/v1/webhooks/${ok.body.webhook.id}`,
+      headers: key(api_key),
+      payload: { url: 'http://[::1]:9/h' },
+    });
+    expect(patched.body.error.code).toBe('WEBHOOK_URL_REFUSED');
   });
 
   it('bad input gets catalog errors; another tenant cannot see or touch an endpoint', async () => {

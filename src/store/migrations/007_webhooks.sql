@@ -69,6 +69,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (tenant_id, endpoint_id, stream, id)
   WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (tenant_id, endpoint_id, id);
+-- Pruning finished deliveries after the retention.
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at) WHERE status <> 'pending';
 
 -- Inserts one delivery per enabled endpoint of `tenant` that subscribes to `etype` (and to
 -- `conv`, when the endpoint filters by conversation).
