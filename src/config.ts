@@ -44,6 +44,7 @@ export interface Config {
     maxSocketsPerTenant: number;
   };
   http: HttpConfig;
+  webhooks: WebhookConfig;
   /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
   hostJwt: HostJwtConfig | null;
 }
@@ -55,6 +56,23 @@ export interface HttpConfig {
   sendRate: RateLimit;
   /** Calls per API key per window (token exchange, notices). */
   apiKeyRate: RateLimit;
+}
+
+/** Outbound webhooks (docs/webhooks.md). */
+export interface WebhookConfig {
+  /** Hosts (exact names) and IPs/CIDRs webhooks may reach despite the private-address rule. */
+  allowHosts: string[];
+  /** How long a delivery is retried before it is dead-lettered (s). */
+  retryWindowSec: number;
+  /** First retry delay cap (ms); doubles per attempt up to retryMaxMs, full jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Per-attempt timeout (ms), connection to last response byte. */
+  timeoutMs: number;
+  /** Polling fallback of the dispatcher when no NOTIFY arrives (ms). */
+  pollMs: number;
+  /** Delivered and dead deliveries older than this leave the log (s); replay reaches this far. */
+  logRetentionSec: number;
 }
 
 export interface RateLimit {
@@ -181,6 +199,18 @@ export function loadConfig(env: Env = process.env): Config {
       },
     },
     hostJwt: hostJwt(env),
+    webhooks: {
+      allowHosts: (env.HERALD_WEBHOOK_ALLOW_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+      retryWindowSec: int(env, 'HERALD_WEBHOOK_RETRY_WINDOW_SEC', 3 * 24 * 3600, 1),
+      retryBaseMs: int(env, 'HERALD_WEBHOOK_RETRY_BASE_MS', 1000, 1),
+      retryMaxMs: int(env, 'HERALD_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1),
+      timeoutMs: int(env, 'HERALD_WEBHOOK_TIMEOUT_MS', 10_000, 10),
+      pollMs: int(env, 'HERALD_WEBHOOK_POLL_MS', 1000, 10),
+      logRetentionSec: int(env, 'HERALD_WEBHOOK_LOG_RETENTION_SEC', 30 * 24 * 3600, 60),
+    },
     limits: {
       maxBodyBytes: int(env, 'HERALD_MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1),
       maxMentions: int(env, 'HERALD_MAX_MENTIONS', defaultLimits.maxMentions),

@@ -19,6 +19,7 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { inputProblemOf } from './schemas.ts';
 
 /** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
@@ -140,6 +141,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(messageRoutes, deps);
   await app.register(inboxRoutes, deps);
   await app.register(noticeRoutes, deps);
+  await app.register(webhookRoutes, deps);
   if (host.config.devTokens) await app.register(devRoutes, deps);
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;

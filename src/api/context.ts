@@ -18,6 +18,7 @@ import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Db } from '../store/db.ts';
+import type { AddressPolicy } from '../webhooks/address-policy.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
 /**
@@ -49,6 +50,8 @@ export interface ApiHost {
   metrics: Registry;
   /** Whether the shared infrastructure (Redis, when used) answers; /readyz reports it. */
   infraHealthy?: () => boolean;
+  /** Where webhooks may point (SSRF rule); the host shares its dispatcher's. */
+  webhookPolicy?: AddressPolicy;
 }
 
 export interface Limiters {

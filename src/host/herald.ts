@@ -18,6 +18,8 @@ import { limiterFallbackReporter } from '../limits/metrics.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
+import { AddressPolicy, type Resolver } from '../webhooks/address-policy.ts';
+import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { type Adapters, createAdapters } from './adapters.ts';
 import { ensureDemo } from './demo.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -27,6 +29,8 @@ export interface Herald {
   db: Db;
   bus: Bus;
   relay: OutboxRelay;
+  /** Sends committed webhook deliveries (host-level, like the relay). */
+  webhooks: WebhookDispatcher;
   deps: DomainDeps;
   log: Logger;
   auth: Auth;
@@ -52,6 +56,8 @@ export interface StartOptions {
   plugins?: ApiPlugin[];
   /** Told what a slow start is doing (the first start of an embedded store). */
   progress?: (line: string) => void;
+  /** Resolves webhook host names (default: the system resolver); tests stub it. */
+  webhookResolver?: Resolver;
 }
 
 export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
@@ -102,7 +108,29 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onPublished: relayMetrics(metrics),
   });
   await relay.start();
-  const host = { config, db, bus, relay, deps, log, auth, metrics, demo, infraHealthy: adapters.healthy };
+  const webhookPolicy = new AddressPolicy(config.webhooks.allowHosts, opts.webhookResolver);
+  const webhooks = new WebhookDispatcher({
+    db,
+    config: config.webhooks,
+    policy: webhookPolicy,
+    onError: (err) => log.warn({ err }, 'webhook dispatcher error'),
+    onDisabled: (e) => log.warn(e, 'webhook endpoint disabled: every attempt failed for the retry window'),
+  });
+  await webhooks.start();
+  const host = {
+    config,
+    db,
+    bus,
+    relay,
+    webhooks,
+    webhookPolicy,
+    deps,
+    log,
+    auth,
+    metrics,
+    demo,
+    infraHealthy: adapters.healthy,
+  };
   // The SSE route needs the gateway, which needs the app's server: a getter breaks the cycle.
   let gateway: Gateway | null = null;
   const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
@@ -149,6 +177,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       await gateway?.close();
       await app.close();
       await relay.stop();
+      await webhooks.stop();
       await adapters.close();
       if (relayDb !== db) await relayDb.close();
       if (!opts.db) await db.close();

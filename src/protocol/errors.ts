@@ -35,6 +35,11 @@ export const ERRORS = {
     message: 'That operation is not allowed on this kind of conversation.',
     retryable: false,
   },
+  WEBHOOK_URL_REFUSED: {
+    status: 400,
+    message: 'The webhook URL is not allowed (scheme, or a private, loopback or link-local address).',
+    retryable: false,
+  },
   INVALID_SEQ: {
     status: 400,
     message: 'The sequence number is beyond the head of the conversation.',
@@ -61,6 +66,8 @@ export const ERRORS = {
   CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.', retryable: false },
   MESSAGE_NOT_FOUND: { status: 404, message: 'No such message.', retryable: false },
   NOTICE_NOT_FOUND: { status: 404, message: 'No such notice.', retryable: false },
+  WEBHOOK_NOT_FOUND: { status: 404, message: 'No such webhook endpoint.', retryable: false },
+  WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, message: 'No such webhook delivery.', retryable: false },
   NOT_FOUND: { status: 404, message: 'No such route.', retryable: false },
   MESSAGE_DELETED: { status: 409, message: 'The message was deleted.', retryable: false },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state.', retryable: false },

@@ -347,7 +347,9 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
       [tenant_id],
     );
     const statements = async (who: TokenPair) => {
-      await t.herald.relay.stop(); // the relay polls the same store: keep it out of the count
+      // The relay and the webhook dispatcher poll the same store: keep them out of the count.
+      await t.herald.relay.stop();
+      await t.herald.webhooks.stop();
       const seen: string[] = [];
       t.db.onQuery((text) => seen.push(text));
       try {
@@ -356,6 +358,7 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
       } finally {
         t.db.onQuery(null);
         await t.herald.relay.start();
+        await t.herald.webhooks.start();
       }
     };
     const small = await statements(few);

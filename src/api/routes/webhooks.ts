@@ -1,0 +1,175 @@
+// Webhook endpoints of a tenant (tenant backend, API key): CRUD, secret rotation, the
+// delivery log, retry and replay. Deliveries themselves are the dispatcher's (src/webhooks).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { HeraldError } from '../../protocol/index.ts';
+import { AddressPolicy } from '../../webhooks/address-policy.ts';
+import { listDeliveries, replay, retryDelivery } from '../../webhooks/deliveries.ts';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  getEndpoint,
+  listEndpoints,
+  rotateSecret,
+  updateEndpoint,
+} from '../../webhooks/endpoints.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
+import type { RouteDeps } from '../app.ts';
+import { apiTenantOf } from '../context.ts';
+import { bearerAuth, Id } from '../schemas.ts';
+
+const strict = { additionalProperties: false } as const;
+const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
+const Events = Type.Array(EventType, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2 });
+const Url = Type.String({ minLength: 1, maxLength: 2048 });
+const Secret = Type.String({ minLength: 1, maxLength: 200 });
+const DeliveryId = Type.String({ minLength: 1, maxLength: 20 });
+
+const CreateBody = Type.Object(
+  { url: Url, secret: Type.Optional(Secret), events: Events, conversation: Type.Optional(Id) },
+  strict,
+);
+const PatchBody = Type.Object(
+  {
+    url: Type.Optional(Url),
+    events: Type.Optional(Events),
+    conversation: Type.Optional(Type.Union([Id, Type.Null()])),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+const WebhookParams = Type.Object({ id: Id }, strict);
+const DeliveryParams = Type.Object({ id: Id, delivery_id: DeliveryId }, strict);
+const DeliveriesQuery = Type.Object(
+  {
+    before: Type.Optional(DeliveryId),
+    status: Type.Optional(
+      Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')]),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  },
+  strict,
+);
+const ReplayBody = Type.Object({ since: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
+
+function givenSecret(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  const o = body as Record<string, unknown>;
+  if (typeof body !== 'object' || Array.isArray(body) || Object.keys(o).some((k) => k !== 'secret'))
+    throw new HeraldError('VALIDATION_FAILED', 'The body may only carry `secret`.');
+  if (o.secret !== undefined && typeof o.secret !== 'string')
+    throw new HeraldError('VALIDATION_FAILED', 'secret must be a string.');
+  return o.secret as string | undefined;
+}
+
+export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const { db } = host;
+  const policy = host.webhookPolicy ?? new AddressPolicy(host.config.webhooks.allowHosts);
+  const key = { config: { auth: 'apiKey' as const } };
+  const doc = (summary: string) => ({ tags: ['webhooks'], summary, security: bearerAuth });
+
+  app.post(
+    '/v1/webhooks',
+    { ...key, schema: { ...doc('Create a webhook endpoint (the secret is shown once)'), body: CreateBody } },
+    async (req, reply) => {
+      const { endpoint, secret } = await createEndpoint(db, policy, apiTenantOf(req), req.body);
+      return reply.status(201).send({ webhook: endpoint, secret });
+    },
+  );
+
+  app.get('/v1/webhooks', { ...key, schema: doc('List webhook endpoints') }, async (req) => ({
+    webhooks: await listEndpoints(db, apiTenantOf(req)),
+  }));
+
+  app.get(
+    '/v1/webhooks/:id',
+    { ...key, schema: { ...doc('One webhook endpoint'), params: WebhookParams } },
+    async (req) => ({ webhook: await getEndpoint(db, apiTenantOf(req), req.params.id) }),
+  );
+
+  app.patch(
+    '/v1/webhooks/:id',
+    {
+      ...key,
+      schema: {
+        ...doc('Change url, events, conversation; enabled: false/true disables / re-enables'),
+        params: WebhookParams,
+        body: PatchBody,
+      },
+    },
+    async (req) => ({
+      webhook: await updateEndpoint(db, policy, apiTenantOf(req), req.params.id, req.body),
+    }),
+  );
+
+  app.post(
+    '/v1/webhooks/:id/rotate',
+    {
+      ...key,
+      // Body optional ({secret?}), so no body schema: an absent body is no body.
+      schema: {
+        ...doc('Rotate the signing secret (the new one is shown once); body {secret?}'),
+        params: WebhookParams,
+      },
+    },
+    async (req) => {
+      const { endpoint, secret } = await rotateSecret(
+        db,
+        apiTenantOf(req),
+        req.params.id,
+        givenSecret(req.body),
+      );
+      return { webhook: endpoint, secret };
+    },
+  );
+
+  app.delete(
+    '/v1/webhooks/:id',
+    { ...key, schema: { ...doc('Delete an endpoint and its delivery log'), params: WebhookParams } },
+    async (req, reply) => {
+      await deleteEndpoint(db, apiTenantOf(req), req.params.id);
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/webhooks/:id/deliveries',
+    {
+      ...key,
+      schema: {
+        ...doc('Delivery log, newest first (keyset: before)'),
+        params: WebhookParams,
+        querystring: DeliveriesQuery,
+      },
+    },
+    async (req) =>
+      listDeliveries(db, apiTenantOf(req), req.params.id, {
+        before: req.query.before,
+        status: req.query.status,
+        limit: req.query.limit ?? 50,
+      }),
+  );
+
+  app.post(
+    '/v1/webhooks/:id/deliveries/:delivery_id/retry',
+    { ...key, schema: { ...doc('Retry one delivery now'), params: DeliveryParams } },
+    async (req, reply) => {
+      const delivery = await retryDelivery(db, apiTenantOf(req), req.params.id, req.params.delivery_id);
+      return reply.status(202).send({ delivery });
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/:id/replay',
+    {
+      ...key,
+      schema: {
+        ...doc('Re-send the log after a delivery id or from a time'),
+        params: WebhookParams,
+        body: ReplayBody,
+      },
+    },
+    async (req, reply) =>
+      reply.status(202).send(await replay(db, apiTenantOf(req), req.params.id, req.body.since)),
+  );
+};
