@@ -79,6 +79,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private drainDueAt: number | null = null;
   private readonly timerHandles = new Map<string, unknown>();
   private readonly subs = new Map<string, Subscription>();
+  /** Per conversation, subscribes the server failed in a row (backoff of the next try). */
+  private readonly subscribeAttempts = new Map<string, number>();
   private readonly outbox = new Outbox();
   private readonly reads = new Map<string, { seq: number; sent: boolean }>();
   /** room ('' = the user-level roster) → user_id + device_id → the device's latest entry. */
@@ -526,6 +528,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         this.onWelcome(frame);
         return;
       case 'subscribed':
+        this.subscribeAttempts.delete(frame.conversation);
         this.subs.get(frame.conversation)?._onSubscribed(frame.head_seq, frame.replayed, frame.complete);
         return;
       case 'unsubscribed': {
@@ -640,13 +643,29 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private onErrorFrame(code: HeraldClientError['code'], message: string, ref?: string): void {
     const err = new HeraldClientError(code, message, { ref });
     if (ref !== undefined && this.outbox.fail(ref, err)) return;
-    if (ref !== undefined && this.subs.has(ref) && ENDS_SUBSCRIPTION.has(code)) {
-      const sub = this.subs.get(ref);
+    const sub = ref === undefined ? undefined : this.subs.get(ref);
+    if (ref !== undefined && sub && ENDS_SUBSCRIPTION.has(code)) {
       this.subs.delete(ref);
       this.presenceByRoom.delete(ref);
-      sub?._end(code);
+      sub._end(code);
+    } else if (sub && sub.status !== 'closed' && RETRY_SUBSCRIBE.has(code)) {
+      // The server could not subscribe us this time (a store error): it serves nothing of the
+      // conversation until we ask again, so ask again after a backoff, from the last applied seq.
+      // Even when `subscribed`: after close() + open(), the old subscribe's answer arrives first
+      // and cannot be told from the new one's; a spare resubscribe only replays what we hold.
+      this.retrySubscribe(sub);
     }
     this.emit('error', err);
+  }
+
+  private retrySubscribe(sub: Subscription): void {
+    const attempt = this.subscribeAttempts.get(sub.conversation) ?? 0;
+    this.subscribeAttempts.set(sub.conversation, attempt + 1);
+    const gen = this.gen;
+    this.setTimer(`subscribe:${sub.conversation}`, this.backoffDelay(attempt), () => {
+      if (gen !== this.gen || this.subs.get(sub.conversation) !== sub || sub.status === 'closed') return;
+      this.write(sub._subscribeFrame());
+    });
   }
 
   private onApplied(e: AppliedEvent): void {
@@ -767,6 +786,14 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.typingTracker.dispose();
   }
 }
+
+/** Error codes of a failed `subscribe` that a later try may not get: the client subscribes again. */
+const RETRY_SUBSCRIBE: ReadonlySet<string> = new Set([
+  'INTERNAL',
+  'STORE_UNAVAILABLE',
+  'NOT_READY',
+  'RATE_LIMITED',
+]);
 
 /** Offered with the token so the server has a subprotocol to echo (it never echoes the token). */
 const SUBPROTOCOL = 'herald.v1';
