@@ -79,8 +79,7 @@ export async function checkInvariants(world: World): Promise<void> {
       }
       if (isMember.has(`${c.id}\0${u.name}`)) {
         const sub = u.client.subscription(c.id);
-        if (sub?.status !== 'subscribed')
-          fail(`${tag}: member, but subscription ${sub?.status ?? 'absent'}`);
+        if (sub?.status !== 'subscribed') fail(`${tag}: member, but subscription ${sub?.status ?? 'absent'}`);
         if (held.length !== want.length)
           fail(`${tag}: holds ${held.length} of ${want.length} events (last ${held.at(-1)?.seq ?? 0})`);
       }
