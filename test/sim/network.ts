@@ -21,6 +21,7 @@ export interface NetHost {
   dial(socket: SimSocket): void;
   /** Reports a broken invariant (the run fails with it). */
   fail(message: string): void;
+  count(name: string): void;
   activity: number;
 }
 
@@ -97,6 +98,8 @@ export class Conn {
   session: Session | null = null;
   /** Per conversation, the last event seq written in the current subscription. */
   private readonly lastSeq = new Map<string, number>();
+  /** Conversations whose `left` of this user was written in the current subscription. */
+  private readonly left = new Set<string>();
 
   constructor(
     readonly id: number,
@@ -129,9 +132,18 @@ export class Conn {
   /** "The gateway itself never sends a duplicate within one subscription": seqs rise strictly. */
   private check(text: string): void {
     const f = JSON.parse(text) as ServerFrame;
-    if (f.type === 'subscribed') this.lastSeq.set(f.conversation, -1);
-    else if (f.type === 'unsubscribed') this.lastSeq.delete(f.conversation);
+    if (f.type === 'subscribed') {
+      this.lastSeq.set(f.conversation, -1);
+      this.left.delete(f.conversation);
+    } else if (f.type === 'unsubscribed') this.lastSeq.delete(f.conversation);
     else if (f.type === 'event') {
+      // Not an invariant of the contract under arbitrary bus loss, but worth counting: an event
+      // written after this user's own `left` went out (the gateway missed the left on the bus).
+      if (this.left.has(f.conversation)) this.host.count('event_after_left');
+      const m = f.event.type === 'message.created' ? f.event.message : null;
+      const data = m?.data as { event?: string; user_ids?: string[] } | null | undefined;
+      if (m?.kind === 'system' && data?.event === 'left' && data.user_ids?.includes(this.socket.user))
+        this.left.add(f.conversation);
       const last = this.lastSeq.get(f.conversation);
       if (last === undefined) {
         this.host.fail(
