@@ -8,9 +8,13 @@ import { migrate } from '../../src/store/migrate.ts';
 import { openPglite } from '../../src/store/pglite.ts';
 import { runSeed, type SimResult } from './simulation.ts';
 
-// 200 seeds of 15 operations: about 55 s of CPU on this 2-core machine when it is otherwise idle
-// (a seed costs ~0.27 s of CPU; the PGlite start ~5 s). The CLI's seeds have 30 operations.
+// Seeds 1..200 of 15 operations each, within a wall-clock budget of 60 s: about 55 s of CPU
+// on this 2-core machine when it is otherwise idle (a seed costs ~0.3 s of CPU; the PGlite start
+// ~5 s more). On a loaded machine the budget stops the run early — but never before MIN_SEEDS —
+// so the suite stays bounded; the seeds that ran are a deterministic prefix and are logged.
 const SEEDS = Number(process.env.SIM_SEEDS ?? 200);
+const MIN_SEEDS = Math.min(SEEDS, Number(process.env.SIM_MIN_SEEDS ?? 25));
+const BUDGET_MS = Number(process.env.SIM_BUDGET_MS ?? 60_000);
 const OPS = Number(process.env.SIM_OPS ?? 15);
 
 describe('deterministic simulation', () => {
@@ -34,12 +38,15 @@ describe('deterministic simulation', () => {
     expect((await runSeed(db, 8)).digest).not.toBe(a.digest);
   }, 120_000);
 
-  it(`${SEEDS} seeds hold every invariant`, async () => {
+  it(`up to ${SEEDS} seeds hold every invariant`, async () => {
     const failed: SimResult[] = [];
-    for (let seed = 1; seed <= SEEDS; seed++) {
+    const deadline = Date.now() + BUDGET_MS;
+    let seed = 1;
+    for (; seed <= SEEDS && (seed <= MIN_SEEDS || Date.now() < deadline); seed++) {
       const r = await runSeed(db, seed, { ops: OPS });
       if (!r.ok) failed.push(r);
     }
+    console.log(`simulation: seeds 1..${seed - 1} of ${OPS} ops ran, ${failed.length} failed`);
     const report = failed.map(
       (r) =>
         `seed ${r.seed}: ${r.failures.join('; ')}\n  rerun: npm run sim -- --seed ${r.seed} --ops ${OPS} --trace`,
