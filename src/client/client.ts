@@ -855,11 +855,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       }
       if (retry && ref === this.viewing) this.restateViewLater();
       const sub = this.subs.get(ref);
-      if (sub && retry && sub.status === 'subscribing') this.resubscribeLater(ref);
       if (sub && ENDS_SUBSCRIPTION.has(code)) {
         this.subs.delete(ref);
         this.presenceByRoom.delete(ref);
         sub._end(code);
+      } else if (sub && sub.status !== 'closed' && (retry || code === 'INTERNAL')) {
+        // The server could not subscribe us this time and serves nothing of the conversation
+        // until we ask again (INTERNAL included: no subscription exists behind it). Even when
+        // `subscribed`: after close() + open(), the old subscribe's answer arrives first and
+        // cannot be told from the new one's; a spare resubscribe only replays what we hold.
+        this.resubscribeLater(ref);
       }
     }
     this.emit('error', err);
@@ -872,7 +877,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const gen = this.gen;
     this.setTimer(`resub:${conversation}`, this.backoffDelay(n), () => {
       const sub = this.subs.get(conversation);
-      if (gen !== this.gen || !sub || sub.status !== 'subscribing') return;
+      if (gen !== this.gen || !sub || sub.status === 'closed') return;
       this.toSubscribe.add(conversation);
       this.flush();
     });

@@ -373,7 +373,12 @@ export class Session {
       core.metrics.record({ name: 'replay', events: replay.events.length });
       sub.lastSeq = Math.max(sub.lastSeq, lastReplayed);
       this.goLive(sub);
-      if (current()) await this.presenceOnSubscribe(conversation, access.member_count);
+      // The subscription is live and announced: a failed presence snapshot (best effort) must
+      // not end it — the client would hold a subscription the gateway no longer serves.
+      if (current())
+        await this.presenceOnSubscribe(conversation, access.member_count).catch((err) =>
+          core.opts.log?.warn({ err, conversation }, 'presence snapshot failed'),
+        );
     } catch (err) {
       if (this.subs.get(conversation) === sub) this.dropSub(sub);
       throw err;

@@ -118,6 +118,27 @@ describe('failure paths', () => {
     server = await FakeServer.start();
   });
 
+  it('a subscribe the server failed (error INTERNAL, ref) is sent again after a backoff', async () => {
+    // Found by the simulation (seed 10): a store error on the gateway's subscribe left the SDK
+    // waiting in `subscribing` until the next reconnect, with nothing of the conversation.
+    for (let i = 1; i <= 2; i++) server.append('c1', `m${i}`);
+    let failed = false;
+    server.onFrame = (conn, f) => {
+      if (f.type !== 'subscribe' || failed) return false;
+      failed = true;
+      conn.send({ type: 'error', code: 'INTERNAL', message: 'Internal error.', ref: 'c1' });
+      return true;
+    };
+    const client = makeClient(server);
+    const sub = client.open('c1', { sinceSeq: 0 });
+    const got = applied(sub);
+    await connected(client);
+    await waitFor(() => got.length === 2, 'the replay of the second subscribe');
+    expect(seqs(got)).toEqual([1, 2]);
+    expect(sub.status).toBe('subscribed');
+    expect(server.last.framesOf('subscribe')).toHaveLength(2);
+  });
+
   it('drop mid-replay: resumes from the last applied seq, nothing lost or doubled', async () => {
     for (let i = 1; i <= 10; i++) server.append('c1', `m${i}`);
     let dropped = false;

@@ -145,6 +145,33 @@ describe.each(backends())('gateway membership and resync (%s)', (backend: Backen
     c.close();
   });
 
+  it('a failed presence snapshot after the replay leaves the subscription live', async () => {
+    // Found by the simulation (seed 15): the snapshot's store read failed after `subscribed` and
+    // the replay; the gateway dropped the subscription while the client held it as live.
+    const { tenant, deps, group, post } = await setup();
+    const db = deps.db;
+    let failed = false;
+    const failing: Sql & typeof db = {
+      ...db,
+      async query(text: string, params?: unknown[]) {
+        if (!failed && text.startsWith('SELECT user_id FROM members')) {
+          failed = true;
+          throw new Error('connection lost');
+        }
+        return db.query(text, params) as never;
+      },
+    };
+    const gw = await node.serve({ deps: { ...deps, db: failing } });
+    const b = await connect(gw, await node.token(tenant, 'bob'));
+    await subscribe(b, group, 0);
+    await until(() => failed, 'the snapshot read failed');
+    const live = await post(group, 'live');
+    await until(() => b.seqs(group).includes(live), 'the live message');
+    expect(b.seqs(group)).toEqual(range(1, live));
+    b.close();
+    await gw.close();
+  });
+
   it('a left of a user who was re-added before the subscribe is history: the replay keeps going', async () => {
     const { tenant, deps, group, post, head } = await setup();
     await removeMember(deps, tenant, alice, group, 'bob');
