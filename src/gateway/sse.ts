@@ -103,6 +103,24 @@ function httpError(reply: FastifyReply, err: HeraldError, headers: Record<string
   return reply.code(err.status).headers(headers).send(err.toBody());
 }
 
+const errorRef = (description: string) => ({ $ref: 'Error', description });
+const SSE_OPENAPI = {
+  tags: ['realtime'],
+  operationId: 'openEventStream',
+  summary: 'The downlink as Server-Sent Events (parameters: docs/protocol.md#server-sent-events)',
+  // The token may also come as ?access_token= (EventSource cannot set headers).
+  security: [{ accessToken: [] }],
+  response: {
+    200: {
+      description: 'text/event-stream; each data: line is a WebSocket frame as JSON',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    },
+    403: errorRef('NOT_A_MEMBER of a requested conversation'),
+    404: errorRef('CONVERSATION_NOT_FOUND'),
+    429: errorRef('RATE_LIMITED or TOO_MANY_CONNECTIONS'),
+  },
+};
+
 /** Fastify plugin: `app.register(sseRoutes, { gateway })`. */
 export async function sseRoutes(app: FastifyInstance, options: SseOptions): Promise<void> {
   const gw = options.gateway;
@@ -111,7 +129,8 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
   const maxConversations = options.maxConversations ?? 50;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
-  app.get(path, async (req, reply) => {
+  // Described in /openapi.json (no querystring schema: the route checks its own parameters).
+  app.get(path, { schema: SSE_OPENAPI }, async (req, reply) => {
     const core = coreOf();
     const q = req.query as Record<string, string | undefined>;
     // The shared input rule, and seqs within MAX_SEQ: refused before anything is read.

@@ -18,13 +18,14 @@ import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
 import {
-  bearerAuth,
   ConversationParams,
   EditBody,
   EventsQuery,
+  errorReplies,
   HistoryQuery,
   MessageParams,
   ReadBody,
+  Replies,
   SendBody,
   SendHeaders,
 } from '../schemas.ts';
@@ -32,17 +33,24 @@ import {
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
   const { db, deps } = host;
   const user = { config: { auth: 'user' as const } };
-  const doc = (summary: string) => ({ tags: ['messages'], summary, security: bearerAuth });
+  // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
+  const doc = (operationId: string, summary: string) => ({ tags: ['messages'], summary, operationId });
+  const fails = errorReplies(403, 404);
 
   app.post(
     '/v1/conversations/:id/messages',
     {
       ...user,
       schema: {
-        ...doc('Send a message (Idempotency-Key: a repeat returns the original with 200)'),
+        ...doc('sendMessage', 'Send a message (Idempotency-Key: a repeat returns the original with 200)'),
         params: ConversationParams,
         headers: SendHeaders,
         body: SendBody,
+        response: {
+          201: { ...Replies.Message, description: 'The message, written now' },
+          200: { ...Replies.Message, description: 'A repeat of an earlier send: the original message' },
+          ...errorReplies(403, 404, 422, 429),
+        },
       },
     },
     async (req, reply) => {
@@ -64,7 +72,15 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.patch(
     '/v1/conversations/:id/messages/:message_id',
-    { ...user, schema: { ...doc('Edit your message'), params: MessageParams, body: EditBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('editMessage', 'Edit your message'),
+        params: MessageParams,
+        body: EditBody,
+        response: { 200: Replies.Message, ...errorReplies(403, 404, 409) },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { id, message_id } = req.params;
@@ -76,7 +92,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.delete(
     '/v1/conversations/:id/messages/:message_id',
-    { ...user, schema: { ...doc('Delete a message (author, or moderator/admin)'), params: MessageParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('deleteMessage', 'Delete a message (author, or moderator/admin)'),
+        params: MessageParams,
+        response: { 200: Replies.Message, ...errorReplies(403, 404, 409) },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { id, message_id } = req.params;
@@ -89,9 +112,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('History, keyset by seq; newest page by default; always ascending'),
+        ...doc('listMessages', 'History, keyset by seq; newest page by default; always ascending'),
         params: ConversationParams,
         querystring: HistoryQuery,
+        response: { 200: Replies.MessagePage, ...fails },
       },
     },
     async (req) => {
@@ -107,9 +131,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('The event log after a seq (gap repair)'),
+        ...doc('listEvents', 'The event log after a seq (gap repair)'),
         params: ConversationParams,
         querystring: EventsQuery,
+        response: { 200: Replies.EventPage, ...fails },
       },
     },
     async (req) => {
@@ -133,7 +158,15 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.post(
     '/v1/conversations/:id/read',
-    { ...user, schema: { ...doc('Mark read up to seq'), params: ConversationParams, body: ReadBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('markRead', 'Mark read up to seq'),
+        params: ConversationParams,
+        body: ReadBody,
+        response: { 200: Replies.Entry, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { entry } = await markRead(
@@ -150,7 +183,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.get(
     '/v1/conversations/:id/receipts',
-    { ...user, schema: { ...doc("Readers' positions"), params: ConversationParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('listReceipts', "Readers' positions"),
+        params: ConversationParams,
+        response: { 200: Replies.Receipts, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
