@@ -5,11 +5,16 @@
 
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
 import { HeraldError } from '../protocol/index.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.ts';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  installErrorHandlers,
+  validationMessage,
+} from './errors.ts';
 import { httpMetrics } from './metrics.ts';
 import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
@@ -21,6 +26,7 @@ import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
 import { inputProblemOf, sharedSchemas } from './schemas.ts';
+import { validatorCompiler } from './validation.ts';
 
 /** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
 export type ApiPlugin = (app: App, host: ApiHost) => Promise<void>;
@@ -72,7 +78,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
 
   // An empty body with a JSON content type (e.g. POST …/join) means "no body", not an error.
@@ -89,7 +95,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   app.addHook('preValidation', async (req) => {
     const problem = inputProblemOf(req);
     if (problem) {
-      throw new HeraldError('VALIDATION_FAILED', `${problem.path} ${problem.message}`, {
+      throw new HeraldError('VALIDATION_FAILED', validationMessage([problem]), {
         details: [problem],
       });
     }
