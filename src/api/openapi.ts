@@ -68,10 +68,13 @@ export function openapiTransform({
   if (security.length > 0) statuses.push(401);
   if (auth === 'apiKey') statuses.push(429); // the per-key call limit
   if (s.body) statuses.push(413, 415);
+  // A route outside this module's schemas (SSE) lists its own error statuses here.
+  const { 'x-herald-errors': own, ...rest } = s;
+  if (Array.isArray(own)) statuses.push(...(own as number[]));
   return {
     url,
     schema: {
-      ...s,
+      ...rest,
       security,
       // The route's own declarations (success, and e.g. 404 with its meaning) come last and win.
       response: { ...errorReplies(...statuses), ...s.response },
