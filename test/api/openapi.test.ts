@@ -8,6 +8,7 @@
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { Value } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiPlugin } from '../../src/api/app.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
@@ -52,10 +53,28 @@ let doc: OpenApiDoc;
 
 describe('/openapi.json', () => {
   beforeAll(async () => {
-    t = await startTestHerald({ env: { HERALD_DEV_TOKENS: 'true' } });
+    // A hidden route whose declared response lists fewer fields than it returns.
+    const probe: ApiPlugin = async (app) => {
+      app.get(
+        '/test/undeclared',
+        {
+          schema: {
+            hide: true,
+            response: { 200: { type: 'object', properties: { a: { type: 'string' } } } },
+          },
+        },
+        async () => ({ b: 2, a: 'one' }),
+      );
+    };
+    t = await startTestHerald({ env: { HERALD_DEV_TOKENS: 'true' }, plugins: [probe] });
     doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
   });
   afterAll(async () => t?.close());
+
+  it('serializes as before: a declared response schema neither drops, reorders nor coerces fields', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/test/undeclared' });
+    expect(res.body).toBe('{"b":2,"a":"one"}');
+  });
 
   it('passes the recommended Redocly ruleset without errors or warnings', async () => {
     const config = await createConfig({ extends: ['recommended'], rules: LINT_RULES });
@@ -158,6 +177,8 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
       ...(opts.payload !== undefined ? { payload: opts.payload as object } : {}),
     });
     const body = res.json();
+    // Exactly what JSON.stringify makes of the handler's value (no schema-driven rewriting).
+    if (res.body !== JSON.stringify(body)) problems.push(`${method} ${url}: not plain JSON.stringify output`);
     const found = operationOf(method, url);
     if (!found) {
       problems.push(`${method} ${url}: no operation in the document`);
