@@ -5,12 +5,18 @@
 
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
 import { HeraldError } from '../protocol/index.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.ts';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  installErrorHandlers,
+  validationMessage,
+} from './errors.ts';
 import { httpMetrics } from './metrics.ts';
+import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
@@ -20,7 +26,8 @@ import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
-import { inputProblemOf } from './schemas.ts';
+import { inputProblemOf, sharedSchemas } from './schemas.ts';
+import { validatorCompiler } from './validation.ts';
 
 /** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
 export type ApiPlugin = (app: App, host: ApiHost) => Promise<void>;
@@ -72,7 +79,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
 
   // An empty body with a JSON content type (e.g. POST …/join) means "no body", not an error.
@@ -89,7 +96,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   app.addHook('preValidation', async (req) => {
     const problem = inputProblemOf(req);
     if (problem) {
-      throw new HeraldError('VALIDATION_FAILED', `${problem.path} ${problem.message}`, {
+      throw new HeraldError('VALIDATION_FAILED', validationMessage([problem]), {
         details: [problem],
       });
     }
@@ -120,18 +127,35 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
     );
   });
 
+  // Responses are declared per route (schema.response) for /openapi.json and checked against
+  // real answers by test/api/openapi.test.ts, but serialized as before, with JSON.stringify:
+  // fast-json-stringify would drop any field a schema does not list and coerce types, so
+  // a drift between model and schema would silently change the output instead of failing.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
   await app.register(swagger, {
     openapi: {
+      // 3.1: JSON Schema 2020-12, so `T | null` is a plain `type: 'null'` member for generators.
+      openapi: '3.1.0',
       info: {
         title: 'Herald',
         version: '0.1.0',
         description:
-          'Real-time messaging: HTTP API. Errors are {"error": {"code", "message"}}. No string ' +
-          '(nor object key) may contain U+0000 or an unpaired surrogate, bodies nest at most 32 ' +
-          'levels, seqs are integers up to 2^53 - 1: else 400 VALIDATION_FAILED.',
+          'Real-time messaging: HTTP API. Errors are {"error": {"code", "message", "details?"}} ' +
+          '(the `Error` schema; codes in docs/protocol.md#errors). No string (nor object key) may ' +
+          'contain U+0000 or an unpaired surrogate, bodies nest at most 32 levels, seqs are ' +
+          'integers up to 2^53 - 1: else 400 VALIDATION_FAILED. The WebSocket and SSE downlinks ' +
+          'are described in docs/protocol.md.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      // Relative: the node that serves this document (each deployment has its own address).
+      servers: [{ url: '/', description: 'The Herald node serving this document' }],
+      tags: OPENAPI_TAGS,
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
+    // Shared schemas become components named by their $id (not def-0, def-1, …).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transform: openapiTransform,
   });
 
   const deps: RouteDeps = { host, limiters };

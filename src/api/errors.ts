@@ -29,20 +29,48 @@ interface ValidationIssue {
   message?: string;
 }
 
+/** How a request part is named in messages: `query.limit`, `body.attachments[0].url`. */
+const PART: Record<string, string> = {
+  querystring: 'query',
+  params: 'params',
+  headers: 'headers',
+  body: 'body',
+};
+
+/**
+ * A details path (`querystring/limit`, `body/attachments/0/url`: the stable, documented form)
+ * as people read it: `query.limit`, `body.attachments[0].url`.
+ */
+export function readablePath(path: string): string {
+  const [part = 'body', ...rest] = path.split('/');
+  let out = PART[part] ?? part;
+  for (const raw of rest) {
+    const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`;
+  }
+  return out;
+}
+
+/** The VALIDATION_FAILED message for issues: each says where and what, at most three. */
+export function validationMessage(issues: { path: string; message: string }[]): string | undefined {
+  if (issues.length === 0) return undefined;
+  const shown = issues.slice(0, 3).map((i) => `${readablePath(i.path)} ${i.message}`);
+  const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
+  return `${shown.join('; ')}${more}`;
+}
+
 export function toHeraldError(err: unknown): HeraldError | null {
   if (err instanceof HeraldError) return err;
   // The store adapters already translate; this catches a driver error that got past them.
   if (isStoreUnavailable(err)) return asStoreError(err) as HeraldError;
   const e = err as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (Array.isArray(e.validation)) {
+    // The issues come from validatorCompiler (readable, one per field); others pass as they are.
     const issues = e.validation.slice(0, 10).map((v) => ({
       path: `${e.validationContext ?? 'body'}${v.instancePath ?? ''}`,
       message: v.message ?? 'is invalid',
     }));
-    const first = issues[0];
-    return new HeraldError('VALIDATION_FAILED', first ? `${first.path} ${first.message}` : undefined, {
-      details: issues,
-    });
+    return new HeraldError('VALIDATION_FAILED', validationMessage(issues), { details: issues });
   }
   if (typeof e.code === 'string' && FRAMEWORK[e.code]) return new HeraldError(FRAMEWORK[e.code]);
   // Other client errors raised by the framework (e.g. a malformed URL).

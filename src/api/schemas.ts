@@ -6,7 +6,14 @@
 import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { inputRules } from '../domain/compose.ts';
-import { findInputProblem, type InputProblem, MAX_SEQ } from '../protocol/index.ts';
+import {
+  CONVERSATION_KINDS,
+  findInputProblem,
+  type InputProblem,
+  MAX_SEQ,
+  MEMBER_ROLES,
+  MESSAGE_KINDS,
+} from '../protocol/index.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -21,10 +28,6 @@ const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Defaults are documented in the schema and applied by the route (the validator does not fill them in).
 const Limit = (max: number, dflt: number) =>
   Type.Optional(Type.Integer({ minimum: 1, maximum: max, default: dflt }));
-
-export const ErrorResponse = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) }),
-});
 
 export const ConversationParams = Type.Object({ id: Id }, strict);
 export const MemberParams = Type.Object({ id: Id, user_id: UserId }, strict);
@@ -146,7 +149,271 @@ export function inputProblemOf(req: FastifyRequest): InputProblem | null {
   );
 }
 
-/** Marks a route as needing a Bearer credential in the OpenAPI document. */
-export const bearerAuth = [{ bearer: [] }];
-
 export type { TSchema };
+
+// ---------------------------------------------------------------------------
+// Response schemas: what each route answers, rendered into /openapi.json as
+// named components (generators make one type per `$id`). They describe the
+// wire shapes of src/protocol/model.ts; test/api/openapi.test.ts checks every
+// route's real answers against them, so a field added to the model without
+// being declared here fails that test. Fastify does not serialize by them
+// (app.ts keeps JSON.stringify): the output is byte-for-byte what the handler
+// returned.
+
+const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+const Timestamp = Type.String({ description: 'ISO 8601 timestamp' });
+const Int = Type.Integer({ minimum: 0 });
+const enumOf = (values: readonly string[]) => Type.Enum([...values]);
+
+export const SenderSchema = Type.Union(
+  [
+    Type.Object({ type: Type.Literal('user'), user_id: Type.String() }, strict),
+    Type.Object({ type: Type.Literal('system') }, strict),
+  ],
+  { $id: 'Sender', description: 'A user, or the system (tenant backend, Herald itself).' },
+);
+export const AttachmentSchema = Type.Object(Attachment.properties, { ...strict, $id: 'Attachment' });
+export const MessageSchema = Type.Object(
+  {
+    id: Type.String(),
+    tenant_id: Type.String(),
+    conversation_id: Type.String(),
+    seq: Int,
+    kind: enumOf(MESSAGE_KINDS),
+    sender: Type.Ref('Sender'),
+    body: Type.String(),
+    reply_to: Nullable(Type.String()),
+    mentions: Type.Array(Type.String()),
+    attachments: Type.Array(Type.Ref('Attachment')),
+    client_id: Nullable(Type.String()),
+    data: Nullable(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'System events: their payload' }),
+    ),
+    created_at: Timestamp,
+    edited_at: Nullable(Timestamp),
+    deleted_at: Nullable(Timestamp),
+  },
+  { ...strict, $id: 'Message' },
+);
+export const MessagePreviewSchema = Type.Object(
+  {
+    message_id: Type.String(),
+    seq: Int,
+    sender: Type.Ref('Sender'),
+    body: Type.String(),
+    kind: enumOf(MESSAGE_KINDS),
+    created_at: Timestamp,
+  },
+  { ...strict, $id: 'MessagePreview' },
+);
+export const ConversationSchema = Type.Object(
+  {
+    id: Type.String(),
+    tenant_id: Type.String(),
+    kind: enumOf(CONVERSATION_KINDS),
+    title: Nullable(Type.String()),
+    last_seq: Int,
+    member_count: Int,
+    last_message: Nullable(Type.Ref('MessagePreview')),
+    created_at: Timestamp,
+  },
+  { ...strict, $id: 'Conversation' },
+);
+export const MemberSchema = Type.Object(
+  { user_id: Type.String(), role: enumOf(MEMBER_ROLES), joined_at: Timestamp },
+  { ...strict, $id: 'Member' },
+);
+export const ConversationEventSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        type: Type.Union([Type.Literal('message.created'), Type.Literal('message.edited')]),
+        message: Type.Ref('Message'),
+      },
+      strict,
+    ),
+    Type.Object(
+      { type: Type.Literal('message.deleted'), message_id: Type.String(), deleted_at: Timestamp },
+      strict,
+    ),
+  ],
+  { $id: 'ConversationEvent', description: 'The `event` of the WebSocket `event` frame.' },
+);
+export const InboxEntrySchema = Type.Object(
+  {
+    conversation_id: Type.String(),
+    kind: enumOf(CONVERSATION_KINDS),
+    title: Nullable(Type.String()),
+    last_seq: Int,
+    last_read_seq: Int,
+    unread_count: Int,
+    mention_count: Int,
+    archived: Type.Boolean(),
+    muted: Type.Boolean(),
+    pinned: Type.Boolean(),
+    last_activity_at: Timestamp,
+    last_message: Nullable(Type.Ref('MessagePreview')),
+    version: Type.Integer({ description: 'Orders the states of one entry: keep the highest.' }),
+    removed: Type.Optional(Type.Boolean({ description: 'You left or were removed: drop the entry.' })),
+  },
+  { ...strict, $id: 'InboxEntry' },
+);
+export const NoticeSchema = Type.Object(
+  {
+    id: Type.String(),
+    title: Type.String(),
+    body: Type.String(),
+    data: Nullable(Type.Record(Type.String(), Type.Unknown())),
+    created_at: Timestamp,
+    read: Type.Boolean(),
+    archived: Type.Boolean(),
+    dismissed: Type.Boolean(),
+    escalated: Type.Boolean(),
+    version: Type.Integer(),
+  },
+  { ...strict, $id: 'Notice' },
+);
+export const TokenPairSchema = Type.Object(
+  {
+    access_token: Type.String(),
+    refresh_token: Type.String(),
+    expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
+    tenant_id: Type.String({ description: 'The active tenant.' }),
+    user_id: Type.String(),
+    tenants: Type.Array(Type.String(), { description: 'Tenants this session may act in, active first.' }),
+  },
+  { ...strict, $id: 'TokenPair' },
+);
+const SyncCursor = Type.Integer({ description: 'Opaque cursor: pass as `since` to sync on.' });
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.Object(
+      {
+        code: Type.String({ description: 'A code of the catalog (docs/protocol.md#errors); branch on it.' }),
+        message: Type.String({ description: 'For humans; may change.' }),
+        details: Type.Optional(
+          Type.Array(Type.Object({ path: Type.String(), message: Type.String() }, strict), {
+            description: 'VALIDATION_FAILED: what is wrong, where (`body/text`, `querystring/limit`).',
+          }),
+        ),
+      },
+      strict,
+    ),
+  },
+  { ...strict, $id: 'Error' },
+);
+
+/** Every shared response schema; app.ts registers them (app.addSchema) before the routes. */
+export const sharedSchemas: TSchema[] = [
+  SenderSchema,
+  AttachmentSchema,
+  MessageSchema,
+  MessagePreviewSchema,
+  ConversationSchema,
+  MemberSchema,
+  ConversationEventSchema,
+  InboxEntrySchema,
+  NoticeSchema,
+  TokenPairSchema,
+  ErrorSchema,
+];
+
+/** Shapes of the routes' success bodies (each a reference or a small object of references). */
+export const Replies = {
+  TokenPair: Type.Ref('TokenPair', { description: "A user's token pair" }),
+  Tenant: Type.Object(
+    {
+      tenant_id: Type.String(),
+      api_key: Type.String({ description: 'Returned once; Herald stores only its hash.' }),
+    },
+    { ...strict, description: 'The tenant and its API key' },
+  ),
+  Granted: Type.Object(
+    { tenants: Type.Array(Type.String()) },
+    { ...strict, description: "The user's tenants" },
+  ),
+  Revoked: Type.Object(
+    { revoked: Type.Boolean({ description: 'False: there was no such grant.' }) },
+    { ...strict, description: 'Whether a grant was withdrawn' },
+  ),
+  Conversation: Type.Object(
+    { conversation: Type.Ref('Conversation') },
+    { ...strict, description: 'The conversation' },
+  ),
+  Joined: Type.Object(
+    {
+      conversation: Type.Ref('Conversation'),
+      joined: Type.Boolean({ description: 'False: already a member.' }),
+    },
+    { ...strict, description: 'The channel, and whether you joined now' },
+  ),
+  Added: Type.Object(
+    {
+      conversation_id: Type.String(),
+      added: Type.Array(Type.String(), { description: 'Users newly added.' }),
+    },
+    { ...strict, description: 'Who was added' },
+  ),
+  Removed: Type.Object(
+    { conversation_id: Type.String(), removed: Type.String() },
+    { ...strict, description: 'Who was removed' },
+  ),
+  MemberPage: Type.Object(
+    { members: Type.Array(Type.Ref('Member')), has_more: Type.Boolean() },
+    { ...strict, description: 'A page of members, by user id' },
+  ),
+  Message: Type.Object({ message: Type.Ref('Message') }, { ...strict, description: 'The message' }),
+  MessagePage: Type.Object(
+    { messages: Type.Array(Type.Ref('Message')), has_more: Type.Boolean() },
+    { ...strict, description: 'A page of messages, ascending by seq' },
+  ),
+  EventPage: Type.Object(
+    {
+      conversation: Type.String(),
+      events: Type.Array(Type.Object({ seq: Int, event: Type.Ref('ConversationEvent') }, strict)),
+      head_seq: Int,
+      has_more: Type.Boolean(),
+    },
+    { ...strict, description: 'A page of the event log, ascending by seq' },
+  ),
+  Entry: Type.Object({ entry: Type.Ref('InboxEntry') }, { ...strict, description: 'Your inbox entry' }),
+  Receipts: Type.Object(
+    { receipts: Type.Array(Type.Object({ user_id: Type.String(), seq: Int }, strict)) },
+    { ...strict, description: "Readers' positions" },
+  ),
+  InboxPage: Type.Object(
+    { entries: Type.Array(Type.Ref('InboxEntry')), next_since: SyncCursor, has_more: Type.Boolean() },
+    { ...strict, description: 'A page of inbox entries' },
+  ),
+  NoticeSent: Type.Object(
+    { notice_id: Type.String(), recipients: Int },
+    { ...strict, description: 'The notice and how many users got a copy' },
+  ),
+  NoticePage: Type.Object(
+    { notices: Type.Array(Type.Ref('Notice')), next_since: SyncCursor, has_more: Type.Boolean() },
+    { ...strict, description: 'A page of notices' },
+  ),
+  Notice: Type.Object({ notice: Type.Ref('Notice') }, { ...strict, description: 'Your copy of the notice' }),
+};
+
+/** What each error status means on the routes that declare it (one shared Error body). */
+const ERROR_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED, BAD_REQUEST, or the route’s own 400 codes',
+  401: 'UNAUTHENTICATED or TOKEN_EXPIRED',
+  403: 'Not allowed (FORBIDDEN, NOT_A_MEMBER, NOT_ADMIN, NOT_AUTHOR)',
+  404: 'The named tenant, user, conversation, message or notice does not exist',
+  409: 'Conflicts with the current state (CONFLICT, MESSAGE_DELETED)',
+  413: 'PAYLOAD_TOO_LARGE or BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE: send application/json',
+  422: 'IDEMPOTENCY_KEY_REUSED',
+  429: 'RATE_LIMITED: wait Retry-After seconds; nothing was written',
+  500: 'INTERNAL',
+  503: 'STORE_UNAVAILABLE (retry after Retry-After, same idempotency key)',
+};
+
+/** `{ [status]: Error }` for the given error statuses. */
+export function errorReplies(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(
+    statuses.map((s) => [s, Type.Ref('Error', { description: ERROR_STATUS[s] ?? 'An error' })]),
+  );
+}

@@ -104,6 +104,23 @@ function httpError(reply: FastifyReply, err: HeraldError, headers: Record<string
   return reply.code(err.status).headers(headers).send(err.toBody());
 }
 
+// No $ref here: the plugin may be registered in an app without Herald's shared schemas. The
+// error statuses are added, with the shared Error schema, by the API's OpenAPI transform.
+const SSE_OPENAPI = {
+  tags: ['realtime'],
+  operationId: 'openEventStream',
+  summary: 'The downlink as Server-Sent Events (parameters: docs/protocol.md#server-sent-events)',
+  // The token may also come as ?access_token= (EventSource cannot set headers).
+  security: [{ accessToken: [] }],
+  'x-herald-errors': [403, 404, 429],
+  response: {
+    200: {
+      description: 'text/event-stream; each data: line is a WebSocket frame as JSON',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    },
+  },
+};
+
 /** Fastify plugin: `app.register(sseRoutes, { gateway })`. */
 export async function sseRoutes(app: FastifyInstance, options: SseOptions): Promise<void> {
   const gw = options.gateway;
@@ -112,7 +129,8 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
   const maxConversations = options.maxConversations ?? 50;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
-  app.get(path, async (req, reply) => {
+  // Described in /openapi.json (no querystring schema: the route checks its own parameters).
+  app.get(path, { schema: SSE_OPENAPI }, async (req, reply) => {
     const core = coreOf();
     const q = req.query as Record<string, string | undefined>;
     // The shared input rule, and seqs within MAX_SEQ: refused before anything is read.

@@ -43,7 +43,9 @@ describe.each(backends())('bad input regressions (%s)', (backend) => {
     pathHint?: string,
   ) {
     const before = await fingerprint(t.db);
-    const res = await t.call<{ error: { code: string; message: string } }>({
+    const res = await t.call<{
+      error: { code: string; message: string; details?: { path: string; message: string }[] };
+    }>({
       method: opts.method as 'POST',
       url: opts.url,
       headers: {
@@ -54,7 +56,9 @@ describe.each(backends())('bad input regressions (%s)', (backend) => {
     });
     expect(catalogError(res.status, res.body)).toBeNull();
     expect(res.body.error.code).toBe(code);
-    if (pathHint) expect(res.body.error.message).toContain(pathHint);
+    // Where and what: the documented details (the message spells the path `body.body`, `params.id`).
+    const detail = res.body.error.details?.[0];
+    if (pathHint) expect(detail && `${detail.path} ${detail.message}`).toContain(pathHint);
     expect(await fingerprint(t.db)).toBe(before);
   }
 

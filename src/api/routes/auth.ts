@@ -6,7 +6,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { RouteDeps } from '../app.ts';
 import { apiTenantOf, principalOf } from '../context.ts';
-import { bearerAuth, CreateTenantBody, RefreshBody, SwitchBody, TokenBody, UserId } from '../schemas.ts';
+import {
+  CreateTenantBody,
+  errorReplies,
+  RefreshBody,
+  Replies,
+  SwitchBody,
+  TokenBody,
+  UserId,
+} from '../schemas.ts';
 
 const TenantId = Type.String({ minLength: 1, maxLength: 63 });
 const GrantBody = Type.Object(
@@ -22,8 +30,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: {
         tags: ['auth'],
         summary: 'Create a tenant (operator)',
-        security: bearerAuth,
+        operationId: 'createTenant',
         body: CreateTenantBody,
+        response: { 201: Replies.Tenant, ...errorReplies(409) },
       },
     },
     async (req, reply) => reply.status(201).send(await host.auth.createTenant(req.body ?? {})),
@@ -36,8 +45,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: {
         tags: ['auth'],
         summary: "Exchange the tenant's API key for a user's token pair",
-        security: bearerAuth,
+        operationId: 'issueTokens',
         body: TokenBody,
+        response: { 200: Replies.TokenPair },
       },
     },
     async (req) => host.auth.issue(apiTenantOf(req), req.body.user_id, req.body.display_name),
@@ -49,7 +59,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: {
         tags: ['auth'],
         summary: 'Rotate a refresh token (same user, same active tenant)',
+        operationId: 'refreshTokens',
         body: RefreshBody,
+        response: {
+          200: Replies.TokenPair,
+          ...errorReplies(401),
+        },
       },
     },
     async (req) => host.auth.refresh(req.body.refresh_token),
@@ -59,7 +74,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
     '/v1/tokens/switch',
     {
       config: { auth: 'user' },
-      schema: { tags: ['auth'], summary: 'Switch the active tenant', security: bearerAuth, body: SwitchBody },
+      schema: {
+        tags: ['auth'],
+        summary: 'Switch the active tenant',
+        operationId: 'switchTenant',
+        body: SwitchBody,
+        response: { 200: Replies.TokenPair, ...errorReplies(403) },
+      },
     },
     async (req) => host.auth.switchTenant(principalOf(req), req.body.tenant_id),
   );
@@ -72,8 +93,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: {
         tags: ['auth'],
         summary: "Let a tenant's user also act in another tenant (operator)",
-        security: bearerAuth,
+        operationId: 'grantTenant',
         body: GrantBody,
+        response: { 200: Replies.Granted, ...errorReplies(404) },
       },
     },
     async (req) => host.auth.grantTenant(req.body.tenant_id, req.body.user_id, req.body.granted_tenant),
@@ -86,8 +108,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { ho
       schema: {
         tags: ['auth'],
         summary: 'Withdraw a grant, ending the sessions that hold it (operator)',
-        security: bearerAuth,
+        operationId: 'revokeGrant',
         body: GrantBody,
+        response: { 200: Replies.Revoked },
       },
     },
     async (req) => host.auth.revokeGrant(req.body.tenant_id, req.body.user_id, req.body.granted_tenant),

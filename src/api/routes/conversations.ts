@@ -7,22 +7,32 @@ import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
 import {
   AddMembersBody,
-  bearerAuth,
   ConversationParams,
   CreateConversationBody,
+  errorReplies,
   MemberParams,
   MembersQuery,
+  Replies,
   UserParams,
 } from '../schemas.ts';
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, deps } = host;
   const user = { config: { auth: 'user' as const } };
-  const doc = (summary: string) => ({ tags: ['conversations'], summary, security: bearerAuth });
+  // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
+  const doc = (operationId: string, summary: string) => ({ tags: ['conversations'], summary, operationId });
+  const fails = errorReplies(403, 404);
 
   app.post(
     '/v1/conversations',
-    { ...user, schema: { ...doc('Create a group, channel or announcement'), body: CreateConversationBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('createConversation', 'Create a group, channel or announcement'),
+        body: CreateConversationBody,
+        response: { 201: Replies.Conversation, ...fails },
+      },
+    },
     async (req, reply) => {
       const p = principalOf(req);
       const { id } = await createConversation(
@@ -46,7 +56,11 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     '/v1/direct/:user_id',
     {
       ...user,
-      schema: { ...doc("The pair's direct conversation, created on first call"), params: UserParams },
+      schema: {
+        ...doc('getDirectConversation', "The pair's direct conversation, created on first call"),
+        params: UserParams,
+        response: { 200: Replies.Conversation, ...fails },
+      },
     },
     async (req) => {
       const p = principalOf(req);
@@ -58,7 +72,15 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
 
   app.post(
     '/v1/conversations/:id/members',
-    { ...user, schema: { ...doc('Add members'), params: ConversationParams, body: AddMembersBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('addMembers', 'Add members'),
+        params: ConversationParams,
+        body: AddMembersBody,
+        response: { 200: Replies.Added, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const actor = { type: 'user', user_id: p.user_id } as const;
@@ -78,7 +100,11 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     '/v1/conversations/:id/members/:user_id',
     {
       ...user,
-      schema: { ...doc('Remove a member (yourself, or anyone as moderator/admin)'), params: MemberParams },
+      schema: {
+        ...doc('removeMember', 'Remove a member (yourself, or anyone as moderator/admin)'),
+        params: MemberParams,
+        response: { 200: Replies.Removed, ...fails },
+      },
     },
     async (req) => {
       const p = principalOf(req);
@@ -90,7 +116,14 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
 
   app.post(
     '/v1/conversations/:id/join',
-    { ...user, schema: { ...doc('Join a channel'), params: ConversationParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('joinChannel', 'Join a channel'),
+        params: ConversationParams,
+        response: { 200: Replies.Joined, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { joined } = await join(deps, p.tenant_id, p.user_id, req.params.id, traceOf(req));
@@ -101,7 +134,14 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
 
   app.get(
     '/v1/conversations/:id',
-    { ...user, schema: { ...doc('One conversation'), params: ConversationParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('getConversation', 'One conversation'),
+        params: ConversationParams,
+        response: { 200: Replies.Conversation, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
@@ -114,9 +154,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     {
       ...user,
       schema: {
-        ...doc('Members, by user id (keyset)'),
+        ...doc('listMembers', 'Members, by user id (keyset)'),
         params: ConversationParams,
         querystring: MembersQuery,
+        response: { 200: Replies.MemberPage, ...fails },
       },
     },
     async (req) => {

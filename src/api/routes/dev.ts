@@ -4,13 +4,19 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DEMO_TENANT } from '../../host/demo.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import type { RouteDeps } from '../app.ts';
-import { DevTokenBody } from '../schemas.ts';
+import { DevTokenBody, errorReplies, Replies } from '../schemas.ts';
 
 export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   app.post(
     '/v1/dev/tokens',
     {
-      schema: { tags: ['dev'], summary: 'Dev only: a token pair for a demo-tenant user', body: DevTokenBody },
+      schema: {
+        tags: ['dev'],
+        summary: 'Dev only: a token pair for a demo-tenant user',
+        operationId: 'issueDevTokens',
+        body: DevTokenBody,
+        response: { 200: Replies.TokenPair, ...errorReplies(404) },
+      },
     },
     async (req) => {
       const { rows } = await host.db.query('SELECT 1 FROM tenants WHERE id = $1', [DEMO_TENANT]);

@@ -5,20 +5,21 @@ import { listInbox, readableConversation, updateInboxEntry } from '../../domain/
 import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
-import { bearerAuth, InboxParams, InboxPatchBody, SyncQuery } from '../schemas.ts';
+import { errorReplies, InboxParams, InboxPatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, config } = host;
   const user = { config: { auth: 'user' as const } };
-  const doc = (summary: string) => ({ tags: ['inbox'], summary, security: bearerAuth });
+  const doc = (operationId: string, summary: string) => ({ tags: ['inbox'], summary, operationId });
 
   app.get(
     '/v1/inbox',
     {
       ...user,
       schema: {
-        ...doc('Conversation list (no since) or changes since a version cursor'),
+        ...doc('listInbox', 'Conversation list (no since) or changes since a cursor'),
         querystring: SyncQuery,
+        response: { 200: Replies.InboxPage },
       },
     },
     async (req) => {
@@ -37,7 +38,15 @@ export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { h
 
   app.patch(
     '/v1/inbox/:conversation_id',
-    { ...user, schema: { ...doc('Archive, mute or pin'), params: InboxParams, body: InboxPatchBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('updateInboxEntry', 'Archive, mute or pin'),
+        params: InboxParams,
+        body: InboxPatchBody,
+        response: { 200: Replies.Entry, ...errorReplies(403, 404) },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const id = req.params.conversation_id;

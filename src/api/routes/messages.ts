@@ -12,13 +12,14 @@ import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
 import {
-  bearerAuth,
   ConversationParams,
   EditBody,
   EventsQuery,
+  errorReplies,
   HistoryQuery,
   MessageParams,
   ReadBody,
+  Replies,
   SendBody,
   SendHeaders,
 } from '../schemas.ts';
@@ -26,7 +27,9 @@ import {
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
   const { db, deps } = host;
   const user = { config: { auth: 'user' as const } };
-  const doc = (summary: string) => ({ tags: ['messages'], summary, security: bearerAuth });
+  // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
+  const doc = (operationId: string, summary: string) => ({ tags: ['messages'], summary, operationId });
+  const fails = errorReplies(403, 404);
 
   app.post(
     '/v1/conversations/:id/messages',
@@ -34,11 +37,17 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       ...user,
       schema: {
         ...doc(
+          'sendMessage',
           'Send a message (Idempotency-Key: a matching repeat returns the original with 200, a different request 422)',
         ),
         params: ConversationParams,
         headers: SendHeaders,
         body: SendBody,
+        response: {
+          201: { ...Replies.Message, description: 'The message, written now' },
+          200: { ...Replies.Message, description: 'A repeat of an earlier send: the original message' },
+          ...errorReplies(403, 404, 422, 429),
+        },
       },
     },
     async (req, reply) => {
@@ -60,7 +69,15 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.patch(
     '/v1/conversations/:id/messages/:message_id',
-    { ...user, schema: { ...doc('Edit your message'), params: MessageParams, body: EditBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('editMessage', 'Edit your message'),
+        params: MessageParams,
+        body: EditBody,
+        response: { 200: Replies.Message, ...errorReplies(403, 404, 409) },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { id, message_id } = req.params;
@@ -72,7 +89,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.delete(
     '/v1/conversations/:id/messages/:message_id',
-    { ...user, schema: { ...doc('Delete a message (author, or moderator/admin)'), params: MessageParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('deleteMessage', 'Delete a message (author, or moderator/admin)'),
+        params: MessageParams,
+        response: { 200: Replies.Message, ...errorReplies(403, 404, 409) },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { id, message_id } = req.params;
@@ -85,9 +109,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('History, keyset by seq; newest page by default; always ascending'),
+        ...doc('listMessages', 'History, keyset by seq; newest page by default; always ascending'),
         params: ConversationParams,
         querystring: HistoryQuery,
+        response: { 200: Replies.MessagePage, ...fails },
       },
     },
     async (req) => {
@@ -103,9 +128,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('The event log after a seq (gap repair)'),
+        ...doc('listEvents', 'The event log after a seq (gap repair)'),
         params: ConversationParams,
         querystring: EventsQuery,
+        response: { 200: Replies.EventPage, ...fails },
       },
     },
     async (req) => {
@@ -129,7 +155,15 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.post(
     '/v1/conversations/:id/read',
-    { ...user, schema: { ...doc('Mark read up to seq'), params: ConversationParams, body: ReadBody } },
+    {
+      ...user,
+      schema: {
+        ...doc('markRead', 'Mark read up to seq'),
+        params: ConversationParams,
+        body: ReadBody,
+        response: { 200: Replies.Entry, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       const { entry } = await markRead(
@@ -146,7 +180,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.get(
     '/v1/conversations/:id/receipts',
-    { ...user, schema: { ...doc("Readers' positions"), params: ConversationParams } },
+    {
+      ...user,
+      schema: {
+        ...doc('listReceipts', "Readers' positions"),
+        params: ConversationParams,
+        response: { 200: Replies.Receipts, ...fails },
+      },
+    },
     async (req) => {
       const p = principalOf(req);
       await readableConversation(db, p.tenant_id, p.user_id, req.params.id);

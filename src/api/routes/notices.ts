@@ -5,17 +5,21 @@ import { listNotices, updateNoticeEntry } from '../../domain/queries.ts';
 import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { apiTenantOf, principalOf } from '../context.ts';
-import { bearerAuth, NoticeBody, NoticeParams, NoticePatchBody, SyncQuery } from '../schemas.ts';
+import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, deps } = host;
-  const doc = (summary: string) => ({ tags: ['notices'], summary, security: bearerAuth });
+  const doc = (operationId: string, summary: string) => ({ tags: ['notices'], summary, operationId });
 
   app.post(
     '/v1/notices',
     {
       config: { auth: 'apiKey' },
-      schema: { ...doc('Send a notice (tenant backend, API key)'), body: NoticeBody },
+      schema: {
+        ...doc('sendNotice', 'Send a notice (tenant backend, API key)'),
+        body: NoticeBody,
+        response: { 201: Replies.NoticeSent, ...errorReplies(404) },
+      },
     },
     async (req, reply) => {
       const { to, title, body, data } = req.body;
@@ -33,7 +37,11 @@ export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     '/v1/notices',
     {
       config: { auth: 'user' },
-      schema: { ...doc('Your notices (newest first) or changes since a cursor'), querystring: SyncQuery },
+      schema: {
+        ...doc('listNotices', 'Your notices (newest first) or changes since a cursor'),
+        querystring: SyncQuery,
+        response: { 200: Replies.NoticePage },
+      },
     },
     async (req) => {
       const p = principalOf(req);
@@ -47,9 +55,10 @@ export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     {
       config: { auth: 'user' },
       schema: {
-        ...doc('Flag your copy: read, archived, dismissed, escalated'),
+        ...doc('updateNotice', 'Flag your copy: read, archived, dismissed, escalated'),
         params: NoticeParams,
         body: NoticePatchBody,
+        response: { 200: Replies.Notice, ...errorReplies(404) },
       },
     },
     async (req) => {

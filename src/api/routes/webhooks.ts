@@ -16,7 +16,7 @@ import {
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
 import type { RouteDeps } from '../app.ts';
 import { apiTenantOf } from '../context.ts';
-import { bearerAuth, Id } from '../schemas.ts';
+import { Id } from '../schemas.ts';
 
 const strict = { additionalProperties: false } as const;
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
@@ -66,24 +66,30 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
   const { db } = host;
   const policy = host.webhookPolicy ?? new AddressPolicy(host.config.webhooks.allowHosts);
   const key = { config: { auth: 'apiKey' as const } };
-  const doc = (summary: string) => ({ tags: ['webhooks'], summary, security: bearerAuth });
+  const doc = (operationId: string, summary: string) => ({ tags: ['webhooks'], summary, operationId });
 
   app.post(
     '/v1/webhooks',
-    { ...key, schema: { ...doc('Create a webhook endpoint (the secret is shown once)'), body: CreateBody } },
+    {
+      ...key,
+      schema: {
+        ...doc('createWebhook', 'Create a webhook endpoint (the secret is shown once)'),
+        body: CreateBody,
+      },
+    },
     async (req, reply) => {
       const { endpoint, secret } = await createEndpoint(db, policy, apiTenantOf(req), req.body);
       return reply.status(201).send({ webhook: endpoint, secret });
     },
   );
 
-  app.get('/v1/webhooks', { ...key, schema: doc('List webhook endpoints') }, async (req) => ({
+  app.get('/v1/webhooks', { ...key, schema: doc('listWebhooks', 'List webhook endpoints') }, async (req) => ({
     webhooks: await listEndpoints(db, apiTenantOf(req)),
   }));
 
   app.get(
     '/v1/webhooks/:id',
-    { ...key, schema: { ...doc('One webhook endpoint'), params: WebhookParams } },
+    { ...key, schema: { ...doc('getWebhook', 'One webhook endpoint'), params: WebhookParams } },
     async (req) => ({ webhook: await getEndpoint(db, apiTenantOf(req), req.params.id) }),
   );
 
@@ -92,7 +98,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...key,
       schema: {
-        ...doc('Change url, events, conversation; enabled: false/true disables / re-enables'),
+        ...doc(
+          'updateWebhook',
+          'Change url, events, conversation; enabled: false/true disables / re-enables',
+        ),
         params: WebhookParams,
         body: PatchBody,
       },
@@ -108,7 +117,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       ...key,
       // Body optional ({secret?}), so no body schema: an absent body is no body.
       schema: {
-        ...doc('Rotate the signing secret (the new one is shown once); body {secret?}'),
+        ...doc(
+          'rotateWebhookSecret',
+          'Rotate the signing secret (the new one is shown once); body {secret?}',
+        ),
         params: WebhookParams,
       },
     },
@@ -125,7 +137,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.delete(
     '/v1/webhooks/:id',
-    { ...key, schema: { ...doc('Delete an endpoint and its delivery log'), params: WebhookParams } },
+    {
+      ...key,
+      schema: { ...doc('deleteWebhook', 'Delete an endpoint and its delivery log'), params: WebhookParams },
+    },
     async (req, reply) => {
       await deleteEndpoint(db, apiTenantOf(req), req.params.id);
       return reply.status(204).send();
@@ -137,7 +152,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...key,
       schema: {
-        ...doc('Delivery log, newest first (keyset: before)'),
+        ...doc('listWebhookDeliveries', 'Delivery log, newest first (keyset: before)'),
         params: WebhookParams,
         querystring: DeliveriesQuery,
       },
@@ -152,7 +167,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.post(
     '/v1/webhooks/:id/deliveries/:delivery_id/retry',
-    { ...key, schema: { ...doc('Retry one delivery now'), params: DeliveryParams } },
+    { ...key, schema: { ...doc('retryWebhookDelivery', 'Retry one delivery now'), params: DeliveryParams } },
     async (req, reply) => {
       const delivery = await retryDelivery(db, apiTenantOf(req), req.params.id, req.params.delivery_id);
       return reply.status(202).send({ delivery });
@@ -164,7 +179,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...key,
       schema: {
-        ...doc('Re-send the log after a delivery id or from a time'),
+        ...doc('replayWebhook', 'Re-send the log after a delivery id or from a time'),
         params: WebhookParams,
         body: ReplayBody,
       },

@@ -1,0 +1,566 @@
+// /openapi.json as a generator sees it: the recommended Redocly ruleset finds
+// nothing; every operation has an operationId, a security requirement that
+// matches docs/protocol.md's credential table, and error responses; and every
+// route's real answers — success and error, on both stores — have a status the
+// document declares and a body its schema accepts (objects are closed, so a
+// field the server returns but the document omits fails here). Also: the
+// VALIDATION_FAILED messages, which read the schema to say what is wrong.
+import { createConfig, lintFromString } from '@redocly/openapi-core';
+import { Value } from 'typebox/value';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiPlugin } from '../../src/api/app.ts';
+import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { type Backend, backends } from '../support/stores.ts';
+
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  tags?: string[];
+  security?: Record<string, string[]>[];
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+}
+interface OpenApiDoc {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+}
+
+// Redocly rules turned off, each for a reason.
+const LINT_RULES = {
+  // Herald declares no license yet; the document should not invent one.
+  'info-license': 'off',
+} as const;
+
+/** The document's schemas with `#/components/schemas/X` refs as TypeBox context refs (`X`). */
+function contextOf(doc: OpenApiDoc) {
+  const rewrite = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rewrite);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(
+        Object.entries(v).map(([k, x]) => [
+          k,
+          k === '$ref' && typeof x === 'string' ? x.replace('#/components/schemas/', '') : rewrite(x),
+        ]),
+      );
+    }
+    return v;
+  };
+  return { context: rewrite(doc.components.schemas) as Record<string, never>, rewrite };
+}
+
+let t: TestHerald;
+let doc: OpenApiDoc;
+
+describe('/openapi.json', () => {
+  beforeAll(async () => {
+    // A hidden route whose declared response lists fewer fields than it returns.
+    const probe: ApiPlugin = async (app) => {
+      app.get(
+        '/test/undeclared',
+        {
+          schema: {
+            hide: true,
+            response: { 200: { type: 'object', properties: { a: { type: 'string' } } } },
+          },
+        },
+        async () => ({ b: 2, a: 'one' }),
+      );
+    };
+    t = await startTestHerald({ env: { HERALD_DEV_TOKENS: 'true' }, plugins: [probe] });
+    doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  });
+  afterAll(async () => t?.close());
+
+  it('serializes as before: a declared response schema neither drops, reorders nor coerces fields', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/test/undeclared' });
+    expect(res.body).toBe('{"b":2,"a":"one"}');
+  });
+
+  it('passes the recommended Redocly ruleset without errors or warnings', async () => {
+    const config = await createConfig({ extends: ['recommended'], rules: LINT_RULES });
+    const problems = await lintFromString({
+      source: JSON.stringify(doc),
+      absoluteRef: 'openapi.json',
+      config,
+    });
+    const text = problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} @ ${p.location[0]?.pointer}`);
+    expect(text).toEqual([]);
+  });
+
+  it('names every operation, uniquely, and declares success and error responses with schemas', () => {
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, op })),
+    );
+    expect(ops.length).toBeGreaterThanOrEqual(27);
+    const ids = ops.map((o) => o.op.operationId);
+    expect(new Set(ids).size).toBe(ops.length);
+    for (const { key, op } of ops) {
+      expect(op.operationId, key).toMatch(/^[a-z][a-zA-Z]+$/);
+      expect(op.summary, key).toBeTruthy();
+      expect(op.tags?.length, key).toBe(1);
+      const statuses = Object.keys(op.responses);
+      expect(statuses.filter((s) => s.startsWith('2')).length, key).toBeGreaterThan(0);
+      expect(statuses, key).toEqual(expect.arrayContaining(['400', '500', '503']));
+      for (const [status, response] of Object.entries(op.responses)) {
+        const media = Object.values(response.content ?? {});
+        expect(media.length, `${key} ${status}`).toBe(1);
+        if (!status.startsWith('2')) expect(media[0]?.schema).toEqual({ $ref: '#/components/schemas/Error' });
+      }
+    }
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['Message', 'Conversation', 'InboxEntry', 'Notice', 'TokenPair', 'Error']),
+    );
+  });
+
+  it("states each route's credential as docs/protocol.md's table does", () => {
+    const security = (method: string, path: string) => doc.paths[path]?.[method]?.security;
+    const operator = [{ operatorToken: [] }];
+    const apiKey = [{ apiKey: [] }];
+    const user = [{ accessToken: [] }];
+    expect(security('post', '/v1/tenants')).toEqual(operator);
+    expect(security('post', '/v1/grants')).toEqual(operator);
+    expect(security('delete', '/v1/grants')).toEqual(operator);
+    expect(security('post', '/v1/tokens')).toEqual(apiKey);
+    expect(security('post', '/v1/notices')).toEqual(apiKey);
+    expect(security('post', '/v1/tokens/refresh')).toEqual([]);
+    expect(security('post', '/v1/dev/tokens')).toEqual([]);
+    const named = new Set([
+      '/v1/tenants',
+      '/v1/grants',
+      '/v1/tokens',
+      '/v1/tokens/refresh',
+      '/v1/dev/tokens',
+    ]);
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        if (named.has(path) || (path === '/v1/notices' && method === 'post')) continue;
+        expect(op.security, `${method} ${path}`).toEqual(user);
+        expect(Object.keys(op.responses), `${method} ${path}`).toContain('401');
+      }
+    }
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      'accessToken',
+      'apiKey',
+      'operatorToken',
+    ]);
+  });
+});
+
+describe.each(backends())('every route answers what /openapi.json declares (%s)', (backend: Backend) => {
+  let h: TestHerald;
+  let spec: OpenApiDoc;
+  /** operationId → statuses seen. */
+  const seen = new Map<string, Set<number>>();
+  const problems: string[] = [];
+
+  /** The operation of a request: match the method and the path template. */
+  function operationOf(method: string, url: string): { id: string; op: Operation } | null {
+    const path = url.split('?')[0] ?? url;
+    for (const [template, methods] of Object.entries(spec.paths)) {
+      const re = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
+      const op = methods[method.toLowerCase()];
+      if (op && re.test(path)) return { id: op.operationId ?? template, op };
+    }
+    return null;
+  }
+
+  /** app.inject, then checks status and body against the operation's declared response. */
+  async function call<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    url: string,
+    opts: { auth?: string; payload?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; body: T }> {
+    const res = await h.app.inject({
+      method,
+      url,
+      headers: { ...(opts.auth ? { authorization: `Bearer ${opts.auth}` } : {}), ...opts.headers },
+      ...(opts.payload !== undefined ? { payload: opts.payload as object } : {}),
+    });
+    const body = res.json();
+    // Exactly what JSON.stringify makes of the handler's value (no schema-driven rewriting).
+    if (res.body !== JSON.stringify(body)) problems.push(`${method} ${url}: not plain JSON.stringify output`);
+    const found = operationOf(method, url);
+    if (!found) {
+      problems.push(`${method} ${url}: no operation in the document`);
+      return { status: res.statusCode, body };
+    }
+    const statuses = seen.get(found.id) ?? new Set();
+    statuses.add(res.statusCode);
+    seen.set(found.id, statuses);
+    const declared = found.op.responses[String(res.statusCode)];
+    const schema = declared?.content?.['application/json']?.schema;
+    if (!schema) {
+      problems.push(`${found.id}: answered ${res.statusCode}, not declared`);
+    } else {
+      const { context, rewrite } = contextOf(spec);
+      const errors = Value.Errors(context, rewrite(schema) as never, body);
+      if (errors.length > 0) {
+        problems.push(`${found.id} ${res.statusCode}: ${JSON.stringify(errors.slice(0, 3))} in ${res.body}`);
+      }
+    }
+    return { status: res.statusCode, body };
+  }
+
+  beforeAll(async () => {
+    h = await startTestHerald({ backend, env: { HERALD_DEV_TOKENS: 'true' }, listen: true });
+    spec = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  });
+  afterAll(async () => h?.close());
+
+  it('for every operation, success and errors alike', async () => {
+    const admin = h.adminToken;
+    // Operator: tenants (201, 409), grants.
+    const acme = await call<{ tenant_id: string; api_key: string }>('POST', '/v1/tenants', {
+      auth: admin,
+      payload: { tenant_id: `acme-${backend}`, name: 'Acme' },
+    });
+    expect(acme.status).toBe(201);
+    expect(
+      (await call('POST', '/v1/tenants', { auth: admin, payload: { tenant_id: `acme-${backend}` } })).status,
+    ).toBe(409);
+    const globex = await call<{ tenant_id: string }>('POST', '/v1/tenants', { auth: admin, payload: {} });
+    await call('POST', '/v1/tenants', { auth: admin, payload: { tenant_id: 'demo' } }); // for dev tokens
+    const key = acme.body.api_key;
+    const tenant = acme.body.tenant_id;
+
+    // Tokens.
+    type Pair = { access_token: string; refresh_token: string };
+    const issue = async (user: string) =>
+      (await call<Pair>('POST', '/v1/tokens', { auth: key, payload: { user_id: user, display_name: user } }))
+        .body;
+    const alice = await issue('alice');
+    const bob = await issue('bob');
+    const carol = await issue('carol');
+    await issue('dave');
+    expect((await call('POST', '/v1/tokens', { auth: 'hk_wrong', payload: { user_id: 'x' } })).status).toBe(
+      401,
+    );
+    const rotated = await call<Pair>('POST', '/v1/tokens/refresh', {
+      payload: { refresh_token: alice.refresh_token },
+    });
+    expect(rotated.status).toBe(200);
+    expect(
+      (await call('POST', '/v1/tokens/refresh', { payload: { refresh_token: alice.refresh_token } })).status,
+    ).toBe(401);
+    const grant = { tenant_id: tenant, user_id: 'carol', granted_tenant: globex.body.tenant_id };
+    expect((await call('POST', '/v1/grants', { auth: admin, payload: grant })).status).toBe(200);
+    const carol2 = await issue('carol');
+    expect(
+      (
+        await call('POST', '/v1/tokens/switch', {
+          auth: carol2.access_token,
+          payload: { tenant_id: grant.granted_tenant },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await call('POST', '/v1/tokens/switch', { auth: bob.access_token, payload: { tenant_id: 'nowhere' } }))
+        .status,
+    ).toBe(403);
+    expect((await call('DELETE', '/v1/grants', { auth: admin, payload: grant })).status).toBe(200);
+    expect((await call('POST', '/v1/dev/tokens', { payload: { user_id: 'zed' } })).status).toBe(200);
+
+    // Conversations.
+    const a = rotated.body.access_token;
+    const group = await call<{ conversation: { id: string } }>('POST', '/v1/conversations', {
+      auth: a,
+      payload: { kind: 'group', title: 'Team', members: ['bob'] },
+    });
+    expect(group.status).toBe(201);
+    const g = group.body.conversation.id;
+    const channel = await call<{ conversation: { id: string } }>('POST', '/v1/conversations', {
+      auth: a,
+      payload: { kind: 'channel', title: 'News' },
+    });
+    expect((await call('PUT', '/v1/direct/bob', { auth: a })).status).toBe(200);
+    expect(
+      (await call('POST', `/v1/conversations/${g}/members`, { auth: a, payload: { user_ids: ['dave'] } }))
+        .status,
+    ).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}/members?limit=2`, { auth: a })).status).toBe(200);
+    expect(
+      (
+        await call('POST', `/v1/conversations/${channel.body.conversation.id}/join`, {
+          auth: bob.access_token,
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}`, { auth: carol.access_token })).status).toBe(403);
+    expect((await call('GET', '/v1/conversations/nope', { auth: a })).status).toBe(404);
+
+    // Messages: every field of a message filled in once.
+    const first = await call<{ message: { id: string; seq: number } }>(
+      'POST',
+      `/v1/conversations/${g}/messages`,
+      {
+        auth: a,
+        payload: { body: 'hello', client_id: 'c1', mentions: ['bob'] },
+      },
+    );
+    expect(first.status).toBe(201);
+    const full = {
+      body: 'see',
+      reply_to: first.body.message.id,
+      attachments: [{ name: 'a.png', mime_type: 'image/png', size: 3, url: 'https://x.test/a.png' }],
+    };
+    const second = await call<{ message: { id: string; seq: number } }>(
+      'POST',
+      `/v1/conversations/${g}/messages`,
+      {
+        auth: a,
+        payload: full,
+        headers: { 'idempotency-key': 'k2' },
+      },
+    );
+    expect(second.status).toBe(201);
+    const replay = await call('POST', `/v1/conversations/${g}/messages`, {
+      auth: a,
+      payload: full,
+      headers: { 'idempotency-key': 'k2' },
+    });
+    expect(replay.status).toBe(200);
+    expect(
+      (await call('POST', `/v1/conversations/${g}/messages`, { auth: a, payload: { text: 'x' } })).status,
+    ).toBe(400);
+    const m = second.body.message.id;
+    expect(
+      (await call('PATCH', `/v1/conversations/${g}/messages/${m}`, { auth: a, payload: { body: 'edited' } }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await call('PATCH', `/v1/conversations/${g}/messages/${m}`, {
+          auth: bob.access_token,
+          payload: { body: 'no' },
+        })
+      ).status,
+    ).toBe(403);
+    expect((await call('DELETE', `/v1/conversations/${g}/messages/${m}`, { auth: a })).status).toBe(200);
+    expect(
+      (await call('PATCH', `/v1/conversations/${g}/messages/${m}`, { auth: a, payload: { body: 'again' } }))
+        .status,
+    ).toBe(409);
+    expect((await call('GET', `/v1/conversations/${g}/messages`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}/events?after_seq=0`, { auth: a })).status).toBe(200);
+    expect(
+      (await call('POST', `/v1/conversations/${g}/read`, { auth: bob.access_token, payload: { seq: 2 } }))
+        .status,
+    ).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}/receipts`, { auth: a })).status).toBe(200);
+
+    // Inbox, a removed entry included.
+    expect((await call('DELETE', `/v1/conversations/${g}/members/dave`, { auth: a })).status).toBe(200);
+    const dave = await issue('dave');
+    const sync = await call<{ entries: { removed?: boolean }[] }>('GET', '/v1/inbox?since=0', {
+      auth: dave.access_token,
+    });
+    expect(sync.body.entries.some((e) => e.removed === true)).toBe(true);
+    expect((await call('GET', '/v1/inbox', { auth: a })).status).toBe(200);
+    expect((await call('PATCH', `/v1/inbox/${g}`, { auth: a, payload: { pinned: true } })).status).toBe(200);
+
+    // Notices.
+    expect(
+      (
+        await call('POST', '/v1/notices', {
+          auth: key,
+          payload: { to: ['bob'], title: 'T', body: 'B', data: { n: 1 } },
+        })
+      ).status,
+    ).toBe(201);
+    const notices = await call<{ notices: { id: string }[] }>('GET', '/v1/notices', {
+      auth: bob.access_token,
+    });
+    const n = notices.body.notices[0]?.id;
+    expect(
+      (await call('PATCH', `/v1/notices/${n}`, { auth: bob.access_token, payload: { read: true } })).status,
+    ).toBe(200);
+    expect(
+      (await call('PATCH', '/v1/notices/nope', { auth: bob.access_token, payload: { read: true } })).status,
+    ).toBe(404);
+
+    // SSE: an error answer by inject, the stream itself over a real socket.
+    expect((await call('GET', '/v1/sse')).status).toBe(401);
+    const ctl = new AbortController();
+    const stream = await fetch(`${h.url}/v1/sse?access_token=${a}`, { signal: ctl.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(Object.keys(spec.paths['/v1/sse']?.get?.responses['200']?.content ?? {})).toEqual([
+      'text/event-stream',
+    ]);
+    seen.get('openEventStream')?.add(200);
+    ctl.abort();
+
+    expect(problems).toEqual([]);
+    // Every operation of the document was answered with a declared success at least once.
+    const missing = Object.values(spec.paths)
+      .flatMap((methods) => Object.values(methods))
+      .filter((op) => ![...(seen.get(op.operationId ?? '') ?? [])].some((s) => s >= 200 && s < 300))
+      .map((op) => op.operationId);
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('VALIDATION_FAILED says what is wrong, where', () => {
+  let v: TestHerald;
+  let token: string;
+  let conv: string;
+  beforeAll(async () => {
+    v = await startTestHerald({ backend: backends().at(-1) });
+    const { tenant_id } = await v.createTenant();
+    token = (await v.mintUser(tenant_id, 'alice')).access_token;
+    const res = await v.call<{ conversation: { id: string } }>({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: v.bearer(token),
+      payload: { kind: 'group', title: 'g' },
+    });
+    conv = res.body.conversation.id;
+  });
+  afterAll(async () => v?.close());
+
+  const failure = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
+    const res = await v.call<{
+      error: { code: string; message: string; details: { path: string; message: string }[] };
+    }>({
+      method,
+      url: url.replace('$C', conv),
+      headers: v.bearer(token),
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    return res.body.error;
+  };
+
+  it.each([
+    [
+      'a missing field',
+      'POST',
+      '/v1/conversations/$C/messages',
+      {},
+      'body.body is required',
+      'body/body',
+      'is required',
+    ],
+    [
+      'an unknown field',
+      'POST',
+      '/v1/conversations/$C/messages',
+      { body: 'x', text: 'y' },
+      'body.text is not allowed (unknown field)',
+      'body/text',
+      'is not allowed (unknown field)',
+    ],
+    [
+      'a wrong type',
+      'POST',
+      '/v1/conversations/$C/messages',
+      { body: 5 },
+      'body.body must be a string',
+      'body/body',
+      'must be a string',
+    ],
+    [
+      'an integer out of range',
+      'GET',
+      '/v1/conversations/$C/messages?limit=0',
+      undefined,
+      'query.limit must be an integer from 1 to 200',
+      'querystring/limit',
+      'must be an integer from 1 to 200',
+    ],
+    [
+      'not an integer',
+      'GET',
+      '/v1/conversations/$C/messages?limit=ten',
+      undefined,
+      'query.limit must be an integer from 1 to 200',
+      'querystring/limit',
+      'must be an integer from 1 to 200',
+    ],
+    [
+      'a value not among the allowed',
+      'POST',
+      '/v1/conversations',
+      { kind: 'dm', title: 't' },
+      'body.kind must be one of: "group", "channel", "announcement"',
+      'body/kind',
+      'must be one of: "group", "channel", "announcement"',
+    ],
+    [
+      'an empty list',
+      'POST',
+      '/v1/conversations/$C/members',
+      { user_ids: [] },
+      'body.user_ids must have at least 1 item',
+      'body/user_ids',
+      'must have at least 1 item',
+    ],
+    [
+      'a nested field',
+      'POST',
+      '/v1/conversations/$C/messages',
+      {
+        body: 'x',
+        attachments: [{ name: 'a', mime_type: 'text/plain', size: 1, url: 'javascript:alert(1)' }],
+      },
+      'body.attachments[0].url must match the pattern',
+      'body/attachments/0/url',
+      'must match the pattern',
+    ],
+    [
+      'a string too long',
+      'POST',
+      '/v1/conversations',
+      { kind: 'group', title: 'x'.repeat(201) },
+      'body.title must be 1 to 200 characters long',
+      'body/title',
+      'must be 1 to 200 characters long',
+    ],
+    [
+      'a path parameter',
+      'GET',
+      `/v1/conversations/${'x'.repeat(300)}`,
+      undefined,
+      'params.id must be 1 to',
+      'params/id',
+      'must be 1 to',
+    ],
+    [
+      'a seq that is not an integer',
+      'POST',
+      '/v1/conversations/$C/read',
+      { seq: 1.5 },
+      'body.seq must be an integer from 0 to 9007199254740991',
+      'body/seq',
+      'must be an integer from 0 to 9007199254740991',
+    ],
+  ])('%s', async (_name, method, url, payload, message, path, detail) => {
+    const error = await failure(method as 'GET' | 'POST', url as string, payload);
+    expect(error.message.startsWith(message as string), error.message).toBe(true);
+    expect(error.details[0]?.path).toBe(path);
+    expect(error.details[0]?.message.startsWith(detail as string), error.details[0]?.message).toBe(true);
+  });
+
+  it('lists every problem in details and the first three in the message', async () => {
+    const error = await failure('POST', '/v1/conversations', {
+      title: 5,
+      extra: 1,
+      other: 2,
+      members: 'bob',
+    });
+    expect(error.details.map((d) => d.path).sort()).toEqual(
+      ['body/extra', 'body/kind', 'body/members', 'body/other', 'body/title'].sort(),
+    );
+    expect(error.message.split('; ')).toHaveLength(3);
+    expect(error.message).toMatch(/ \(and 2 more\)$/);
+    expect(error.message).not.toMatch(/schema is false|must have required properties|anyOf/);
+  });
+
+  it('phrases the input rule the same way', async () => {
+    const error = await failure('POST', '/v1/conversations/$C/messages', { body: 'a\u0000b' });
+    expect(error.details[0]?.path).toBe('body/body');
+    expect(error.message.startsWith('body.body ')).toBe(true);
+  });
+});
