@@ -77,7 +77,8 @@ export async function assertCommittedOnce(
     const r = found.get(clientId);
     if (!r) problems.push(`${clientId}: acknowledged at seq ${seq} but not committed`);
     else if (r.n !== 1) problems.push(`${clientId}: committed ${r.n} times`);
-    else if (r.seq !== seq) problems.push(`${clientId}: acknowledged seq ${seq}, committed at ${r.seq}`);
+    else if (Number(r.seq) !== seq)
+      problems.push(`${clientId}: acknowledged seq ${seq}, committed at ${r.seq}`);
   }
   const { rows: log } = await db.query<{ last_seq: number; events: number; max: number | null }>(
     `SELECT c.last_seq, count(e.seq)::int AS events, max(e.seq) AS max
@@ -85,8 +86,9 @@ export async function assertCommittedOnce(
       WHERE c.tenant_id = $1 AND c.id = $2 GROUP BY c.last_seq`,
     [tenant, conversation],
   );
-  const head = log[0]?.last_seq ?? 0;
-  if (log[0] && (log[0].events !== head || (log[0].max ?? 0) !== head))
+  // seqs are bigint: a plain pg client returns them as strings.
+  const head = Number(log[0]?.last_seq ?? 0);
+  if (log[0] && (log[0].events !== head || Number(log[0].max ?? 0) !== head))
     problems.push(`log of ${conversation} is not gapless: ${log[0].events} events, head ${head}`);
   if (problems.length) throw new Error(`committed-once check failed:\n${problems.join('\n')}`);
   return head;
