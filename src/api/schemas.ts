@@ -14,6 +14,7 @@ import {
   MEMBER_ROLES,
   MESSAGE_KINDS,
 } from '../protocol/index.ts';
+import { WEBHOOK_EVENT_TYPES } from '../webhooks/events.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -284,6 +285,49 @@ export const TokenPairSchema = Type.Object(
   },
   { ...strict, $id: 'TokenPair' },
 );
+// The webhook wire shapes of src/webhooks/endpoints.ts (WebhookEndpoint) and deliveries.ts (Delivery).
+const WebhookEventTypeSchema = enumOf(WEBHOOK_EVENT_TYPES);
+export const WebhookEndpointSchema = Type.Object(
+  {
+    id: Type.String(),
+    url: Type.String(),
+    events: Type.Array(WebhookEventTypeSchema),
+    conversation: Nullable(Type.String({ description: 'Only this conversation’s events; null: all.' })),
+    enabled: Type.Boolean(),
+    disabled_reason: Nullable(
+      Type.Union([Type.Literal('manual'), Type.Literal('failing')], {
+        description: 'manual: PATCH enabled false; failing: disabled after a dead letter.',
+      }),
+    ),
+    disabled_at: Nullable(Timestamp),
+    failing_since: Nullable(Timestamp),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { ...strict, $id: 'WebhookEndpoint', description: 'A webhook endpoint (never its secret).' },
+);
+export const WebhookDeliverySchema = Type.Object(
+  {
+    id: Type.String({ description: 'Decimal; keyset of the delivery log (`before`, replay `since`).' }),
+    webhook_id: Type.String({ description: 'The `webhook-id` header: the same on retries and replays.' }),
+    type: WebhookEventTypeSchema,
+    status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')]),
+    conversation: Nullable(Type.String()),
+    seq: Nullable(Int),
+    attempts: Int,
+    last_attempt_at: Nullable(Timestamp),
+    last_status_code: Nullable(
+      Type.Integer({ description: 'Null when no response arrived (last_error says why).' }),
+    ),
+    last_error: Nullable(Type.String()),
+    last_latency_ms: Nullable(Int),
+    next_attempt_at: Nullable(Type.String({ description: 'ISO 8601 timestamp; set only while pending.' })),
+    delivered_at: Nullable(Timestamp),
+    replay_of: Nullable(Type.String({ description: 'A replayed copy: the id of the original.' })),
+    created_at: Timestamp,
+  },
+  { ...strict, $id: 'WebhookDelivery', description: 'One event for one endpoint, in its delivery log.' },
+);
 const SyncCursor = Type.Integer({ description: 'Opaque cursor: pass as `since` to sync on.' });
 export const ErrorSchema = Type.Object(
   {
@@ -315,6 +359,8 @@ export const sharedSchemas: TSchema[] = [
   InboxEntrySchema,
   NoticeSchema,
   TokenPairSchema,
+  WebhookEndpointSchema,
+  WebhookDeliverySchema,
   ErrorSchema,
 ];
 
@@ -394,6 +440,40 @@ export const Replies = {
     { ...strict, description: 'A page of notices' },
   ),
   Notice: Type.Object({ notice: Type.Ref('Notice') }, { ...strict, description: 'Your copy of the notice' }),
+  Webhook: Type.Object(
+    { webhook: Type.Ref('WebhookEndpoint') },
+    { ...strict, description: 'The webhook endpoint' },
+  ),
+  WebhookWithSecret: Type.Object(
+    {
+      webhook: Type.Ref('WebhookEndpoint'),
+      secret: Type.String({ description: 'whsec_…; shown only by create and rotate.' }),
+    },
+    { ...strict, description: 'The endpoint and its signing secret' },
+  ),
+  Webhooks: Type.Object(
+    { webhooks: Type.Array(Type.Ref('WebhookEndpoint')) },
+    { ...strict, description: 'The tenant’s webhook endpoints, oldest first' },
+  ),
+  Deleted: Type.Null({ description: 'Deleted (no body)' }),
+  DeliveryPage: Type.Object(
+    {
+      deliveries: Type.Array(Type.Ref('WebhookDelivery')),
+      next_before: Nullable(Type.String({ description: 'Pass as `before` for the next page; null: none.' })),
+    },
+    { ...strict, description: 'A page of the delivery log, newest first' },
+  ),
+  Delivery: Type.Object(
+    { delivery: Type.Ref('WebhookDelivery') },
+    { ...strict, description: 'The delivery, pending again and due now' },
+  ),
+  Replayed: Type.Object(
+    {
+      replayed: Type.Integer({ minimum: 0, description: 'Deliveries copied (at most 10,000 per call).' }),
+      has_more: Type.Boolean({ description: 'True: call again from the last copied original.' }),
+    },
+    { ...strict, description: 'How many deliveries were queued again' },
+  ),
 };
 
 /** What each error status means on the routes that declare it (one shared Error body). */

@@ -5,6 +5,7 @@
 // document declares and a body its schema accepts (objects are closed, so a
 // field the server returns but the document omits fails here). Also: the
 // VALIDATION_FAILED messages, which read the schema to say what is wrong.
+import { createServer } from 'node:net';
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { Value } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,12 +104,22 @@ describe('/openapi.json', () => {
       expect(statuses, key).toEqual(expect.arrayContaining(['400', '500', '503']));
       for (const [status, response] of Object.entries(op.responses)) {
         const media = Object.values(response.content ?? {});
-        expect(media.length, `${key} ${status}`).toBe(1);
+        // 204 No Content has no body to describe.
+        expect(media.length, `${key} ${status}`).toBe(status === '204' ? 0 : 1);
         if (!status.startsWith('2')) expect(media[0]?.schema).toEqual({ $ref: '#/components/schemas/Error' });
       }
     }
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(['Message', 'Conversation', 'InboxEntry', 'Notice', 'TokenPair', 'Error']),
+      expect.arrayContaining([
+        'Message',
+        'Conversation',
+        'InboxEntry',
+        'Notice',
+        'TokenPair',
+        'WebhookEndpoint',
+        'WebhookDelivery',
+        'Error',
+      ]),
     );
   });
 
@@ -134,7 +145,9 @@ describe('/openapi.json', () => {
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         if (named.has(path) || (path === '/v1/notices' && method === 'post')) continue;
-        expect(op.security, `${method} ${path}`).toEqual(user);
+        // The webhook routes are the tenant backend's, all of them.
+        const want = path.startsWith('/v1/webhooks') ? apiKey : user;
+        expect(op.security, `${method} ${path}`).toEqual(want);
         expect(Object.keys(op.responses), `${method} ${path}`).toContain('401');
       }
     }
@@ -176,10 +189,18 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
       headers: { ...(opts.auth ? { authorization: `Bearer ${opts.auth}` } : {}), ...opts.headers },
       ...(opts.payload !== undefined ? { payload: opts.payload as object } : {}),
     });
+    const found = operationOf(method, url);
+    if (res.statusCode === 204) {
+      // No Content: an empty body, and a declared response without content.
+      if (res.body !== '') problems.push(`${method} ${url}: 204 with a body: ${res.body}`);
+      if (found && !found.op.responses['204']) problems.push(`${found.id}: answered 204, not declared`);
+      if (found?.op.responses['204']?.content) problems.push(`${found.id}: 204 declares content`);
+      if (found) seen.set(found.id, (seen.get(found.id) ?? new Set()).add(204));
+      return { status: 204, body: undefined as T };
+    }
     const body = res.json();
     // Exactly what JSON.stringify makes of the handler's value (no schema-driven rewriting).
     if (res.body !== JSON.stringify(body)) problems.push(`${method} ${url}: not plain JSON.stringify output`);
-    const found = operationOf(method, url);
     if (!found) {
       problems.push(`${method} ${url}: no operation in the document`);
       return { status: res.statusCode, body };
@@ -201,8 +222,20 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     return { status: res.statusCode, body };
   }
 
+  /** A port on 127.0.0.1 where nothing listens: webhook attempts fail fast, asynchronously. */
+  let deadPort: number;
+
   beforeAll(async () => {
-    h = await startTestHerald({ backend, env: { HERALD_DEV_TOKENS: 'true' }, listen: true });
+    h = await startTestHerald({
+      backend,
+      // 127.0.0.1 allowed: a webhook endpoint the walk can create (its deliveries fail, which is fine).
+      env: { HERALD_DEV_TOKENS: 'true', HERALD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' },
+      listen: true,
+    });
+    const probe = createServer();
+    await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
+    deadPort = (probe.address() as { port: number }).port;
+    await new Promise((ok) => probe.close(ok));
     spec = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json();
   });
   afterAll(async () => h?.close());
@@ -288,6 +321,18 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     expect((await call('GET', `/v1/conversations/${g}`, { auth: a })).status).toBe(200);
     expect((await call('GET', `/v1/conversations/${g}`, { auth: carol.access_token })).status).toBe(403);
     expect((await call('GET', '/v1/conversations/nope', { auth: a })).status).toBe(404);
+
+    // A webhook endpoint on g, created before the messages so that their events are in its log.
+    const hook = await call<{ webhook: { id: string }; secret: string }>('POST', '/v1/webhooks', {
+      auth: key,
+      payload: {
+        url: `http://127.0.0.1:${deadPort}/hook`,
+        events: ['message.created', 'message.edited', 'message.deleted'],
+        conversation: g,
+      },
+    });
+    expect(hook.status).toBe(201);
+    const w = hook.body.webhook.id;
 
     // Messages: every field of a message filled in once.
     const first = await call<{ message: { id: string; seq: number } }>(
@@ -378,6 +423,96 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     expect(
       (await call('PATCH', '/v1/notices/nope', { auth: bob.access_token, payload: { read: true } })).status,
     ).toBe(404);
+
+    // Webhooks: endpoints, secret rotation, the delivery log, retry, replay, delete.
+    const hookUrl = `http://127.0.0.1:${deadPort}/other`;
+    const refusedUrl = { url: 'http://169.254.169.254/latest', events: ['message.created'] };
+    const refused = await call<{ error: { code: string } }>('POST', '/v1/webhooks', {
+      auth: key,
+      payload: refusedUrl,
+    });
+    expect([refused.status, refused.body.error.code]).toEqual([400, 'WEBHOOK_URL_REFUSED']);
+    const noConv = await call<{ error: { code: string } }>('POST', '/v1/webhooks', {
+      auth: key,
+      payload: { url: hookUrl, events: ['notice.sent'], conversation: 'nope' },
+    });
+    expect([noConv.status, noConv.body.error.code]).toEqual([404, 'CONVERSATION_NOT_FOUND']);
+    const spare = await call<{ webhook: { id: string } }>('POST', '/v1/webhooks', {
+      auth: key,
+      payload: { url: hookUrl, events: ['notice.sent'] },
+    });
+    expect(spare.status).toBe(201);
+    expect((await call('GET', '/v1/webhooks', { auth: key })).status).toBe(200);
+    expect((await call('GET', `/v1/webhooks/${w}`, { auth: key })).status).toBe(200);
+    const noHook = await call<{ error: { code: string } }>('GET', '/v1/webhooks/wh_nope', { auth: key });
+    expect([noHook.status, noHook.body.error.code]).toEqual([404, 'WEBHOOK_NOT_FOUND']);
+    // Disabled by hand (disabled_reason, disabled_at filled in), then re-enabled without the filter.
+    const off = await call<{ webhook: { disabled_reason: string | null } }>('PATCH', `/v1/webhooks/${w}`, {
+      auth: key,
+      payload: { enabled: false },
+    });
+    expect([off.status, off.body.webhook.disabled_reason]).toEqual([200, 'manual']);
+    expect(
+      (
+        await call('PATCH', `/v1/webhooks/${w}`, {
+          auth: key,
+          payload: { enabled: true, conversation: null },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await call('PATCH', `/v1/webhooks/${w}`, { auth: key, payload: { url: refusedUrl.url } })).status,
+    ).toBe(400);
+    expect(
+      (await call('PATCH', '/v1/webhooks/wh_nope', { auth: key, payload: { enabled: false } })).status,
+    ).toBe(404);
+    expect((await call('POST', `/v1/webhooks/${w}/rotate`, { auth: key })).status).toBe(200);
+    expect(
+      (await call('POST', `/v1/webhooks/${w}/rotate`, { auth: key, payload: { secret: 'short' } })).status,
+    ).toBe(400);
+    expect((await call('POST', '/v1/webhooks/wh_nope/rotate', { auth: key })).status).toBe(404);
+    // g's sends (and edit, delete) are in the log: a first page of one has a next page.
+    const page = await call<{ deliveries: { id: string }[]; next_before: string | null }>(
+      'GET',
+      `/v1/webhooks/${w}/deliveries?limit=1`,
+      { auth: key },
+    );
+    expect(page.status).toBe(200);
+    expect(page.body.deliveries).toHaveLength(1);
+    expect(page.body.next_before).not.toBeNull();
+    const d = page.body.deliveries[0]?.id;
+    expect(
+      (
+        await call('GET', `/v1/webhooks/${w}/deliveries?before=${page.body.next_before}&status=pending`, {
+          auth: key,
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call('GET', `/v1/webhooks/${w}/deliveries?before=x`, { auth: key })).status).toBe(404);
+    expect((await call('GET', '/v1/webhooks/wh_nope/deliveries', { auth: key })).status).toBe(404);
+    expect((await call('POST', `/v1/webhooks/${w}/deliveries/${d}/retry`, { auth: key })).status).toBe(202);
+    const noDelivery = await call<{ error: { code: string } }>(
+      'POST',
+      `/v1/webhooks/${w}/deliveries/999999999/retry`,
+      { auth: key },
+    );
+    expect([noDelivery.status, noDelivery.body.error.code]).toEqual([404, 'WEBHOOK_DELIVERY_NOT_FOUND']);
+    const replayed = await call<{ replayed: number }>('POST', `/v1/webhooks/${w}/replay`, {
+      auth: key,
+      payload: { since: '2000-01-01T00:00:00Z' },
+    });
+    expect(replayed.status).toBe(202);
+    expect(replayed.body.replayed).toBeGreaterThan(0);
+    // The copies are in the log too (replay_of filled in).
+    expect((await call('GET', `/v1/webhooks/${w}/deliveries`, { auth: key })).status).toBe(200);
+    expect(
+      (await call('POST', `/v1/webhooks/${w}/replay`, { auth: key, payload: { since: 'yesterday' } })).status,
+    ).toBe(400);
+    expect(
+      (await call('POST', '/v1/webhooks/wh_nope/replay', { auth: key, payload: { since: '1' } })).status,
+    ).toBe(404);
+    expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(204);
+    expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(404);
 
     // SSE: an error answer by inject, the stream itself over a real socket.
     expect((await call('GET', '/v1/sse')).status).toBe(401);

@@ -16,7 +16,7 @@ import {
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
 import type { RouteDeps } from '../app.ts';
 import { apiTenantOf } from '../context.ts';
-import { Id } from '../schemas.ts';
+import { errorReplies, Id, Replies } from '../schemas.ts';
 
 const strict = { additionalProperties: false } as const;
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)));
@@ -52,6 +52,20 @@ const DeliveriesQuery = Type.Object(
 );
 const ReplayBody = Type.Object({ since: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
 
+/** An error status with what it means on these routes (the body is the shared Error). */
+const fails = (status: number, meaning: string) => ({
+  [status]: { ...errorReplies(status)[status], description: meaning },
+});
+const noEndpoint = fails(404, 'WEBHOOK_NOT_FOUND: no such endpoint in your tenant');
+const noDelivery = fails(
+  404,
+  'WEBHOOK_NOT_FOUND (the endpoint), WEBHOOK_DELIVERY_NOT_FOUND (no such delivery of it)',
+);
+const refused = fails(
+  400,
+  'VALIDATION_FAILED, or WEBHOOK_URL_REFUSED (docs/webhooks.md#ssrf-and-the-allow-list)',
+);
+
 function givenSecret(body: unknown): string | undefined {
   if (body === undefined || body === null) return undefined;
   const o = body as Record<string, unknown>;
@@ -75,6 +89,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       schema: {
         ...doc('createWebhook', 'Create a webhook endpoint (the secret is shown once)'),
         body: CreateBody,
+        response: {
+          201: Replies.WebhookWithSecret,
+          ...refused,
+          ...fails(404, 'CONVERSATION_NOT_FOUND: the `conversation` filter names none of your tenant'),
+        },
       },
     },
     async (req, reply) => {
@@ -83,13 +102,25 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     },
   );
 
-  app.get('/v1/webhooks', { ...key, schema: doc('listWebhooks', 'List webhook endpoints') }, async (req) => ({
-    webhooks: await listEndpoints(db, apiTenantOf(req)),
-  }));
+  app.get(
+    '/v1/webhooks',
+    {
+      ...key,
+      schema: { ...doc('listWebhooks', 'List webhook endpoints'), response: { 200: Replies.Webhooks } },
+    },
+    async (req) => ({ webhooks: await listEndpoints(db, apiTenantOf(req)) }),
+  );
 
   app.get(
     '/v1/webhooks/:id',
-    { ...key, schema: { ...doc('getWebhook', 'One webhook endpoint'), params: WebhookParams } },
+    {
+      ...key,
+      schema: {
+        ...doc('getWebhook', 'One webhook endpoint'),
+        params: WebhookParams,
+        response: { 200: Replies.Webhook, ...noEndpoint },
+      },
+    },
     async (req) => ({ webhook: await getEndpoint(db, apiTenantOf(req), req.params.id) }),
   );
 
@@ -104,6 +135,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         ),
         params: WebhookParams,
         body: PatchBody,
+        response: {
+          200: Replies.Webhook,
+          ...refused,
+          ...fails(404, 'WEBHOOK_NOT_FOUND, or CONVERSATION_NOT_FOUND (the `conversation` filter)'),
+        },
       },
     },
     async (req) => ({
@@ -122,6 +158,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
           'Rotate the signing secret (the new one is shown once); body {secret?}',
         ),
         params: WebhookParams,
+        // The optional body is still a body: its size and media type are checked.
+        response: { 200: Replies.WebhookWithSecret, ...errorReplies(413, 415), ...noEndpoint },
       },
     },
     async (req) => {
@@ -139,11 +177,15 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     '/v1/webhooks/:id',
     {
       ...key,
-      schema: { ...doc('deleteWebhook', 'Delete an endpoint and its delivery log'), params: WebhookParams },
+      schema: {
+        ...doc('deleteWebhook', 'Delete an endpoint and its delivery log'),
+        params: WebhookParams,
+        response: { 204: Replies.Deleted, ...noEndpoint },
+      },
     },
     async (req, reply) => {
       await deleteEndpoint(db, apiTenantOf(req), req.params.id);
-      return reply.status(204).send();
+      return reply.status(204).send(null); // 204: Fastify sends no body
     },
   );
 
@@ -155,6 +197,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         ...doc('listWebhookDeliveries', 'Delivery log, newest first (keyset: before)'),
         params: WebhookParams,
         querystring: DeliveriesQuery,
+        // A `before` that cannot be a delivery id is WEBHOOK_DELIVERY_NOT_FOUND.
+        response: { 200: Replies.DeliveryPage, ...noDelivery },
       },
     },
     async (req) =>
@@ -167,7 +211,14 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
 
   app.post(
     '/v1/webhooks/:id/deliveries/:delivery_id/retry',
-    { ...key, schema: { ...doc('retryWebhookDelivery', 'Retry one delivery now'), params: DeliveryParams } },
+    {
+      ...key,
+      schema: {
+        ...doc('retryWebhookDelivery', 'Retry one delivery now'),
+        params: DeliveryParams,
+        response: { 202: Replies.Delivery, ...noDelivery },
+      },
+    },
     async (req, reply) => {
       const delivery = await retryDelivery(db, apiTenantOf(req), req.params.id, req.params.delivery_id);
       return reply.status(202).send({ delivery });
@@ -182,6 +233,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         ...doc('replayWebhook', 'Re-send the log after a delivery id or from a time'),
         params: WebhookParams,
         body: ReplayBody,
+        response: { 202: Replies.Replayed, ...noEndpoint },
       },
     },
     async (req, reply) =>
