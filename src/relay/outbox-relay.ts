@@ -14,6 +14,7 @@
 // them all in one pipelined round trip, mark them published. A 1,000-member group send is one batch, not 1,000 round trips.
 import type { Bus } from '../bus/port.ts';
 import type { Db, Sql } from '../store/db.ts';
+import { DrainLoop } from '../store/drain-loop.ts';
 
 export interface RelayOptions {
   db: Db;
@@ -31,7 +32,6 @@ export interface RelayOptions {
 
 const LOCK_CLASS = 7261002;
 /** Longest pause between drains while they keep failing (store or bus down). */
-const MAX_BACKOFF_MS = 5_000;
 
 interface OutboxRow extends Record<string, unknown> {
   id: number;
@@ -55,64 +55,28 @@ const READ_OWNED = `
 
 export class OutboxRelay {
   private readonly opts: Required<Omit<RelayOptions, 'onPublished'>> & Pick<RelayOptions, 'onPublished'>;
-  private timer: NodeJS.Timeout | null = null;
-  private unlisten: (() => Promise<void>) | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly loop: DrainLoop;
   private lastPrune = 0;
-  /** Drains failed in a row: the poll backs off while the store or the bus is away. */
-  private failures = 0;
 
   constructor(opts: RelayOptions) {
     this.opts = { pollMs: 1000, batchSize: 1000, retainMs: 3_600_000, onError: () => {}, ...opts };
+    this.loop = new DrainLoop({
+      db: this.opts.db,
+      channel: 'herald_outbox',
+      pollMs: this.opts.pollMs,
+      drain: () => this.drain(),
+      onError: this.opts.onError,
+    });
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    try {
-      this.unlisten = await this.opts.db.listen('herald_outbox', () => this.wake());
-    } catch (err) {
-      this.opts.onError(err); // Polling still covers us.
-    }
-    const tick = () => {
-      this.wake();
-      this.timer = setTimeout(tick, this.pollDelay());
-      this.timer.unref();
-    };
-    tick();
+  /** Starts draining: woken by LISTEN/NOTIFY, with the polling fallback (backed off on failures). */
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Runs a drain now, or once more after the current one. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.drain();
-          this.failures = 0;
-        } catch (err) {
-          this.failures++;
-          // No retry here: the next try is the backed-off poll, or a wake meanwhile (a NOTIFY
-          // once LISTEN is back) — which `again` keeps, so the loop runs once more for it.
-          this.opts.onError(err);
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = null;
-    });
-  }
-
-  /** pollMs, doubling per failed drain up to MAX_BACKOFF_MS: an outage is not hammered. */
-  private pollDelay(): number {
-    const { pollMs } = this.opts;
-    if (this.failures === 0) return pollMs;
-    return Math.min(pollMs * 2 ** Math.min(this.failures, 16), Math.max(pollMs, MAX_BACKOFF_MS));
+    this.loop.wake();
   }
 
   /**
@@ -170,12 +134,7 @@ export class OutboxRelay {
     return { read: rows.length, published: done.length, failure };
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.unlisten?.();
-    this.unlisten = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }

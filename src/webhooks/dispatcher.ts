@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebhookConfig } from '../config.ts';
 import type { Db, Row } from '../store/db.ts';
+import { DrainLoop } from '../store/drain-loop.ts';
 import type { AddressPolicy } from './address-policy.ts';
 import { buildPayload, type DeliverySource } from './events.ts';
 import { attemptDelivery } from './sender.ts';
@@ -64,53 +65,33 @@ export class WebhookDispatcher {
   readonly nodeId = randomUUID();
   private readonly opts: Required<Omit<DispatcherOptions, 'onDisabled'>> &
     Pick<DispatcherOptions, 'onDisabled'>;
-  private timer: NodeJS.Timeout | null = null;
-  private unlisten: (() => Promise<void>) | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly loop: DrainLoop;
   private lastPrune = 0;
   private inFlight = new AbortController();
 
   constructor(opts: DispatcherOptions) {
     this.opts = { batchSize: 32, random: Math.random, onError: () => {}, ...opts };
+    this.loop = new DrainLoop({
+      db: this.opts.db,
+      channel: 'herald_webhooks',
+      pollMs: this.opts.config.pollMs,
+      drain: () => this.drain(),
+      onError: this.opts.onError,
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.loop.stopped;
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
     this.inFlight = new AbortController();
-    try {
-      this.unlisten = await this.opts.db.listen('herald_webhooks', () => this.wake());
-    } catch (err) {
-      this.opts.onError(err); // Polling still covers us.
-    }
-    const tick = () => {
-      this.wake();
-      this.timer = setTimeout(tick, this.opts.config.pollMs);
-      this.timer.unref();
-    };
-    tick();
+    await this.loop.start();
   }
 
   /** Runs a round now, or once more after the current one. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.drain();
-        } catch (err) {
-          this.opts.onError(err);
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = null;
-    });
+    this.loop.wake();
   }
 
   /** Attempts every head that is due now; returns the number of attempts made. */
@@ -205,13 +186,7 @@ export class WebhookDispatcher {
    * after twice the attempt timeout.
    */
   async stop(opts: { abandon?: boolean } = {}): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.inFlight.abort();
-    await this.unlisten?.();
-    this.unlisten = null;
-    await this.running;
+    await this.loop.stop(() => this.inFlight.abort());
     if (!opts.abandon)
       await this.opts.db.query(
         `UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
