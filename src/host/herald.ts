@@ -21,6 +21,7 @@ import { openStore } from '../store/open.ts';
 import { type Adapters, createAdapters } from './adapters.ts';
 import { ensureDemo } from './demo.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { gatewayRefusal, refuseUpgrade } from './roles.ts';
 
 export interface Herald {
   config: Config;
@@ -85,7 +86,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   // On a PostgreSQL server the relay has connections of its own, so its batches never queue
   // behind request handlers for the shared pool (PGlite is one in-process connection anyway).
   const relayDb =
-    config.databaseUrl && !opts.db
+    config.roles.relay && config.databaseUrl && !opts.db
       ? await openStore({
           databaseUrl: config.databaseUrl,
           dataDir: config.dataDir,
@@ -101,11 +102,18 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onError: (err) => log.warn({ err }, 'outbox relay error'),
     onPublished: relayMetrics(metrics),
   });
-  await relay.start();
+  // Only relay nodes publish (HERALD_ROLES); the others leave the outbox to them.
+  if (config.roles.relay) await relay.start();
   const host = { config, db, bus, relay, deps, log, auth, metrics, demo, infraHealthy: adapters.healthy };
   // The SSE route needs the gateway, which needs the app's server: a getter breaks the cycle.
   let gateway: Gateway | null = null;
-  const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
+  const sse: ApiPlugin = config.roles.gateway
+    ? async (app) => sseRoutes(app, { gateway: () => gateway as Gateway })
+    : async (app) => {
+        app.get('/v1/sse', { schema: { hide: true } }, async () => {
+          throw gatewayRefusal(config.roles);
+        });
+      };
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
   // One per-user send budget for POST …/messages and WebSocket `send` frames alike (and,
   // with Redis, for every node).
@@ -135,7 +143,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     maxSocketsPerUser: config.gateway.maxSocketsPerUser,
     maxSocketsPerTenant: config.gateway.maxSocketsPerTenant,
   });
-  gateway.attach(app.server);
+  if (config.roles.gateway) gateway.attach(app.server);
+  else app.server.on('upgrade', (_req, socket) => refuseUpgrade(socket, config.roles));
   return {
     ...host,
     app,
