@@ -23,6 +23,9 @@ import { ensureDemo } from './demo.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { gatewayRefusal, refuseUpgrade } from './roles.ts';
 
+/** How long close() lets in-flight HTTP requests finish before cutting their connections. */
+const HTTP_CLOSE_BOUND_MS = 2_000;
+
 export interface Herald {
   config: Config;
   db: Db;
@@ -152,12 +155,31 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     adapters,
     sendLimiter,
     async close() {
-      await gateway?.close();
-      await app.close();
-      await relay.stop();
-      await adapters.close();
-      if (relayDb !== db) await relayDb.close();
-      if (!opts.db) await db.close();
+      // Each step is logged (debug): a slow stop shows which part held it.
+      const step = async (what: string, fn: () => Promise<unknown>) => {
+        const at = Date.now();
+        await fn();
+        log.debug({ ms: Date.now() - at }, `closed ${what}`);
+      };
+      await step('gateway', () => gateway.close());
+      await step('http server', async () => {
+        const closed = app.close();
+        // Fastify closes idle keep-alive connections once, when close starts: one whose request
+        // was still running would then sit idle for keepAliveTimeout (72 s) and hold the exit.
+        // Close each as it goes idle; past a bound, cut what is left.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => app.server.closeAllConnections(), HTTP_CLOSE_BOUND_MS);
+        try {
+          await closed;
+        } finally {
+          clearInterval(sweep);
+          clearTimeout(cut);
+        }
+      });
+      await step('relay', () => relay.stop());
+      await step('redis', () => adapters.close());
+      if (relayDb !== db) await step('relay store', () => relayDb.close());
+      if (!opts.db) await step('store', () => db.close());
     },
   };
 }
