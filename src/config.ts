@@ -2,8 +2,18 @@
 // documented defaults. Nothing else in Herald reads process.env.
 import { defaultLimits, type Limits } from './domain/limits.ts';
 
+/** What a node runs (HERALD_ROLES / --roles); every role by default. */
+export const ROLES = ['api', 'gateway', 'relay'] as const;
+export type Role = (typeof ROLES)[number];
+export type Roles = Record<Role, boolean>;
+
 export interface Config {
   port: number;
+  /**
+   * api: the HTTP API routes; gateway: WebSocket upgrades and SSE; relay: the outbox relay
+   * (the host-level loop). /healthz, /readyz and /metrics are served whatever the roles.
+   */
+  roles: Roles;
   host: string;
   /** Embedded store and generated secrets live here. */
   dataDir: string;
@@ -130,6 +140,27 @@ function url(env: Env, name: string, schemes: string[]): string | null {
   return raw;
 }
 
+/**
+ * "api,gateway,relay" or any non-empty subset, comma-separated; `all` is every role.
+ * `source` names the setting in errors (HERALD_ROLES, or --roles from the command line).
+ */
+export function parseRoles(raw: string | undefined, source = 'HERALD_ROLES'): Roles {
+  const all: Roles = { api: true, gateway: true, relay: true };
+  // An empty HERALD_ROLES is unset; an empty --roles is a mistake.
+  if (raw === undefined || raw.trim() === 'all' || (raw.trim() === '' && source === 'HERALD_ROLES'))
+    return all;
+  const roles: Roles = { api: false, gateway: false, relay: false };
+  for (const part of raw.split(',')) {
+    const role = part.trim();
+    if (!(ROLES as readonly string[]).includes(role))
+      throw new ConfigError(
+        `${source} must list roles from ${ROLES.join(', ')} (comma-separated) or be "all", got "${raw}"`,
+      );
+    roles[role as Role] = true;
+  }
+  return roles;
+}
+
 function hostJwt(env: Env): HostJwtConfig | null {
   const secret = env.HERALD_HOST_JWT_SECRET || null;
   const jwksUrl = url(env, 'HERALD_HOST_JWKS_URL', ['https:', 'http:']);
@@ -158,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (port > 65535) throw new ConfigError('PORT must be at most 65535');
   return {
     port,
+    roles: parseRoles(env.HERALD_ROLES),
     host: env.HOST || '0.0.0.0',
     dataDir: env.HERALD_DATA_DIR || './.herald',
     databaseUrl,

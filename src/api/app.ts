@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
+import { refuseApiRoutes } from '../host/roles.ts';
 import { HeraldError } from '../protocol/index.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
 import {
@@ -81,6 +82,8 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
 
   app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
+  // A node without the api role (HERALD_ROLES) keeps only probes, metrics and the gateway.
+  if (!host.config.roles.api) refuseApiRoutes(app, host.config.roles);
 
   // An empty body with a JSON content type (e.g. POST …/join) means "no body", not an error.
   const json = app.getDefaultJsonParser('error', 'error');

@@ -1,6 +1,6 @@
 // Running a node and preparing its store: serve, migrate, setup.
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
+import { loadConfig, parseRoles, ROLES } from '../config.ts';
 import { createLogger } from '../host/logger.ts';
 import { ensureDatabase } from '../store/create-database.ts';
 import { migrate } from '../store/migrate.ts';
@@ -16,8 +16,15 @@ export function registerNodeCommands(program: Command): void {
       'run a Herald node: the HTTP API, the WebSocket/SSE gateway and the outbox relay ' +
         '(embedded PostgreSQL in HERALD_DATA_DIR unless DATABASE_URL is set; migrates the store on start)',
     )
-    .action(async () => {
+    .option(
+      '--roles <roles>',
+      `what this node runs, comma-separated from ${ROLES.join(', ')}: api = the HTTP API, gateway = ` +
+        'WebSocket and SSE, relay = the outbox relay (default: HERALD_ROLES, else all); ' +
+        '/healthz, /readyz and /metrics are served by every role',
+    )
+    .action(async (opts: { roles?: string }) => {
       const config = loadConfig();
+      if (opts.roles !== undefined) config.roles = parseRoles(opts.roles, '--roles');
       const log = createLogger(config.logLevel);
       const { serve } = await import('../host/serve.ts');
       await serve(config, log, { progress: say });

@@ -78,6 +78,9 @@ function refuse(socket: Duplex, status: number, text: string, headers: Record<st
   );
 }
 
+/** A drained session that has not left by its reconnect_after_ms is closed this much later. */
+const DRAIN_CLOSE_SLACK_MS = 250;
+
 /** Browsers may carry the token as a subprotocol: `herald.v1, herald.bearer.<token>`. */
 export const SUBPROTOCOL = 'herald.v1';
 const BEARER_PROTOCOL = 'herald.bearer.';
@@ -410,7 +413,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function waitEmpty(ms: number): Promise<void> {
     const until = Date.now() + ms;
-    while (core.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (core.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   }
 
   const gateway: Gateway = {
@@ -426,10 +429,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     async drain(o = {}) {
       core.draining = true;
+      const graceMs = o.graceMs ?? opts.drainGraceMs;
+      // Reconnects are spread over the grace, never beyond it: a client told to come back
+      // after the node has gone would be cut off first. Each session is closed at its own
+      // time too, so a client that ignores `drain` (an EventSource) neither holds the node
+      // for the whole grace nor reconnects in one herd with the others.
+      const jitterMs = Math.min(opts.drainJitterMs, graceMs);
+      const timers: NodeJS.Timeout[] = [];
       for (const s of core.sessions) {
-        s.send({ type: 'drain', reconnect_after_ms: Math.floor(Math.random() * opts.drainJitterMs) });
+        const after = Math.floor(Math.random() * jitterMs);
+        s.send({ type: 'drain', reconnect_after_ms: after });
+        timers.push(setTimeout(() => s.close(CLOSE.DRAIN, 'draining'), after + DRAIN_CLOSE_SLACK_MS));
       }
-      await waitEmpty(o.graceMs ?? opts.drainGraceMs);
+      await waitEmpty(graceMs);
+      for (const t of timers) clearTimeout(t);
       for (const s of [...core.sessions]) s.close(CLOSE.DRAIN, 'draining');
       for (const ws of sockets.keys()) closeSocket(ws, CLOSE.DRAIN, 'draining');
       await waitEmpty(Math.min(opts.closeGraceMs, 2_000));

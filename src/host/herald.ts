@@ -23,6 +23,10 @@ import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { type Adapters, createAdapters } from './adapters.ts';
 import { ensureDemo } from './demo.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { gatewayRefusal, refuseUpgrade } from './roles.ts';
+
+/** How long close() lets in-flight HTTP requests finish before cutting their connections. */
+const HTTP_CLOSE_BOUND_MS = 2_000;
 
 export interface Herald {
   config: Config;
@@ -91,7 +95,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   // On a PostgreSQL server the relay has connections of its own, so its batches never queue
   // behind request handlers for the shared pool (PGlite is one in-process connection anyway).
   const relayDb =
-    config.databaseUrl && !opts.db
+    config.roles.relay && config.databaseUrl && !opts.db
       ? await openStore({
           databaseUrl: config.databaseUrl,
           dataDir: config.dataDir,
@@ -107,7 +111,9 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onError: (err) => log.warn({ err }, 'outbox relay error'),
     onPublished: relayMetrics(metrics),
   });
-  await relay.start();
+  // Host-level loops (the relay, the webhook dispatcher) run on relay nodes (HERALD_ROLES);
+  // the others leave the outbox and the delivery streams to them.
+  if (config.roles.relay) await relay.start();
   const webhookPolicy = new AddressPolicy(config.webhooks.allowHosts, opts.webhookResolver);
   const webhooks = new WebhookDispatcher({
     db,
@@ -116,7 +122,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onError: (err) => log.warn({ err }, 'webhook dispatcher error'),
     onDisabled: (e) => log.warn(e, 'webhook endpoint disabled: every attempt failed for the retry window'),
   });
-  await webhooks.start();
+  if (config.roles.relay) await webhooks.start();
   const host = {
     config,
     db,
@@ -133,7 +139,13 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   };
   // The SSE route needs the gateway, which needs the app's server: a getter breaks the cycle.
   let gateway: Gateway | null = null;
-  const sse: ApiPlugin = async (app) => sseRoutes(app, { gateway: () => gateway as Gateway });
+  const sse: ApiPlugin = config.roles.gateway
+    ? async (app) => sseRoutes(app, { gateway: () => gateway as Gateway })
+    : async (app) => {
+        app.get('/v1/sse', { schema: { hide: true } }, async () => {
+          throw gatewayRefusal(config.roles);
+        });
+      };
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
   // One per-user send budget for POST …/messages and WebSocket `send` frames alike (and,
   // with Redis, for every node).
@@ -166,7 +178,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     maxSocketsPerUser: config.gateway.maxSocketsPerUser,
     maxSocketsPerTenant: config.gateway.maxSocketsPerTenant,
   });
-  gateway.attach(app.server);
+  if (config.roles.gateway) gateway.attach(app.server);
+  else app.server.on('upgrade', (_req, socket) => refuseUpgrade(socket, config.roles));
   return {
     ...host,
     app,
@@ -174,13 +187,32 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     adapters,
     sendLimiter,
     async close() {
-      await gateway?.close();
-      await app.close();
-      await relay.stop();
-      await webhooks.stop();
-      await adapters.close();
-      if (relayDb !== db) await relayDb.close();
-      if (!opts.db) await db.close();
+      // Each step is logged (debug): a slow stop shows which part held it.
+      const step = async (what: string, fn: () => Promise<unknown>) => {
+        const at = Date.now();
+        await fn();
+        log.debug({ ms: Date.now() - at }, `closed ${what}`);
+      };
+      await step('gateway', () => gateway.close());
+      await step('http server', async () => {
+        const closed = app.close();
+        // Fastify closes idle keep-alive connections once, when close starts: one whose request
+        // was still running would then sit idle for keepAliveTimeout (72 s) and hold the exit.
+        // Close each as it goes idle; past a bound, cut what is left.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => app.server.closeAllConnections(), HTTP_CLOSE_BOUND_MS);
+        try {
+          await closed;
+        } finally {
+          clearInterval(sweep);
+          clearTimeout(cut);
+        }
+      });
+      await step('relay', () => relay.stop());
+      await step('webhooks', () => webhooks.stop());
+      await step('redis', () => adapters.close());
+      if (relayDb !== db) await step('relay store', () => relayDb.close());
+      if (!opts.db) await step('store', () => db.close());
     },
   };
 }

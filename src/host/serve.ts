@@ -1,8 +1,13 @@
+import os from 'node:os';
 import type { Config } from '../config.ts';
 import { ensureDatabase } from '../store/create-database.ts';
 import { DEMO_TENANT } from './demo.ts';
 import { startHerald } from './herald.ts';
 import type { Logger } from './logger.ts';
+import { describeRoles } from './roles.ts';
+
+/** What closing takes at most after the drain (sockets, HTTP server, relay, Redis, store). */
+const CLOSE_BOUND_MS = 5_000;
 
 /** Runs a node until SIGTERM/SIGINT. `progress` hears what a start is doing, line by line. */
 export async function serve(
@@ -27,11 +32,14 @@ export async function serve(
       url: shown,
       store: herald.db.kind,
       bus: herald.bus.kind,
+      roles: describeRoles(config.roles),
       dataDir: config.databaseUrl ? undefined : config.dataDir,
     },
     `herald listening on ${shown}`,
   );
-  progress(`ready on ${shown} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  progress(
+    `ready on ${shown} in ${((Date.now() - started) / 1000).toFixed(1)} s (roles ${describeRoles(config.roles)})`,
+  );
   if (herald.demo) {
     // Printed once, on the start that created the demo tenant: only the key's hash is stored.
     process.stdout.write(
@@ -51,13 +59,35 @@ export async function serve(
     );
   }
   let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second Ctrl-C (or SIGTERM) means "now": the drain is cut short.
+      log.warn({ signal }, 'stopping now, without waiting for clients');
+      process.exit(128 + (os.constants.signals[signal] ?? 0));
+    }
     stopping = true;
-    log.info({ signal }, 'stopping');
-    // Deploys: stop accepting, tell every socket when to come back (jittered), then close.
+    const graceMs = config.gateway.drainGraceMs;
+    const connections = herald.gateway.connectionCount;
+    log.info({ signal, connections, graceMs }, 'stopping');
+    if (connections > 0)
+      progress(
+        `${signal}: draining ${connections} connection${connections === 1 ? '' : 's'} for up to ` +
+          `${(graceMs / 1000).toFixed(1)} s (HERALD_DRAIN_GRACE_MS); ${signal} again to stop now`,
+      );
+    // A close that hangs (a store or Redis that stopped answering) must not keep a deploy
+    // waiting: past the grace and a bounded close, the node exits anyway.
+    setTimeout(() => {
+      log.error({ signal }, `did not stop within ${graceMs + CLOSE_BOUND_MS} ms; exiting`);
+      process.exit(1);
+    }, graceMs + CLOSE_BOUND_MS).unref();
+    // Deploys: stop accepting, tell every socket when to come back (jittered over the grace),
+    // close each at its time, then close the rest; a node whose clients have left goes at once.
+    const stopAt = Date.now();
     await herald.gateway.drain();
+    log.debug({ ms: Date.now() - stopAt }, 'drained');
+    const drainedAt = Date.now();
     await herald.close();
+    log.info({ drainMs: drainedAt - stopAt, closeMs: Date.now() - drainedAt }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

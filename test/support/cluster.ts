@@ -18,9 +18,10 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `herald serve`; `timeoutMs` bounds the wait for /healthz (an embedded store's first start is slow). */
+/** Starts `herald serve` (on env.PORT if given); `timeoutMs` bounds the wait for /healthz (an embedded store's first start is slow). */
 export async function startNode(env: Record<string, string>, timeoutMs = 60_000): Promise<NodeProcess> {
-  const port = await freePort();
+  // env.PORT restarts a node where a load balancer expects it; else any free port.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   let out = '';
   const proc = spawn(process.execPath, [join(root, 'bin', 'herald.mjs'), 'serve'], {
     cwd: root,
