@@ -1,5 +1,5 @@
 // The deterministic simulation: several Herald nodes in one process, sharing one store and
-// one simulated bus, with clients running the real SDK. See docs/reliability-sim.md.
+// one simulated bus, with clients running the real SDK. See docs/reliability.md (Deterministic simulation).
 //
 // Level: each node is the real delivery code below the transports — domain commands
 // (src/domain), the outbox relay (drain() is a scheduler step), the gateway core, topic hub
