@@ -25,6 +25,8 @@ const TABLES = [
   'outbox',
   'refresh_tokens',
   'tenant_grants',
+  'webhook_endpoints',
+  'webhook_deliveries',
 ];
 
 async function fingerprint(t: TestHerald, tenant: string): Promise<Record<string, string>> {
@@ -69,11 +71,20 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     message: string;
     notice: string;
     seq: number;
+    webhook: string;
+    delivery: string;
   };
   let globexBob: TokenPair;
 
   beforeAll(async () => {
-    t = await startTestHerald({ backend: securityBackend(), listen: true });
+    t = await startTestHerald({
+      backend: securityBackend(),
+      listen: true,
+      env: { HERALD_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' },
+    });
+    // The victim's webhook deliveries stay pending: no dispatcher attempt changes them between
+    // a case's before and after fingerprints.
+    await t.herald.webhooks.stop();
     acme = await t.createTenant();
     globex = await t.createTenant();
     alice = await t.mintUser(acme.tenant_id, 'alice');
@@ -115,6 +126,19 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       payload: { to: ['alice'], title: `${SECRET}-notice`, body: `${SECRET}-notice-body` },
     });
     expect(notice.status).toBe(201);
+    const hook = await t.call<{ webhook: { id: string } }>({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: t.bearer(globex.api_key),
+      payload: { url: `http://127.0.0.1:9/${SECRET}-hook`, events: ['message.created'] },
+    });
+    expect(hook.status).toBe(201);
+    await post(`/v1/conversations/${group}/messages`, { body: `${SECRET}-hooked` });
+    const { rows: deliveries } = await t.db.query<{ id: string }>(
+      'SELECT id::text AS id FROM webhook_deliveries WHERE tenant_id = $1 LIMIT 1',
+      [globex.tenant_id],
+    );
+    expect(deliveries).toHaveLength(1);
     const { rows } = await t.db.query<{ id: string }>('SELECT id FROM notices WHERE tenant_id = $1', [
       globex.tenant_id,
     ]);
@@ -125,6 +149,8 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       message: msg.id,
       notice: rows[0].id,
       seq: msg.seq ?? 1,
+      webhook: hook.body.webhook.id,
+      delivery: deliveries[0].id,
     };
     // Fingerprints compare table contents: let the relay finish marking the setup's rows.
     await published(t.db, globex.tenant_id);
@@ -276,6 +302,55 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     'PATCH /v1/notices/:id': {
       url: () => `/v1/notices/${victim.notice}`,
       payload: () => ({ read: true }),
+      expect: notFound,
+    },
+    // Webhooks: acme's backend (its API key) naming globex's endpoint, delivery or conversation.
+    'POST /v1/webhooks': {
+      url: () => '/v1/webhooks',
+      auth: () => acme.api_key,
+      payload: () => ({
+        url: 'http://127.0.0.1:9/acme',
+        events: ['message.created'],
+        conversation: victim.group,
+      }),
+      expect: notFound,
+    },
+    'GET /v1/webhooks': { url: () => '/v1/webhooks', auth: () => acme.api_key, expect: 200 },
+    'GET /v1/webhooks/:id': {
+      url: () => `/v1/webhooks/${victim.webhook}`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    'PATCH /v1/webhooks/:id': {
+      url: () => `/v1/webhooks/${victim.webhook}`,
+      auth: () => acme.api_key,
+      payload: () => ({ enabled: false }),
+      expect: notFound,
+    },
+    'DELETE /v1/webhooks/:id': {
+      url: () => `/v1/webhooks/${victim.webhook}`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    'POST /v1/webhooks/:id/rotate': {
+      url: () => `/v1/webhooks/${victim.webhook}/rotate`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    'GET /v1/webhooks/:id/deliveries': {
+      url: () => `/v1/webhooks/${victim.webhook}/deliveries`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    'POST /v1/webhooks/:id/deliveries/:delivery_id/retry': {
+      url: () => `/v1/webhooks/${victim.webhook}/deliveries/${victim.delivery}/retry`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    'POST /v1/webhooks/:id/replay': {
+      url: () => `/v1/webhooks/${victim.webhook}/replay`,
+      auth: () => acme.api_key,
+      payload: () => ({ since: '2000-01-01T00:00:00Z' }),
       expect: notFound,
     },
     // The SSE route has its own test below (its parameters); here: naming the group.
