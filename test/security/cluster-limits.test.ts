@@ -30,6 +30,13 @@ async function twoNodes(store: TestStore, env: Record<string, string>, redisUrl 
   };
   const a = await startTestHerald({ db: store.db, env: common, listen: true });
   const b = await startTestHerald({ db: store.db, env: common, listen: true });
+  // Until a node's Redis client is connected its limits are decided in process (fail open, by
+  // design): a call in those first milliseconds would count on one node only.
+  await waitFor(
+    () => a.herald.adapters.healthy() && b.herald.adapters.healthy(),
+    10_000,
+    'both nodes connected to Redis',
+  );
   return {
     a,
     b,
