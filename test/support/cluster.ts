@@ -23,7 +23,11 @@ export async function startNode(env: Record<string, string>, timeoutMs = 60_000)
   // env.PORT restarts a node where a load balancer expects it; else any free port.
   const port = env.PORT ? Number(env.PORT) : await freePort();
   let out = '';
-  const proc = spawn(process.execPath, [join(root, 'bin', 'herald.mjs'), 'serve'], {
+  // HERALD_NODE_CPU_PROF=<dir> writes a V8 CPU profile of each node to <dir> when it exits
+  // (the bench's profiles; NODE_OPTIONS refuses --cpu-prof, so it goes on the command line).
+  const prof = process.env.HERALD_NODE_CPU_PROF;
+  const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const proc = spawn(process.execPath, [...flags, join(root, 'bin', 'herald.mjs'), 'serve'], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
