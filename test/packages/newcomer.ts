@@ -1,0 +1,167 @@
+// A scratch app outside the source tree that installs @herald/client and
+// @herald/react the way a newcomer would: from the tarballs `npm pack` makes,
+// with everything else from the local npm cache (`npm install --offline`: no
+// network). The tests then type-check and run code in it by package name.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command; never throws on a non-zero exit (the caller asserts on `code` and the output). */
+export function run(cmd: string, args: string[], opts: { cwd: string; env?: Record<string, string> }) {
+  // npm_* variables of an enclosing `npm test` (workspace, prefix, …) must not steer the scratch app's npm.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')),
+  );
+  return new Promise<RunResult>((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: { ...env, ...opts.env }, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+async function must(cmd: string, args: string[], opts: { cwd: string; env?: Record<string, string> }) {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} (in ${opts.cwd}) exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+/**
+ * Registry packages the scratch app needs whose registry metadata is not in the local npm cache
+ * (the repository installs them from its lockfile, which needs only the tarballs): packed from the
+ * repository's node_modules instead, the very versions the lockfile pins.
+ */
+const STAND_INS = ['ws', '@types/ws', '@types/node', 'undici-types'];
+
+/** Resolved from the local npm cache by version range. */
+const FROM_CACHE = {
+  dependencies: { react: '^19.3.1', 'react-dom': '^19.3.1' },
+  devDependencies: { '@types/react': '^19.3.3', '@types/react-dom': '^19.3.0' },
+};
+
+export interface ScratchApp {
+  dir: string;
+  /** The packed tarballs of our packages: file name → the list of files in it. */
+  tarballs: Record<string, string[]>;
+  write(path: string, text: string): Promise<void>;
+  /**
+   * Type-checks (and emits to dist/) the app with the repository's TypeScript 7 (its native
+   * compiler comes as a per-platform package the offline cache does not hold); module resolution
+   * is the app's own: its tsconfig, its node_modules.
+   */
+  tsc(...args: string[]): Promise<RunResult>;
+  node(script: string, env?: Record<string, string>): Promise<RunResult>;
+  remove(): Promise<void>;
+}
+
+export async function createScratchApp(): Promise<ScratchApp> {
+  const base = await mkdtemp(join(tmpdir(), 'herald-newcomer-'));
+  const packs = join(base, 'tarballs');
+  const dir = join(base, 'app');
+  await mkdir(packs);
+  await mkdir(join(dir, 'src'), { recursive: true });
+
+  // `npm pack` runs each package's prepack (its build), as a publish would.
+  const packed = await must(
+    'npm',
+    ['pack', '--json', '--pack-destination', packs, '-w', '@herald/client', '-w', '@herald/react'],
+    { cwd: root },
+  );
+  const manifest = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as {
+    name: string;
+    filename: string;
+    files: { path: string }[];
+  }[];
+  const tarballs = Object.fromEntries(manifest.map((p) => [p.filename, p.files.map((f) => f.path)]));
+  const ours = Object.fromEntries(manifest.map((p) => [p.name, `file:../tarballs/${p.filename}`]));
+
+  const standIns = await must(
+    'npm',
+    ['pack', '--json', '--pack-destination', packs, ...STAND_INS.map((p) => `./${p}`)],
+    {
+      cwd: join(root, 'node_modules'),
+    },
+  );
+  const local = Object.fromEntries(
+    (JSON.parse(standIns.stdout) as { name: string; filename: string }[]).map((p) => [
+      p.name,
+      `file:../tarballs/${p.filename}`,
+    ]),
+  );
+  const pkg = {
+    name: 'newcomer-app',
+    private: true,
+    type: 'module',
+    dependencies: { ...ours, ...FROM_CACHE.dependencies, ws: local.ws },
+    devDependencies: {
+      ...FROM_CACHE.devDependencies,
+      '@types/ws': local['@types/ws'],
+      '@types/node': local['@types/node'],
+      'undici-types': local['undici-types'],
+    },
+  };
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    `${JSON.stringify(
+      {
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          jsx: 'react-jsx',
+          lib: ['ES2022', 'DOM'],
+          types: ['node'],
+          outDir: 'dist',
+          rootDir: 'src',
+        },
+        include: ['src'],
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  await must('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: dir });
+
+  return {
+    dir,
+    tarballs,
+    write: (path, text) => writeFile(join(dir, path), text),
+    tsc: (...args) =>
+      run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ...args], { cwd: dir }),
+    node: (script, env) => run(process.execPath, [script], { cwd: dir, env }),
+    remove: () => rm(base, { recursive: true, force: true }),
+  };
+}
+
+/** The ```ts / ```tsx blocks of a Markdown file, in order. */
+export async function codeBlocks(doc: string): Promise<{ lang: 'ts' | 'tsx'; code: string; line: number }[]> {
+  const text = await readFile(join(root, doc), 'utf8');
+  const blocks: { lang: 'ts' | 'tsx'; code: string; line: number }[] = [];
+  const fence = /^```(ts|tsx)\n([\s\S]*?)^```$/gm;
+  for (let m = fence.exec(text); m; m = fence.exec(text)) {
+    blocks.push({
+      lang: m[1] as 'ts' | 'tsx',
+      code: m[2],
+      line: text.slice(0, m.index).split('\n').length,
+    });
+  }
+  return blocks;
+}
