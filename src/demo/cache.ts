@@ -2,7 +2,7 @@
 // messages with the seq they are complete up to (so a reload resumes with
 // since_seq instead of starting over), and the last conversation list. It
 // is a cache: shown while (re)connecting, then brought up to date by the SDK.
-import type { InboxEntry, Message } from '../client/index.ts';
+import type { InboxEntry, Message } from '@herald/client';
 
 const MAX_MESSAGES = 200;
 

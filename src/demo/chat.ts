@@ -13,7 +13,7 @@ import {
   type OutgoingMessage,
   type PresenceEntry,
   type Subscription,
-} from '../client/index.ts';
+} from '@herald/client';
 import { type CachedThread, DemoCache } from './cache.ts';
 import { byId, clock, displayName } from './dom.ts';
 import { mountPage, type PageModel, type ScrollMode, type ThreadModel } from './page.ts';

@@ -1,7 +1,7 @@
 // The chat page's DOM: mounted once (header, composer), then re-rendered
 // from a PageModel on every change. It holds no state of its own beyond the
 // message list's scroll position.
-import type { ConnectionState } from '../client/index.ts';
+import type { ConnectionState } from '@herald/client';
 import { avatar, byId, displayName, h } from './dom.ts';
 import {
   conversationItem,

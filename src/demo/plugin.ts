@@ -1,8 +1,10 @@
 // The demo chat page, served when config.demo is on: GET / (the page),
 // /demo/app.js (src/demo/main.ts and the SDK, bundled for the browser) and
 // /demo/style.css. The page talks to Herald through the SDK only, like any
-// host application would. esbuild bundles it in memory, once per process,
-// when the plugin is registered — no build step between a clone and the page.
+// host application would: it imports `@herald/client` by package name.
+// esbuild bundles it in memory, once per process, when the plugin is
+// registered, resolving the package to its source through tsconfig.json's
+// `paths` — no build step between a clone and the page.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -17,6 +19,7 @@ let bundled: Promise<string> | null = null;
 export function demoBundle(): Promise<string> {
   bundled ??= build({
     entryPoints: [file('./main.ts')],
+    tsconfig: file('../../tsconfig.json'),
     bundle: true,
     write: false,
     format: 'esm',

@@ -1,7 +1,7 @@
 // Rendering for the demo page: pure functions from a small view model to
 // elements. The controller (chat.ts) owns the state and re-renders on change.
 // data-testid attributes are the page's stable hooks for the browser test.
-import type { Message } from '../client/index.ts';
+import type { Message } from '@herald/client';
 import { avatar, clock, displayName, h, nameList } from './dom.ts';
 
 export type Presence = 'online' | 'away' | 'offline';
