@@ -164,7 +164,8 @@ export type { TSchema };
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 const Timestamp = Type.String({ description: 'ISO 8601 timestamp' });
 const Int = Type.Integer({ minimum: 0 });
-const enumOf = (values: readonly string[]) => Type.Enum([...values]);
+// `type: 'string'` beside the enum: generators (openapi-typescript) then type the values as strings.
+const enumOf = (values: readonly string[]) => Type.Enum([...values], { type: 'string' });
 
 export const SenderSchema = Type.Union(
   [
