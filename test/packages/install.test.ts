@@ -109,7 +109,7 @@ describe('the packages as a newcomer installs them', { timeout: 120_000 }, () =>
 
   beforeAll(async () => {
     [app, t] = await Promise.all([createScratchApp(), startTestHerald({ listen: true })]);
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     await t?.close();
     await app?.remove();

@@ -1,7 +1,8 @@
 // A scratch app outside the source tree that installs @herald/client and
 // @herald/react the way a newcomer would: from the tarballs `npm pack` makes,
-// with everything else from the local npm cache (`npm install --offline`: no
-// network). The tests then type-check and run code in it by package name.
+// beside react, react-dom, ws and their types (`npm install --offline`: no
+// network; see REGISTRY). The tests then type-check and run code in it by
+// package name.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,16 +44,17 @@ async function must(cmd: string, args: string[], opts: { cwd: string; env?: Reco
 }
 
 /**
- * Registry packages the scratch app needs whose registry metadata is not in the local npm cache
- * (the repository installs them from its lockfile, which needs only the tarballs): packed from the
- * repository's node_modules instead, the very versions the lockfile pins.
+ * The registry packages the scratch app installs besides ours: a React app in Node 20 (`ws` for
+ * the socket) with its types. They are packed from the repository's node_modules — the very
+ * versions its lockfile pins — because `npm ci` caches only tarballs, not the registry metadata an
+ * install by version range needs: with these tarballs `npm install --offline` works on any machine
+ * that ran `npm ci`, and never touches the network.
  */
-const STAND_INS = ['ws', '@types/ws', '@types/node', 'undici-types'];
-
-/** Resolved from the local npm cache by version range. */
-const FROM_CACHE = {
-  dependencies: { react: '^19.3.1', 'react-dom': '^19.3.1' },
-  devDependencies: { '@types/react': '^19.3.3', '@types/react-dom': '^19.3.0' },
+const REGISTRY = {
+  dependencies: ['react', 'react-dom', 'ws'],
+  devDependencies: ['@types/react', '@types/react-dom', '@types/ws', '@types/node'],
+  /** Their own dependencies, listed so npm takes the packed copies instead of asking the registry. */
+  transitive: ['scheduler', 'csstype', 'undici-types'],
 };
 
 export interface ScratchApp {
@@ -61,9 +63,9 @@ export interface ScratchApp {
   tarballs: Record<string, string[]>;
   write(path: string, text: string): Promise<void>;
   /**
-   * Type-checks (and emits to dist/) the app with the repository's TypeScript 7 (its native
-   * compiler comes as a per-platform package the offline cache does not hold); module resolution
-   * is the app's own: its tsconfig, its node_modules.
+   * Type-checks (and emits to dist/) the app with the repository's TypeScript 7 (packing it would
+   * mean its 27 MB per-platform native compiler); module resolution is the app's own: its
+   * tsconfig, its node_modules.
    */
   tsc(...args: string[]): Promise<RunResult>;
   node(script: string, env?: Record<string, string>): Promise<RunResult>;
@@ -91,30 +93,27 @@ export async function createScratchApp(): Promise<ScratchApp> {
   const tarballs = Object.fromEntries(manifest.map((p) => [p.filename, p.files.map((f) => f.path)]));
   const ours = Object.fromEntries(manifest.map((p) => [p.name, `file:../tarballs/${p.filename}`]));
 
-  const standIns = await must(
+  const names = [...REGISTRY.dependencies, ...REGISTRY.devDependencies, ...REGISTRY.transitive];
+  const packedDeps = await must(
     'npm',
-    ['pack', '--json', '--pack-destination', packs, ...STAND_INS.map((p) => `./${p}`)],
+    ['pack', '--json', '--pack-destination', packs, ...names.map((p) => `./${p}`)],
     {
       cwd: join(root, 'node_modules'),
     },
   );
   const local = Object.fromEntries(
-    (JSON.parse(standIns.stdout) as { name: string; filename: string }[]).map((p) => [
+    (JSON.parse(packedDeps.stdout) as { name: string; filename: string }[]).map((p) => [
       p.name,
       `file:../tarballs/${p.filename}`,
     ]),
   );
+  const pick = (list: string[]) => Object.fromEntries(list.map((n) => [n, local[n]]));
   const pkg = {
     name: 'newcomer-app',
     private: true,
     type: 'module',
-    dependencies: { ...ours, ...FROM_CACHE.dependencies, ws: local.ws },
-    devDependencies: {
-      ...FROM_CACHE.devDependencies,
-      '@types/ws': local['@types/ws'],
-      '@types/node': local['@types/node'],
-      'undici-types': local['undici-types'],
-    },
+    dependencies: { ...ours, ...pick(REGISTRY.dependencies) },
+    devDependencies: { ...pick(REGISTRY.devDependencies), ...pick(REGISTRY.transitive) },
   };
   await writeFile(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   await writeFile(
@@ -138,7 +137,10 @@ export async function createScratchApp(): Promise<ScratchApp> {
       2,
     )}\n`,
   );
-  await must('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: dir });
+  // An empty cache of its own: the install needs nothing but the tarballs (and no network).
+  await must('npm', ['install', '--offline', '--no-audit', '--no-fund', '--cache', join(base, 'npm-cache')], {
+    cwd: dir,
+  });
 
   return {
     dir,
