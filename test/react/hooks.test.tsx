@@ -324,6 +324,37 @@ describe('@herald/react', () => {
     expect(subs - unsubs).toBe(0);
   });
 
+  it('switching conversations closes the old one; a new client gets a fresh provider state', async () => {
+    const first = makeClient();
+    function Room({ id }: { id: string }) {
+      const { status } = useConversation(id, { sinceSeq: 0 });
+      return <p data-testid="room">{`${id}:${status}:${useConnectionState()}`}</p>;
+    }
+    const view = withHerald(first, <Room id="c1" />);
+    await waitFor(() => expect(screen.getByTestId('room').textContent).toBe('c1:subscribed:connected'));
+    const conn = server.last;
+    view.rerender(
+      <HeraldProvider client={first}>
+        <Room id="c2" />
+      </HeraldProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('room').textContent).toBe('c2:subscribed:connected'));
+    expect(framesOf(conn, 'unsubscribe')).toEqual([{ type: 'unsubscribe', conversation: 'c1' }]);
+    expect(first.subscription('c1')).toBeUndefined();
+
+    // Another user signs in: the provider drops the first client and follows the second.
+    const second = makeClient({ token: 'tok-2' });
+    view.rerender(
+      <HeraldProvider client={second}>
+        <Room id="c2" />
+      </HeraldProvider>,
+    );
+    expect(first.state).toBe('disconnected');
+    await waitFor(() => expect(screen.getByTestId('room').textContent).toBe('c2:subscribed:connected'));
+    expect(second.subscription('c2')?.status).toBe('subscribed');
+    expect(server.last.token).toBe('tok-2');
+  });
+
   it('view: true states the conversation on screen and clears it on unmount', async () => {
     const client = makeClient();
     function Room() {
