@@ -78,7 +78,7 @@ describe('one message input schema', () => {
     expect(domainMessage({ body: 'x', client_id: '' })).toBe(
       'VALIDATION_FAILED: client_id must be 1 to 128 characters long.',
     );
-    expect(domainMessage({ body: '   ' })).toBe('EMPTY_BODY: Message body must not be empty.');
+    expect(domainMessage({ body: '   ' })).toBe('EMPTY_BODY: The message body is empty.');
     expect(domainMessage({ body: 'x', data: { any: 'thing' } })).toBe('accepted');
   });
 });
