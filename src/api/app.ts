@@ -9,13 +9,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
 import { refuseApiRoutes } from '../host/roles.ts';
 import { HeraldError } from '../protocol/index.ts';
+import { validationMessage } from '../protocol/issues.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
-import {
-  clientErrorHandler,
-  frameworkErrorHandler,
-  installErrorHandlers,
-  validationMessage,
-} from './errors.ts';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.ts';
 import { httpMetrics } from './metrics.ts';
 import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';

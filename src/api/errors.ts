@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '../protocol/index.ts';
+import { validationMessage } from '../protocol/issues.ts';
 import { asStoreError, isStoreUnavailable } from '../store/unavailable.ts';
 import type { App } from './context.ts';
 
@@ -27,36 +28,6 @@ const FRAMEWORK: Record<string, HeraldError['code']> = {
 interface ValidationIssue {
   instancePath?: string;
   message?: string;
-}
-
-/** How a request part is named in messages: `query.limit`, `body.attachments[0].url`. */
-const PART: Record<string, string> = {
-  querystring: 'query',
-  params: 'params',
-  headers: 'headers',
-  body: 'body',
-};
-
-/**
- * A details path (`querystring/limit`, `body/attachments/0/url`: the stable, documented form)
- * as people read it: `query.limit`, `body.attachments[0].url`.
- */
-export function readablePath(path: string): string {
-  const [part = 'body', ...rest] = path.split('/');
-  let out = PART[part] ?? part;
-  for (const raw of rest) {
-    const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
-    out += /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`;
-  }
-  return out;
-}
-
-/** The VALIDATION_FAILED message for issues: each says where and what, at most three. */
-export function validationMessage(issues: { path: string; message: string }[]): string | undefined {
-  if (issues.length === 0) return undefined;
-  const shown = issues.slice(0, 3).map((i) => `${readablePath(i.path)} ${i.message}`);
-  const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
-  return `${shown.join('; ')}${more}`;
 }
 
 export function toHeraldError(err: unknown): HeraldError | null {

@@ -5,26 +5,26 @@
 // (inputProblemOf, run by the app before validation): see src/protocol/input.ts.
 import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
-import { inputRules } from '../domain/compose.ts';
 import {
   CONVERSATION_KINDS,
   findInputProblem,
   type InputProblem,
-  MAX_SEQ,
   MEMBER_ROLES,
   MESSAGE_KINDS,
 } from '../protocol/index.ts';
+import {
+  AttachmentSchema as AttachmentInput,
+  IdSchema,
+  MessageInputSchema,
+  SeqSchema,
+  strict,
+  UserIdSchema,
+} from '../protocol/schema.ts';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/events.ts';
 
-const strict = { additionalProperties: false } as const;
-
-export const Id = Type.String({ minLength: 1, maxLength: inputRules.maxIdLength });
-export const UserId = Type.String({
-  minLength: 1,
-  maxLength: inputRules.maxUserIdLength,
-  pattern: inputRules.userIdPattern,
-});
-const Seq = Type.Integer({ minimum: 0, maximum: MAX_SEQ });
+export const Id = IdSchema;
+export const UserId = UserIdSchema;
+const Seq = SeqSchema;
 const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Defaults are documented in the schema and applied by the route (the validator does not fill them in).
 const Limit = (max: number, dflt: number) =>
@@ -66,35 +66,11 @@ export const CreateConversationBody = Type.Object(
 export const AddMembersBody = Type.Object({ user_ids: Type.Array(UserId, { minItems: 1 }) }, strict);
 export const MembersQuery = Type.Object({ after: Type.Optional(UserId), limit: Limit(1000, 200) }, strict);
 
-// The message-input rules live in the domain (validateInput, inputRules) and apply to
-// WebSocket sends too; this schema states the same limits for validation and OpenAPI.
-const Attachment = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: inputRules.attachmentNameMax }),
-    mime_type: Type.String({ minLength: 1, maxLength: inputRules.attachmentMimeMax }),
-    size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
-    // http(s) only: a `javascript:` URL rendered by a client would be an XSS.
-    url: Type.String({
-      minLength: 1,
-      maxLength: inputRules.attachmentUrlMax,
-      pattern: inputRules.attachmentUrlPattern,
-    }),
-  },
-  strict,
-);
-const ClientId = Type.String({ minLength: 1, maxLength: inputRules.maxIdLength });
-// Counts of mentions and attachments are capped by config.limits in the
-// domain, which answers with the specific code (TOO_MANY_MENTIONS, …).
-export const SendBody = Type.Object(
-  {
-    body: Type.String(),
-    reply_to: Type.Optional(Id),
-    mentions: Type.Optional(Type.Array(UserId)),
-    attachments: Type.Optional(Type.Array(Attachment)),
-    client_id: Type.Optional(ClientId),
-  },
-  strict,
-);
+// The message input is the protocol's one definition (src/protocol/schema.ts); the counts
+// capped by configuration (mentions, attachments, body bytes) are checked by the domain,
+// which answers with the specific code (TOO_MANY_MENTIONS, …).
+export const SendBody = MessageInputSchema;
+const ClientId = MessageInputSchema.properties.client_id;
 export const SendHeaders = Type.Object({
   'idempotency-key': Type.Optional(ClientId),
 });
@@ -174,7 +150,7 @@ export const SenderSchema = Type.Union(
   ],
   { $id: 'Sender', description: 'A user, or the system (tenant backend, Herald itself).' },
 );
-export const AttachmentSchema = Type.Object(Attachment.properties, { ...strict, $id: 'Attachment' });
+export const AttachmentSchema = Type.Object(AttachmentInput.properties, { ...strict, $id: 'Attachment' });
 export const MessageSchema = Type.Object(
   {
     id: Type.String(),

@@ -2,7 +2,9 @@
 // few writes a client may prefer over the socket. Errors become
 // HeraldClientError with the catalog code; a 401 TOKEN_EXPIRED asks the
 // host for a new token once and retries.
+
 import type { Conversation, ConversationEvent, InboxEntry, Message, Notice } from '../protocol/model.ts';
+import type { MessageInputFields } from '../protocol/schema.ts';
 import { errorFromBody, HeraldClientError } from './errors.ts';
 
 export interface EventsPage {
@@ -37,13 +39,8 @@ export interface NoticeFlags {
   escalated?: boolean;
 }
 
-export interface PostMessageInput {
-  body: string;
-  reply_to?: string;
-  mentions?: string[];
-  attachments?: Message['attachments'];
-  client_id?: string;
-}
+/** The body of POST …/messages: the protocol's message input. */
+export type PostMessageInput = MessageInputFields;
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 

@@ -5,16 +5,16 @@
 // conversation, or the `event` in its conversation whose message carries the
 // same client_id and was sent by this user (client_id is unique per sender
 // only) — and the other is a no-op. The client checks both before confirm().
-import type { Attachment, Message } from '../protocol/model.ts';
+import type { Message } from '../protocol/model.ts';
+import type { MessageInputFields } from '../protocol/schema.ts';
 import type { HeraldClientError } from './errors.ts';
 
-export interface SendOptions {
-  reply_to?: string;
-  mentions?: string[];
-  attachments?: Attachment[];
-  /** Supply your own id (e.g. one persisted with a draft); default crypto.randomUUID(). */
-  client_id?: string;
-}
+/**
+ * A send's fields besides its body: the protocol's message input (src/protocol/schema.ts, the
+ * schema the server validates with). `client_id`: supply your own (e.g. one persisted with a
+ * draft); default crypto.randomUUID().
+ */
+export type SendOptions = Omit<MessageInputFields, 'body'>;
 
 export interface SentMessage {
   client_id: string;

@@ -19,6 +19,8 @@ import {
   type MessagePreview,
   topics,
 } from '../protocol/index.ts';
+import { compileCheck, issuesMessage } from '../protocol/issues.ts';
+import { inputRules, type MessageInputFields, MessageInputSchema } from '../protocol/schema.ts';
 import type { Limits } from './limits.ts';
 import type { Row, Sql, ViewingRegistry } from './ports.ts';
 
@@ -31,14 +33,11 @@ export interface ComposeContext {
   traceId?: string;
 }
 
-export interface MessageInput {
-  body: string;
-  reply_to?: string | null;
-  mentions?: string[];
-  attachments?: Attachment[];
-  client_id?: string | null;
-  data?: Record<string, unknown> | null;
-}
+/**
+ * What a kind sends: the protocol's message input (its one schema, src/protocol/schema.ts)
+ * plus what only the system writes (a system event's structured data).
+ */
+export type MessageInput = MessageInputFields & { data?: Record<string, unknown> | null };
 
 export interface ConversationRow {
   id: string;
@@ -59,69 +58,24 @@ export interface Composed {
 
 const encoder = new TextEncoder();
 
+export { inputRules };
+
+const checkShape = compileCheck(MessageInputSchema);
+
 /**
- * Field rules of a message input, the one set for every path (HTTP schema, WebSocket
- * `send`, direct domain calls). The HTTP schema is built from these same numbers.
+ * The checks every kind applies before touching the store: the input's shape (the same
+ * compiled schema HTTP and WebSocket validate with, for callers that reach the domain
+ * directly), then the caps that come from configuration, each with its own code.
  */
-export const inputRules = {
-  /** client_id (and the Idempotency-Key it comes from), reply_to: 1–128 characters. */
-  maxIdLength: 128,
-  /** Mentioned user ids: 1–128 characters, no whitespace. */
-  maxUserIdLength: 128,
-  userIdPattern: '^\\S+$',
-  attachmentNameMax: 255,
-  attachmentMimeMax: 255,
-  attachmentUrlMax: 2048,
-  /** http(s) only: a `javascript:` URL rendered by a client would be an XSS. */
-  attachmentUrlPattern: '^https?://\\S+$',
-} as const;
-
-// Patterns are kept as JSON Schema strings (the HTTP schema uses them verbatim).
-const userIdRe = new RegExp(inputRules.userIdPattern);
-const urlRe = new RegExp(inputRules.attachmentUrlPattern);
-
-const invalid = (message: string) => new HeraldError('VALIDATION_FAILED', message);
-
-const isText = (v: unknown, max: number): v is string =>
-  typeof v === 'string' && v.length > 0 && v.length <= max;
-
-function validateAttachment(a: unknown, i: number): void {
-  if (typeof a !== 'object' || a === null || Array.isArray(a)) {
-    throw invalid(`attachments[${i}] must be a {name, mime_type, size, url} object.`);
-  }
-  const o = a as Record<string, unknown>;
-  if (!isText(o.name, inputRules.attachmentNameMax)) {
-    throw invalid(`attachments[${i}].name must be 1–${inputRules.attachmentNameMax} characters.`);
-  }
-  if (!isText(o.mime_type, inputRules.attachmentMimeMax)) {
-    throw invalid(`attachments[${i}].mime_type must be 1–${inputRules.attachmentMimeMax} characters.`);
-  }
-  if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) {
-    throw invalid(`attachments[${i}].size must be a non-negative integer.`);
-  }
-  if (!isText(o.url, inputRules.attachmentUrlMax) || !urlRe.test(o.url)) {
-    throw invalid(
-      `attachments[${i}].url must be an http(s) URL of at most ${inputRules.attachmentUrlMax} characters.`,
-    );
-  }
-}
-
-/** Schema-independent checks every kind applies before touching the store. */
 export function validateInput(
   input: MessageInput,
   limits: Limits,
   opts: { allowEmpty?: boolean } = {},
 ): void {
-  if (typeof input.body !== 'string') throw invalid('body must be a string.');
-  if (input.client_id != null && !isText(input.client_id, inputRules.maxIdLength)) {
-    throw invalid(`client_id must be 1–${inputRules.maxIdLength} characters.`);
-  }
-  if (input.reply_to != null && !isText(input.reply_to, inputRules.maxIdLength)) {
-    throw invalid(`reply_to must be a message id (1–${inputRules.maxIdLength} characters).`);
-  }
-  if (input.mentions != null && !Array.isArray(input.mentions)) throw invalid('mentions must be user ids.');
-  if (input.attachments != null && !Array.isArray(input.attachments)) {
-    throw invalid('attachments must be a list of {name, mime_type, size, url} objects.');
+  const { data: _systemData, ...fields } = input;
+  const issues = checkShape(fields);
+  if (issues) {
+    throw new HeraldError('VALIDATION_FAILED', `${issuesMessage(issues)}.`);
   }
   if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
     throw new HeraldError('EMPTY_BODY');
@@ -139,12 +93,6 @@ export function validateInput(
       `At most ${limits.maxAttachments} attachments per message.`,
     );
   }
-  for (const m of input.mentions ?? []) {
-    if (!isText(m, inputRules.maxUserIdLength) || !userIdRe.test(m)) {
-      throw invalid(`mentions must be user ids (1–${inputRules.maxUserIdLength} characters, no spaces).`);
-    }
-  }
-  input.attachments?.forEach(validateAttachment);
 }
 
 /**

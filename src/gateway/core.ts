@@ -11,6 +11,7 @@ import type { Limiter } from '../limits/port.ts';
 import { type AdmitResult, SocketAdmission } from '../limits/socket-caps.ts';
 import {
   CLOSE,
+  type ClientFrame,
   type ConversationKind,
   type ErrorCode,
   HeraldError,
@@ -298,25 +299,10 @@ export class GatewayCore {
    * HTTP). The per-user send limit is the one HTTP uses, checked before anything is read
    * or written: more sockets do not mean more sends.
    */
-  async send(
-    s: Session,
-    f: {
-      conversation: string;
-      client_id: string;
-      body: string;
-      reply_to?: string;
-      mentions?: string[];
-      attachments?: Message['attachments'];
-    },
-  ): Promise<Message> {
+  async send(s: Session, f: Extract<ClientFrame, { type: 'send' }>): Promise<Message> {
     await this.opts.sendLimiter.take(s.tenant, s.user);
-    const input = {
-      body: f.body,
-      reply_to: f.reply_to,
-      mentions: f.mentions,
-      attachments: f.attachments,
-      client_id: f.client_id,
-    };
+    // The frame is the protocol's message input plus where it goes (one schema, both transports).
+    const { type: _frame, conversation: _to, ...input } = f;
     const kind = await this.kindOf(s.tenant, f.conversation, s.user);
     const res = await execute(this.opts.deps, s.tenant, commandFor(kind, s.user, f.conversation, input));
     return res.message;

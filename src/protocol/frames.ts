@@ -1,30 +1,15 @@
 // WebSocket frames: discriminated unions by `type`. Imported by the gateway
 // and the SDK; adding a frame is a compile error wherever a switch forgets it.
 import type { ErrorCode } from './errors.ts';
-import type { Attachment, InboxEntry, Message, Notice } from './model.ts';
+import type { InboxEntry, Message, Notice } from './model.ts';
 
 export const PROTOCOL_VERSION = 1;
 
-export type ClientFrame =
-  | { type: 'auth'; token: string }
-  | { type: 'subscribe'; conversation: string; since_seq?: number }
-  | { type: 'unsubscribe'; conversation: string }
-  | {
-      type: 'send';
-      conversation: string;
-      client_id: string;
-      body: string;
-      reply_to?: string;
-      mentions?: string[];
-      attachments?: Attachment[];
-    }
-  | { type: 'read'; conversation: string; seq: number }
-  | { type: 'view'; conversation: string | null }
-  | { type: 'typing'; conversation: string }
-  | { type: 'heartbeat'; status?: PresenceStatus; resource?: string }
-  | { type: 'ping' };
+// Client frames are defined by their schemas (schema.ts): the gateway's validator and this
+// type come from the same definition.
+export type { ClientFrame, ClientFrameType, PresenceStatus } from './schema.ts';
 
-export type PresenceStatus = 'active' | 'idle' | 'viewing' | 'away';
+import type { PresenceStatus } from './schema.ts';
 
 /** What a presence entry says; `offline` is only ever sent by the server (aged out). */
 export type PresenceState = PresenceStatus | 'offline';
@@ -91,7 +76,6 @@ export type WireEvent =
   | { type: 'message.edited'; message: WireMessage }
   | { type: 'message.deleted'; message_id: string; deleted_at: string };
 
-export type ClientFrameType = ClientFrame['type'];
 export type ServerFrameType = ServerFrame['type'];
 
 export function assertNever(value: never, what = 'value'): never {

@@ -1,5 +1,7 @@
 // Wire shapes of the things Herald stores and delivers. Snake_case on the
 // wire, matching the HTTP API and the database columns.
+import type { Static } from 'typebox';
+import type { AttachmentSchema } from './schema.ts';
 
 export const CONVERSATION_KINDS = ['direct', 'group', 'channel', 'announcement', 'notices'] as const;
 export type ConversationKind = (typeof CONVERSATION_KINDS)[number];
@@ -11,12 +13,8 @@ export type MemberRole = (typeof MEMBER_ROLES)[number];
 export const MESSAGE_KINDS = ['direct', 'group', 'channel', 'announcement', 'notice', 'system'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
-export interface Attachment {
-  name: string;
-  mime_type: string;
-  size: number;
-  url: string;
-}
+/** An attachment as sent and as stored (its schema: schema.ts). */
+export type Attachment = Static<typeof AttachmentSchema>;
 
 export type Sender = { type: 'user'; user_id: string } | { type: 'system' };
 

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { parseClientFrame } from '../../src/gateway/client-frames.ts';
 import { leanEvent } from '../../src/gateway/lean-event.ts';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
 import type { ClientFrame, ServerFrame, WelcomeLimits, WireEvent } from '../../src/protocol/frames.ts';
@@ -387,13 +388,18 @@ export class FakeServer {
         }
         tokens -= 1;
       }
-      let frame: ClientFrame;
-      try {
-        frame = JSON.parse(String(data)) as ClientFrame;
-      } catch {
-        ws.close(4401, 'malformed');
+      // The gateway's own parser (one schema per frame): an SDK frame the real server would
+      // refuse fails here too, as an error frame, and the test sees it.
+      const parsed = parseClientFrame(String(data));
+      if (!parsed.ok) {
+        if (parsed.fatal) ws.close(4401, 'malformed');
+        else
+          ws.send(
+            JSON.stringify({ type: 'error', code: parsed.code, message: parsed.message, ref: parsed.ref }),
+          );
         return;
       }
+      const frame: ClientFrame = parsed.frame;
       conn.received(frame);
       if (!authed) {
         // Like the gateway: without a token in the handshake the first frame must be `auth`.

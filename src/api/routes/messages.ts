@@ -60,7 +60,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       // limiter is shared with the gateway's `send` frames.
       await limiters.send.take(p.tenant_id, p.user_id);
       const kind = await conversationKindOf(db, p.tenant_id, req.params.id);
-      const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id ?? null };
+      const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id };
       const command = commandFor(kind, p.user_id, req.params.id, input);
       const result = await execute(deps, p.tenant_id, command, traceOf(req));
       return reply.status(result.replayed ? 200 : 201).send({ message: result.message });
