@@ -53,8 +53,9 @@ async function must(cmd: string, args: string[], opts: { cwd: string; env?: Reco
 const REGISTRY = {
   dependencies: ['react', 'react-dom', 'ws'],
   devDependencies: ['@types/react', '@types/react-dom', '@types/ws', '@types/node'],
-  /** Their own dependencies, listed so npm takes the packed copies instead of asking the registry. */
-  transitive: ['scheduler', 'csstype', 'undici-types'],
+  /** Their own dependencies (and @herald/client's: typebox, whose types its declarations use),
+   * listed so npm takes the packed copies instead of asking the registry. */
+  transitive: ['scheduler', 'csstype', 'undici-types', 'typebox'],
 };
 
 export interface ScratchApp {
