@@ -36,7 +36,9 @@ import type {
 } from './options.ts';
 import { Outbox, OutgoingMessage, type SendOptions, type SentMessage } from './outbox.ts';
 import { Pacer } from './pacer.ts';
+import { Persistence } from './persistence.ts';
 import { frameText, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
+import { defaultStorage, type StoredConversation, type StoredIdentity } from './storage.ts';
 import { type AppliedEvent, ENDS_SUBSCRIPTION, Subscription } from './subscription.ts';
 import { realTimers, type Timers } from './timers.ts';
 import { jwtExpiryMs, normaliseEpoch, TokenKeeper } from './token-keeper.ts';
@@ -99,7 +101,23 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private drainDueAt: number | null = null;
   private readonly timerHandles = new Map<string, unknown>();
   private readonly subs = new Map<string, Subscription>();
-  private readonly outbox = new Outbox();
+  private readonly outbox = new Outbox((m) =>
+    this.persistence?.push({ op: 'deleteSend', client_id: m.client_id }),
+  );
+  /** Write-behind to the offline storage; null with `storage: false`. */
+  private readonly persistence: Persistence | null;
+  /** Conversations found in storage and not opened yet: seeded by open(). */
+  private readonly stored = new Map<string, StoredConversation>();
+  private storedIdentity: StoredIdentity | null = null;
+  /** Sends and reads that came from storage (dropped if the storage was another user's). */
+  private readonly restoredSends = new Set<string>();
+  private readonly restoredReads = new Map<string, number>();
+  private lastSendOrder = 0;
+  /**
+   * Resolves once what a previous client left in the storage is back: cached timelines, pending
+   * sends (in `pending()`), unsent reads. `connect()` waits for it before dialling.
+   */
+  readonly restored: Promise<void>;
   private readonly reads = new Map<string, PendingRead>();
   /** Per conversation, the highest last_read_seq the server has shown us. */
   private readonly serverRead = new Map<string, number>();
@@ -157,6 +175,15 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       (conversation, users) => this.emit('typing', { conversation, users }),
     );
     this.inbox.on('change', (c) => this.emit('inbox', c));
+    const storage = opts.storage === undefined ? defaultStorage() : opts.storage;
+    this.persistence = storage
+      ? new Persistence({
+          storage,
+          snapshot: (c) => this.snapshotOf(c),
+          error: (err) => this.emit('error', err),
+        })
+      : null;
+    this.restored = this.restore();
   }
 
   get state(): ConnectionState {
@@ -219,6 +246,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       applied: (e) => this.onApplied(e),
       error: (err) => this.backgroundError(err),
       unsubscribe: (c) => {
+        this.keepSnapshot(c);
         this.subs.delete(c);
         this.presenceByRoom.delete(c);
         this.write({ type: 'unsubscribe', conversation: c });
@@ -231,6 +259,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     });
     this.subs.set(conversation, sub);
     this.resubscribes.delete(conversation);
+    sub.on('closed', ({ code }) => {
+      // Ended by the server (not a member any more…): nothing of it may be shown after a reload.
+      if (code !== 'UNSUBSCRIBED') this.forgetConversation(conversation);
+    });
+    this.seed(sub);
     if (this._state === 'connected') {
       this.toSubscribe.add(conversation);
       this.flush();
@@ -248,6 +281,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const id = client_id ?? this.opts.createClientId?.() ?? randomId();
     const m = new OutgoingMessage(id, conversation, body, rest);
     this.outbox.add(m);
+    this.persistence?.push({
+      op: 'putSend',
+      send: { client_id: id, conversation, body, options: rest, order: this.nextSendOrder() },
+    });
     this.typingTracker.resetThrottle(conversation);
     if (this._state === 'connected') this.flush();
     return m;
@@ -268,6 +305,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (prev && prev.seq >= seq) return;
     const known = (this.serverRead.get(conversation) ?? -1) >= seq;
     this.reads.set(conversation, { seq, state: known ? 'done' : 'queued', notBefore: 0 });
+    if (!known) this.persistence?.push({ op: 'putRead', read: { conversation, seq } });
     this.inbox._markReadLocally(conversation, seq);
     if (!known && this._state === 'connected') this.flush();
   }
@@ -406,10 +444,141 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return notice;
   }
 
+  // ---- offline storage ---------------------------------------------------------------
+
+  /** Writes what is queued for the storage now; resolves once it is stored (e.g. on `pagehide`). */
+  async persisted(): Promise<void> {
+    await this.restored;
+    await this.persistence?.flush();
+  }
+
+  /** Forgets everything in the storage: cached timelines, positions, unsent sends and reads (logout). */
+  async clearStorage(): Promise<void> {
+    await this.restored;
+    this.stored.clear();
+    this.storedIdentity = null;
+    await this.persistence?.clear();
+  }
+
+  /** Brings back what a previous client over the same storage left; never rejects. */
+  private async restore(): Promise<void> {
+    if (!this.persistence) return;
+    const s = await this.persistence.load();
+    this.storedIdentity = s.identity;
+    for (const c of s.conversations) {
+      if (c && typeof c.conversation === 'string' && Number.isSafeInteger(c.last_seq))
+        this.stored.set(c.conversation, { ...c, messages: Array.isArray(c.messages) ? c.messages : [] });
+    }
+    // Sends made before the reload go first, in the order they were made, with their client_id:
+    // the server is idempotent on it, so one that had reached it comes back as the original.
+    const sends: OutgoingMessage[] = [];
+    for (const p of s.pending) {
+      if (!p || typeof p.client_id !== 'string' || typeof p.conversation !== 'string') continue;
+      sends.push(new OutgoingMessage(p.client_id, p.conversation, String(p.body ?? ''), p.options ?? {}));
+      this.restoredSends.add(p.client_id);
+      this.lastSendOrder = Math.max(this.lastSendOrder, Number(p.order) || 0);
+    }
+    this.outbox.restore(sends);
+    for (const r of s.reads) {
+      if (!r || typeof r.conversation !== 'string' || !Number.isSafeInteger(r.seq)) continue;
+      this.restoredReads.set(r.conversation, r.seq);
+      this.read(r.conversation, r.seq);
+    }
+    for (const sub of this.subs.values()) this.seed(sub);
+    if (this._state === 'connected') this.flush();
+  }
+
+  /** Seeds a subscription from its stored record (position and cached messages), once. */
+  private seed(sub: Subscription): void {
+    const rec = this.stored.get(sub.conversation);
+    if (!rec) return;
+    this.stored.delete(sub.conversation);
+    sub._restore(rec.last_seq, rec.messages);
+  }
+
+  /** What storage keeps of a conversation: an open one's position and newest messages. */
+  private snapshotOf(conversation: string): StoredConversation | undefined {
+    const snap = this.subs.get(conversation)?._snapshot(this.opts.cacheMessages ?? 200);
+    return snap ? { conversation, ...snap } : undefined;
+  }
+
+  /** Closed by the host: keep its position and cache for the next open() (or reload). */
+  private keepSnapshot(conversation: string): void {
+    const snap = this.snapshotOf(conversation);
+    if (snap) {
+      this.persistence?.push({ op: 'putConversation', conversation: snap });
+      this.stored.set(conversation, snap);
+    }
+  }
+
+  private forgetConversation(conversation: string): void {
+    this.stored.delete(conversation);
+    this.persistence?.forget(conversation);
+  }
+
+  private readDone(conversation: string, r: PendingRead): void {
+    r.state = 'done';
+    this.restoredReads.delete(conversation);
+    this.persistence?.push({ op: 'deleteRead', conversation });
+  }
+
+  /** Orders sends across reloads: increasing, and after anything restored. */
+  private nextSendOrder(): number {
+    this.lastSendOrder = Math.max(this.lastSendOrder + 1, Date.now() * 1000);
+    return this.lastSendOrder;
+  }
+
+  /**
+   * The first welcome over a storage says whose it is. If it held another user's (or server's)
+   * records, they are cleared and that user's unsent sends and reads are dropped, never sent as
+   * this one (STORAGE_OTHER_USER); what this client made meanwhile is written again.
+   */
+  private checkStorageOwner(w: WelcomeInfo): void {
+    if (!this.persistence) return;
+    const identity: StoredIdentity = { url: this.opts.url, tenant_id: w.tenant_id, user_id: w.user_id };
+    const prev = this.storedIdentity;
+    this.storedIdentity = identity;
+    if (
+      prev &&
+      prev.url === identity.url &&
+      prev.tenant_id === identity.tenant_id &&
+      prev.user_id === identity.user_id
+    )
+      return;
+    if (!prev) {
+      this.persistence.push({ op: 'putIdentity', identity });
+      return;
+    }
+    const err = new HeraldClientError('STORAGE_OTHER_USER');
+    for (const id of this.restoredSends) this.outbox.fail(id, err);
+    this.restoredSends.clear();
+    for (const [conversation, seq] of this.restoredReads)
+      if (this.reads.get(conversation)?.seq === seq) this.reads.delete(conversation);
+    this.restoredReads.clear();
+    this.stored.clear();
+    const persistence = this.persistence;
+    void persistence.clear().then(
+      () => {
+        persistence.push({ op: 'putIdentity', identity });
+        for (const [i, m] of this.outbox.list().entries()) {
+          const { client_id, conversation, body, options } = m;
+          persistence.push({ op: 'putSend', send: { client_id, conversation, body, options, order: i + 1 } });
+        }
+        for (const [conversation, r] of this.reads)
+          if (r.state !== 'done') persistence.push({ op: 'putRead', read: { conversation, seq: r.seq } });
+        for (const c of this.subs.keys()) persistence.touch(c);
+      },
+      () => {}, // reported as STORAGE_FAILED
+    );
+    this.emit('error', err);
+  }
+
   // ---- socket lifecycle -------------------------------------------------------------
 
   private async dial(): Promise<void> {
     const gen = ++this.gen;
+    await this.restored; // never rejects: a storage failure starts empty
+    if (this.dialAbandoned(gen)) return;
     let token: string;
     try {
       token = await this.tokens.forDial();
@@ -455,6 +624,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.setTimer('connect', this.opts.connectTimeoutMs ?? 10_000, () => {
       if (gen === this.gen) this.dropSocket('connect timeout');
     });
+  }
+
+  /** A dial whose socket generation moved on, or that disconnect() overtook. */
+  private dialAbandoned(gen: number): boolean {
+    return gen !== this.gen || this._state === 'disconnected';
   }
 
   /**
@@ -791,6 +965,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       heartbeat_ms: frame.heartbeat_ms,
       expires_at_ms: expiresAtMs,
     };
+    this.checkStorageOwner(this._welcome);
     // The server sends a presence snapshot on each subscribe below: what we held may be stale.
     this.presenceByRoom.clear();
     // Resume before anything else goes out: subscriptions (with since_seq), what is on screen,
@@ -851,7 +1026,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           read.state = 'queued';
           read.notBefore = this.timers.now() + this.backoffDelay(this.readRetries++);
           this.flush();
-        } else read.state = 'done'; // e.g. INVALID_SEQ: this seq can never be marked
+        } else this.readDone(ref, read); // e.g. INVALID_SEQ: this seq can never be marked
       }
       if (retry && ref === this.viewing) this.restateViewLater();
       const sub = this.subs.get(ref);
@@ -906,12 +1081,13 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.serverRead.set(conversation, lastReadSeq);
     const r = this.reads.get(conversation);
     if (r && r.state !== 'done' && lastReadSeq >= r.seq) {
-      r.state = 'done';
+      this.readDone(conversation, r);
       this.readRetries = 0;
     }
   }
 
   private onApplied(e: AppliedEvent): void {
+    this.persistence?.touch(e.conversation);
     this.emit('event', e);
     if (e.event.type !== 'message.created') return;
     const message: Message = e.event.message;

@@ -13,6 +13,18 @@ export const CLIENT_ERRORS = {
   TOKEN_REFRESH_FAILED: 'The token callback failed.',
   /** disconnect() was called while this operation was pending. */
   DISCONNECTED: 'The client was disconnected.',
+  /**
+   * The offline storage (IndexedDB, or a host's HeraldStorage) could not be read or written
+   * (quota, private mode, a blocked upgrade). Messaging goes on in memory; what was not written
+   * is not there after a reload.
+   */
+  STORAGE_FAILED: "The client's offline storage failed; the client goes on in memory.",
+  /**
+   * The storage held another user's (or another server's) records: they were cleared, and that
+   * user's unsent messages were not sent as this one. Their sends fail with this code.
+   */
+  STORAGE_OTHER_USER:
+    "The offline storage belonged to another user; it was cleared and that user's unsent messages dropped.",
 } as const;
 
 export type ClientOnlyErrorCode = keyof typeof CLIENT_ERRORS;

@@ -8,6 +8,7 @@ import type { HeraldClientError } from './errors.ts';
 import type { FetchLike } from './http.ts';
 import type { SentMessage } from './outbox.ts';
 import type { WebSocketConstructor } from './socket.ts';
+import type { HeraldStorage } from './storage.ts';
 import type { AppliedEvent } from './subscription.ts';
 import type { Timers } from './timers.ts';
 
@@ -108,4 +109,13 @@ export interface HeraldClientOptions {
   /** Messages kept per open conversation's timeline. Default 500. */
   maxMessages?: number;
   createClientId?: () => string;
+  /**
+   * Where pending sends, unsent reads, each conversation's last_seq and a cache of its newest
+   * messages persist, so a reload or a new client shows them at once and resends what was
+   * pending (once: the server is idempotent on client_id). Default: IndexedDB (database
+   * `herald`) where the runtime has it, else memory (`memoryStorage()`); `false` keeps nothing.
+   */
+  storage?: HeraldStorage | false;
+  /** Newest messages cached per conversation in the storage. Default 200; 0 keeps positions only. */
+  cacheMessages?: number;
 }
