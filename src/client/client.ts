@@ -23,6 +23,7 @@ import type { InboxEntry, Message, Notice } from '../protocol/model.ts';
 import { fullJitterDelay } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
+import { isTransportFailure, type Transport, TransportPolicy } from './fallback.ts';
 import { HeraldHttp, type NoticeFlags } from './http.ts';
 import { InboxStore } from './inbox-store.ts';
 import { NoticeStore } from './notice-store.ts';
@@ -38,6 +39,7 @@ import { Outbox, OutgoingMessage, type SendOptions, type SentMessage } from './o
 import { Pacer } from './pacer.ts';
 import { Persistence } from './persistence.ts';
 import { frameText, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
+import { httpLimits, SSE_MAX_CONVERSATIONS, SseSocket, sseUrl } from './sse-transport.ts';
 import { defaultStorage, type StoredConversation, type StoredIdentity } from './storage.ts';
 import { type AppliedEvent, ENDS_SUBSCRIPTION, Subscription } from './subscription.ts';
 import { realTimers, type Timers } from './timers.ts';
@@ -149,6 +151,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly WS: WebSocketConstructor;
+  /** WebSocket, or SSE + HTTP when WebSockets are blocked (fallback.ts). */
+  private readonly policy: TransportPolicy;
+  /** The transport of the current dial, and of the last welcomed connection. */
+  private dialTransport: Transport = 'websocket';
+  private welcomedTransport: Transport | null = null;
 
   constructor(private readonly opts: HeraldClientOptions) {
     super();
@@ -159,6 +166,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       throw new Error('No WebSocket available: pass the `WebSocket` option (e.g. from the `ws` package).');
     this.WS = WS;
     this.tokens = new TokenKeeper(opts.token, opts.getToken);
+    this.policy = new TransportPolicy(opts.fallback);
     this.pacer = new Pacer(this.timers.now());
     this.deviceId = opts.deviceId ?? randomId();
     this.http = new HeraldHttp({
@@ -188,6 +196,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   get state(): ConnectionState {
     return this._state;
+  }
+  /** The transport of the current (or last) connection: `websocket`, or `sse` (SSE + HTTP fallback). */
+  get transport(): Transport {
+    return this.welcomedTransport ?? this.policy.current;
   }
   /** The last welcome (who we are on this connection), or null before the first. */
   get session(): WelcomeInfo | null {
@@ -594,6 +606,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       return;
     }
     if (gen !== this.gen || this._state === 'disconnected') return;
+    this.dialTransport = this.policy.current;
+    if (this.dialTransport === 'sse') {
+      this.attachSocket(gen, this.openSse(token));
+      return;
+    }
     let ws: WebSocketLike;
     // The token rides in the subprotocol list, never in the URL (proxies log URLs). A token that
     // is not a valid subprotocol token (RFC 6455: RFC 7230 tchars) goes in a first `auth` frame.
@@ -608,12 +625,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.onSocketGone(gen, 1006, 'constructor failed');
       return;
     }
-    this.ws = ws;
     if (!inProtocol) {
       ws.addEventListener('open', () => {
         if (gen === this.gen) this.write({ type: 'auth', token });
       });
     }
+    this.attachSocket(gen, ws);
+  }
+
+  /** Listens to a new socket (WebSocket or SSE) and arms the welcome timeout. */
+  private attachSocket(gen: number, ws: WebSocketLike): void {
+    this.ws = ws;
     ws.addEventListener('message', (ev) => {
       if (gen === this.gen) this.onMessage(ev.data);
     });
@@ -624,6 +646,101 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.setTimer('connect', this.opts.connectTimeoutMs ?? 10_000, () => {
       if (gen === this.gen) this.dropSocket('connect timeout');
     });
+  }
+
+  // ---- transport fallback (SSE + HTTP when WebSockets are blocked) -----------------
+
+  /** The SSE stream for the open conversations (the server's cap), each from its last seq. */
+  private openSse(token: string): SseSocket {
+    const open = [...this.subs.values()].filter((s) => s.status !== 'closed').slice(0, SSE_MAX_CONVERSATIONS);
+    const list = open.map((s) => ({ conversation: s.conversation, seq: s.lastSeq }));
+    return new SseSocket({
+      url: sseUrl(this.opts.url, this.deviceId, list),
+      token,
+      conversations: list.map((c) => c.conversation),
+      fetch: this.opts.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      http: this.http,
+    });
+  }
+
+  /** A dial ended before its welcome: maybe the transport is blocked (fallback.ts decides). */
+  private dialFailed(belowProtocol: boolean): void {
+    const from = this.dialTransport;
+    if (!this.policy.dialFailed(from, belowProtocol)) return;
+    const to = this.policy.current;
+    const reason =
+      to === 'sse'
+        ? 'WebSocket dials keep failing before the protocol starts (blocked?): trying SSE + HTTP'
+        : 'SSE keeps failing too: trying WebSocket again';
+    this.emit('transport', { from, to, reason, connected: false });
+  }
+
+  /** A welcome: note the transport, say when it changed, and probe WebSocket while on SSE. */
+  private transportWelcomed(): void {
+    const t = this.dialTransport;
+    const prev = this.welcomedTransport;
+    this.policy.welcomed(t);
+    this.welcomedTransport = t;
+    if (prev !== null && prev !== t)
+      this.emit('transport', {
+        from: prev,
+        to: t,
+        reason: t === 'sse' ? 'connected over SSE + HTTP' : 'connected over WebSocket',
+        connected: true,
+      });
+    else if (prev === null && t === 'sse')
+      this.emit('transport', {
+        from: 'websocket',
+        to: 'sse',
+        reason: 'connected over SSE + HTTP',
+        connected: true,
+      });
+    if (t === 'sse' && this.policy.enabled) this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.setTimer('probe', this.policy.probeDelay(), () => this.probeWebSocket());
+  }
+
+  /**
+   * While on SSE: does a WebSocket open now? The probe offers no token (the gateway waits for an
+   * `auth` frame, and we close first), so it opens no session. If it opens, the client moves back:
+   * a `connected → reconnecting → connected` hop that resumes everything, as after any drop.
+   */
+  private probeWebSocket(): void {
+    const gen = this.gen;
+    let probe: WebSocketLike;
+    try {
+      probe = new this.WS(this.socketUrl(), [SUBPROTOCOL]);
+    } catch {
+      this.policy.probeFailed();
+      this.scheduleProbe();
+      return;
+    }
+    let settled = false;
+    const done = (opened: boolean) => {
+      if (settled) return;
+      settled = true;
+      this.clearTimer('probe-timeout');
+      try {
+        probe.close(1000, 'probe');
+      } catch {
+        // still connecting in some runtimes: it goes anyway
+      }
+      if (gen !== this.gen || this._state !== 'connected' || this.dialTransport !== 'sse') return;
+      if (!opened) {
+        this.policy.probeFailed();
+        this.scheduleProbe();
+        return;
+      }
+      this.policy.probeSucceeded();
+      this.abandonSocket(1000, 'websocket available');
+      this.reconnectIn(0, { action: 'reconnect', closeReason: 'WebSocket available again' });
+    };
+    probe.addEventListener('open', () => done(true));
+    probe.addEventListener('close', () => done(false));
+    probe.addEventListener('error', () => {});
+    this.setTimer('probe-timeout', this.opts.connectTimeoutMs ?? 10_000, () => done(false));
   }
 
   /** A dial whose socket generation moved on, or that disconnect() overtook. */
@@ -682,6 +799,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** A socket closed (or never opened): decide between reconnect, refresh and stop. */
   private onSocketGone(gen: number, code: number, reason: string): void {
     if (gen !== this.gen) return;
+    if (this.welcomedGen !== gen) this.dialFailed(isTransportFailure(code));
     this.gen++;
     this.ws = null;
     this.clearConnectionTimers();
@@ -956,7 +1074,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const expiresAtMs = normaliseEpoch(frame.expires_at);
     this.tokens.accepted(expiresAtMs);
     this.welcomedGen = this.gen;
-    this.pacer.reset(frame.limits, this.timers.now());
+    this.pacer.reset(
+      this.dialTransport === 'sse' ? httpLimits(frame.limits) : frame.limits,
+      this.timers.now(),
+    );
     this._welcome = {
       connection_id: frame.connection_id,
       user_id: frame.user_id,
@@ -979,6 +1100,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.startHeartbeat(frame.heartbeat_ms);
     this.startPing();
     if (expiresAtMs !== null) this.scheduleRenewal(expiresAtMs);
+    this.transportWelcomed();
     if (this._state !== 'connected') this.setState({ from: this._state, to: 'connected' });
     this.emit('welcome', this._welcome);
     if (this.opts.inbox ?? true) this.syncInBackground('inbox');
@@ -1179,6 +1301,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /** We give up on a socket that looks dead (no welcome, no pong): close it and redial with backoff. */
   private dropSocket(reason: string): void {
+    if (this.welcomedGen !== this.gen) this.dialFailed(true);
     this.abandonSocket(CLOSE.IDLE_TIMEOUT, reason);
     const delay = this.backoffDelay(this.attempt++);
     this.reconnectIn(delay, { closeCode: CLOSE.IDLE_TIMEOUT, closeReason: reason, action: 'reconnect' });
@@ -1200,7 +1323,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   }
 
   private clearConnectionTimers(): void {
-    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain', 'flush', 'view'])
+    for (const name of [
+      'connect',
+      'ping',
+      'heartbeat',
+      'renew',
+      'drain',
+      'flush',
+      'view',
+      'probe',
+      'probe-timeout',
+    ])
       this.clearTimer(name);
     // The next welcome resubscribes everything anyway.
     for (const name of [...this.timerHandles.keys()]) if (name.startsWith('resub:')) this.clearTimer(name);
