@@ -5,16 +5,18 @@
 // failure *in* the protocol (a close code from the server: token, rate limit,
 // socket cap) says the WebSocket works and counts nothing.
 //
-// While on SSE the WebSocket is probed now and then (probeMs, doubling to
-// maxProbeMs); a probe that opens brings the client back. SSE failing as
-// often in a row hands one dial back to WebSocket — a server that is simply
-// down fails both, and whichever is tried when it returns wins.
+// A server that is simply down fails both transports, so SSE gets one dial
+// per `after` failed WebSocket ones: when it fails too, the next `after` go to
+// WebSocket again. During an outage most dials stay WebSocket, and a client
+// that lands on SSE when the server returns goes back at the first probe:
+// while on SSE the WebSocket is probed now and then (probeMs, doubling to
+// maxProbeMs), and a probe that opens brings the client back.
 export type Transport = 'websocket' | 'sse';
 
 export interface FallbackOptions {
   /** Consecutive WebSocket dials failing below the protocol before trying SSE. Default 3. */
   after?: number;
-  /** First WebSocket probe this long after an SSE welcome; doubles per failed probe. Default 30 s. */
+  /** First WebSocket probe this long after an SSE welcome; doubles per failed probe. Default 5 s. */
   probeMs?: number;
   /** Cap of the probe interval. Default 5 min. */
   maxProbeMs?: number;
@@ -28,7 +30,6 @@ export function isTransportFailure(code: number): boolean {
 export class TransportPolicy {
   private _current: Transport = 'websocket';
   private wsFailures = 0;
-  private sseFailures = 0;
   private probes = 0;
   readonly enabled: boolean;
   private readonly after: number;
@@ -39,7 +40,7 @@ export class TransportPolicy {
     this.enabled = opts !== false;
     const o = opts || {};
     this.after = Math.max(1, Math.floor(o.after ?? 3));
-    this.probeMs = Math.max(0, o.probeMs ?? 30_000);
+    this.probeMs = Math.max(0, o.probeMs ?? 5_000);
     this.maxProbeMs = Math.max(this.probeMs, o.maxProbeMs ?? 300_000);
   }
 
@@ -57,13 +58,11 @@ export class TransportPolicy {
       }
       if (++this.wsFailures < this.after) return false;
       this._current = 'sse';
-      this.sseFailures = 0;
       return true;
     }
-    if (++this.sseFailures < this.after) return false;
-    // SSE fails too: perhaps the server is down, not the WebSocket blocked. One WebSocket try.
+    // SSE fails too: perhaps the server is down rather than the WebSocket blocked.
     this._current = 'websocket';
-    this.wsFailures = this.after - 1;
+    this.wsFailures = 0;
     return true;
   }
 
@@ -71,7 +70,7 @@ export class TransportPolicy {
     if (t === 'websocket') {
       this.wsFailures = 0;
       this.probes = 0;
-    } else this.sseFailures = 0;
+    }
   }
 
   /** Delay before the next WebSocket probe while on SSE. */
@@ -87,6 +86,5 @@ export class TransportPolicy {
   probeSucceeded(): void {
     this._current = 'websocket';
     this.wsFailures = 0;
-    this.sseFailures = 0;
   }
 }

@@ -127,7 +127,7 @@ export interface HeraldClientOptions {
   /**
    * When WebSocket dials keep failing before the protocol starts (a refused upgrade, a proxy that
    * strips Upgrade), receive over the server's SSE stream and send/read over HTTP, probing
-   * WebSocket now and then. Default `{after: 3, probeMs: 30_000, maxProbeMs: 300_000}`; false: never.
+   * WebSocket now and then. Default `{after: 3, probeMs: 5_000, maxProbeMs: 300_000}`; false: never.
    */
   fallback?: FallbackOptions | false;
 }
