@@ -14,10 +14,11 @@
 //             is already subscribed (ignored); any other (opened later, or
 //             refused and asked again) ends this stream so the client redials
 //             with the new list and resumes every conversation from its seq.
+//   typing    POST …/typing, best effort: a failure is dropped, like a shed frame.
 //   auth      a stream keeps the token it opened with: a renewed token ends
 //             the stream, and the next one opens with the new token.
-//   typing, view, heartbeat and the like have no HTTP route: dropped (best
-//             effort by contract, DESIGN §7).
+//   view, heartbeat and the like have no HTTP route: dropped (ephemeral,
+//             best effort by contract, DESIGN §7).
 // A network failure of any request is the transport failing: the stream is
 // closed (1006) and the client resends what was unconfirmed, as after a drop.
 import { CLOSE } from '../protocol/close-codes.ts';
@@ -138,11 +139,16 @@ export class SseSocket implements WebSocketLike {
       case 'read':
         void this.markRead(frame.conversation, frame.seq);
         return;
+      case 'typing':
+        this.opts.http
+          .request('POST', `/v1/conversations/${encodeURIComponent(frame.conversation)}/typing`, {})
+          .catch(() => {}); // ephemeral: never retried, never an error (DESIGN §7)
+        return;
       case 'auth':
         this.finish(1000, 'token renewed');
         return;
       default:
-        // ping (answered by keep-alives), typing, view, heartbeat…: no HTTP route.
+        // ping (answered by keep-alives), view, heartbeat…: no HTTP route.
         return;
     }
   }

@@ -93,6 +93,9 @@ describe.each(backends())(
       // Typing from bob reaches alice over the stream.
       bob.typing(conv);
       await waitFor(() => alice.typingUsers(conv).includes('bob'), 10_000, 'typing over SSE');
+      // And alice's typing goes up over HTTP (POST …/typing) to bob's socket.
+      alice.typing(conv);
+      await waitFor(() => bob.typingUsers(conv).includes('alice'), 10_000, 'typing over HTTP');
 
       // Reads over HTTP: the server and the client agree.
       alice.read(conv, 10);

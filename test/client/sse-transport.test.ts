@@ -242,7 +242,7 @@ describe('SseSocket', () => {
     const a = open(base, ['c1']);
     await a.opened;
     a.ws.send(JSON.stringify({ type: 'subscribe', conversation: 'c1', since_seq: 0 })); // covered
-    a.ws.send(JSON.stringify({ type: 'typing', conversation: 'c1' })); // no HTTP route: dropped
+    a.ws.send(JSON.stringify({ type: 'view', conversation: 'c1' })); // no HTTP route: dropped
     expect(a.ws.readyState).toBe(1);
     a.ws.send(JSON.stringify({ type: 'subscribe', conversation: 'c2' }));
     expect(await a.closed).toEqual({ code: 1000, reason: 'resubscribe' });
