@@ -33,7 +33,6 @@ export class Persistence {
   private writing: Promise<void> | null = null;
   private scheduled = false;
   private snapshotTimer: ReturnType<typeof setTimeout> | null = null;
-  private closed = false;
 
   constructor(private readonly deps: PersistenceDeps) {}
 
@@ -55,14 +54,12 @@ export class Persistence {
 
   /** Queues an op; written at the end of this task with whatever else is queued. */
   push(op: StorageOp): void {
-    if (this.closed) return;
     this.queue.push(op);
     this.schedule();
   }
 
   /** The conversation changed: snapshot it within snapshotDelayMs. */
   touch(conversation: string): void {
-    if (this.closed) return;
     this.dirty.add(conversation);
     if (this.snapshotTimer !== null) return;
     this.snapshotTimer = setTimeout(() => {
@@ -109,15 +106,6 @@ export class Persistence {
     }
   }
 
-  /** Stops writing (the client is being discarded); what is queued is dropped. */
-  close(): void {
-    this.closed = true;
-    this.queue = [];
-    this.dirty.clear();
-    if (this.snapshotTimer !== null) clearTimeout(this.snapshotTimer);
-    this.snapshotTimer = null;
-  }
-
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -150,7 +138,7 @@ export class Persistence {
     return run.finally(() => {
       if (this.writing === run) this.writing = null;
       const snapshotsDue = this.dirty.size > 0 && this.snapshotTimer === null;
-      if (!this.closed && (this.queue.length > 0 || snapshotsDue)) this.schedule();
+      if (this.queue.length > 0 || snapshotsDue) this.schedule();
     });
   }
 }

@@ -95,7 +95,14 @@ export function memoryStorage(): HeraldStorage {
     },
     async write(ops) {
       // Copy first: a batch that cannot be cloned changes nothing (all-or-nothing, as in IndexedDB).
-      const batch = structuredClone(ops);
+      // Cached messages are frozen-by-convention values the client replaces, never mutates, so a
+      // snapshot (written every 250 ms of a busy conversation) copies its array, not each message;
+      // load() hands out deep copies.
+      const batch = ops.map((o) =>
+        o.op === 'putConversation'
+          ? { ...o, conversation: { ...o.conversation, messages: [...o.conversation.messages] } }
+          : structuredClone(o),
+      );
       for (const o of batch) applyOp(o, { sends, conversations, reads, setIdentity: (i) => (identity = i) });
     },
     async clear() {
