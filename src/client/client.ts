@@ -156,6 +156,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** The transport of the current dial, and of the last welcomed connection. */
   private dialTransport: Transport = 'websocket';
   private welcomedTransport: Transport | null = null;
+  /** Open conversations the current SSE stream could not carry (over the server's per-stream cap). */
+  private beyondSseCap: string[] = [];
 
   constructor(private readonly opts: HeraldClientOptions) {
     super();
@@ -652,12 +654,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /** The SSE stream for the open conversations (the server's cap), each from its last seq. */
   private openSse(token: string): SseSocket {
-    const open = [...this.subs.values()].filter((s) => s.status !== 'closed').slice(0, SSE_MAX_CONVERSATIONS);
-    const list = open.map((s) => ({ conversation: s.conversation, seq: s.lastSeq }));
+    const open = [...this.subs.values()].filter((s) => s.status !== 'closed');
+    const list = open
+      .slice(0, SSE_MAX_CONVERSATIONS)
+      .map((s) => ({ conversation: s.conversation, seq: s.lastSeq }));
+    this.beyondSseCap = open.slice(SSE_MAX_CONVERSATIONS).map((s) => s.conversation);
     return new SseSocket({
       url: sseUrl(this.opts.url, this.deviceId, list),
       token,
       conversations: list.map((c) => c.conversation),
+      beyondCap: this.beyondSseCap,
       fetch: this.opts.fetch ?? ((input, init) => globalThis.fetch(input, init)),
       http: this.http,
     });
@@ -695,7 +701,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         reason: 'connected over SSE + HTTP',
         connected: true,
       });
-    if (t === 'sse' && this.policy.enabled) this.scheduleProbe();
+    if (t !== 'sse') return;
+    if (this.policy.enabled) this.scheduleProbe();
+    for (const conversation of this.beyondSseCap)
+      this.emit(
+        'error',
+        new HeraldClientError(
+          'SSE_CONVERSATION_LIMIT',
+          `Over SSE at most ${SSE_MAX_CONVERSATIONS} conversations are live at once: ${conversation} is not, until the client is back on WebSocket or others close.`,
+          { ref: conversation },
+        ),
+      );
   }
 
   private scheduleProbe(): void {
@@ -799,6 +815,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** A socket closed (or never opened): decide between reconnect, refresh and stop. */
   private onSocketGone(gen: number, code: number, reason: string): void {
     if (gen !== this.gen) return;
+    // The SSE stream ended itself to reopen with a new conversation or token: at once, no backoff.
+    const reopen = this.ws instanceof SseSocket && this.ws.reopen;
     if (this.welcomedGen !== gen) this.dialFailed(isTransportFailure(code));
     this.gen++;
     this.ws = null;
@@ -814,6 +832,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     } else if (action === 'stop') {
       this.stop(new HeraldClientError('CONNECTION_CLOSED', reason || undefined, { closeCode: code }));
       return;
+    } else if (reopen) {
+      delay = 0;
     } else {
       // An HTTP 401 may already have refreshed the token since this socket opened: reuse it.
       if (action === 'refresh') this.tokens.socketTokenRejected();

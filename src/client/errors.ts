@@ -25,6 +25,12 @@ export const CLIENT_ERRORS = {
    */
   STORAGE_OTHER_USER:
     "The offline storage belonged to another user; it was cleared and that user's unsent messages dropped.",
+  /**
+   * On the SSE fallback a stream carries at most 50 conversations (the server's cap): `ref` names
+   * one that is open but not live until the client is back on WebSocket or others close.
+   */
+  SSE_CONVERSATION_LIMIT:
+    'Over SSE the client streams at most 50 conversations at once; this one is not live.',
 } as const;
 
 export type ClientOnlyErrorCode = keyof typeof CLIENT_ERRORS;

@@ -36,6 +36,8 @@ export interface SseSocketOptions {
   token: string;
   /** The conversations the URL names: subscribed by the server as the stream opens. */
   conversations: readonly string[];
+  /** Open conversations past the per-stream cap: not streamed, and reopening cannot help. */
+  beyondCap?: readonly string[];
   fetch: FetchLike;
   http: HeraldHttp;
 }
@@ -101,15 +103,23 @@ export class SseSocket implements WebSocketLike {
   private readonly abort = typeof AbortController === 'function' ? new AbortController() : null;
   /** Conversations this stream delivers: named at open, not unsubscribed, not refused. */
   private readonly covered: Set<string>;
+  private readonly beyondCap: ReadonlySet<string>;
   private sends: Promise<void> = Promise.resolve();
+  private _reopen = false;
 
   constructor(private readonly opts: SseSocketOptions) {
     this.covered = new Set(opts.conversations);
+    this.beyondCap = new Set(opts.beyondCap ?? []);
     void this.run();
   }
 
   get readyState(): number {
     return this.state;
+  }
+
+  /** True when this stream ended itself to be reopened at once (a new conversation, a new token). */
+  get reopen(): boolean {
+    return this._reopen;
   }
 
   addEventListener(type: EventType, listener: Listener): void {
@@ -128,7 +138,8 @@ export class SseSocket implements WebSocketLike {
     }
     switch (frame.type) {
       case 'subscribe':
-        if (!this.covered.has(frame.conversation)) this.finish(1000, 'resubscribe');
+        if (!this.covered.has(frame.conversation) && !this.beyondCap.has(frame.conversation))
+          this.reopenWith('a conversation to add');
         return;
       case 'unsubscribe':
         this.covered.delete(frame.conversation);
@@ -145,7 +156,7 @@ export class SseSocket implements WebSocketLike {
           .catch(() => {}); // ephemeral: never retried, never an error (DESIGN §7)
         return;
       case 'auth':
-        this.finish(1000, 'token renewed');
+        this.reopenWith('a renewed token');
         return;
       default:
         // ping (answered by keep-alives), view, heartbeat…: no HTTP route.
@@ -286,6 +297,12 @@ export class SseSocket implements WebSocketLike {
   }
 
   // ---- plumbing -------------------------------------------------------------
+
+  private reopenWith(what: string): void {
+    if (this.state === 3) return;
+    this._reopen = true;
+    this.finish(1000, `reopening the stream with ${what}`);
+  }
 
   private message(data: string): void {
     this.dispatch('message', { type: 'message', data });

@@ -245,12 +245,13 @@ describe('SseSocket', () => {
     a.ws.send(JSON.stringify({ type: 'view', conversation: 'c1' })); // no HTTP route: dropped
     expect(a.ws.readyState).toBe(1);
     a.ws.send(JSON.stringify({ type: 'subscribe', conversation: 'c2' }));
-    expect(await a.closed).toEqual({ code: 1000, reason: 'resubscribe' });
+    expect(await a.closed).toEqual({ code: 1000, reason: 'reopening the stream with a conversation to add' });
+    expect(a.ws.reopen).toBe(true);
 
     const b = open(base, ['c1']);
     await b.opened;
     b.ws.send(JSON.stringify({ type: 'auth', token: 'new' }));
-    expect(await b.closed).toEqual({ code: 1000, reason: 'token renewed' });
+    expect(await b.closed).toEqual({ code: 1000, reason: 'reopening the stream with a renewed token' });
   });
 
   it('a write that fails on the network is the transport failing (1006)', async () => {
@@ -271,5 +272,84 @@ describe('SseSocket', () => {
     expect(c.code).toBe(1006);
     expect(c.reason).toMatch(/^a request failed/);
     expect(streamRes).not.toBeNull();
+  });
+});
+
+describe('HeraldClient on the SSE fallback (scripted stream)', () => {
+  let server: http.Server | null = null;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = null;
+  });
+
+  it('streams the first 50 open conversations, reports the rest once, and does not loop reopening', async () => {
+    const streams: URL[] = [];
+    server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/v1/sse') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ entries: [], notices: [], next_since: null, has_more: false }));
+        return;
+      }
+      streams.push(url);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const welcome = {
+        type: 'welcome',
+        connection_id: 'x',
+        user_id: 'u',
+        tenant_id: 't',
+        heartbeat_ms: 30_000,
+      };
+      res.write(`data: ${JSON.stringify(welcome)}\n\n`);
+      for (const c of (url.searchParams.get('conversations') ?? '').split(','))
+        res.write(
+          `data: ${JSON.stringify({ type: 'subscribed', conversation: c, head_seq: 0, replayed: 0, complete: true })}\n\n`,
+        );
+    });
+    await new Promise<void>((r) => server?.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { HeraldClient } = await import('../../src/client/index.ts');
+    const noSockets = class {
+      constructor() {
+        throw new Error('WebSockets are blocked here');
+      }
+    };
+    const client = new HeraldClient({
+      url: base,
+      token: 'tok',
+      WebSocket: noSockets as never,
+      storage: false,
+      fallback: { after: 1, probeMs: 600_000 },
+      backoff: { baseMs: 10, maxMs: 20 },
+      pingIntervalMs: 0,
+      heartbeat: false,
+    });
+    const limited: string[] = [];
+    client.on('error', (e) => {
+      if (e.code === 'SSE_CONVERSATION_LIMIT') limited.push(e.ref ?? '');
+    });
+    const subs = Array.from({ length: 52 }, (_, i) => client.open(`c${i + 1}`, { sinceSeq: 0 }));
+    client.connect();
+    await client.ready();
+    expect(client.transport).toBe('sse');
+    await new Promise<void>((r) => {
+      const check = () => (subs[49].status === 'subscribed' ? r() : setTimeout(check, 5));
+      check();
+    });
+    expect(streams).toHaveLength(1);
+    expect(streams[0].searchParams.get('conversations')?.split(',')).toHaveLength(50);
+    expect(limited).toEqual(['c51', 'c52']);
+    expect(subs[50].status).toBe('subscribing');
+    // A barrier: one more open conversation makes exactly one reopen (at once) — none came before.
+    subs[0].close();
+    client.open('c53', { sinceSeq: 0 });
+    await new Promise<void>((r) => {
+      const check = () => (streams.length >= 2 && client.state === 'connected' ? r() : setTimeout(check, 5));
+      check();
+    });
+    expect(streams).toHaveLength(2);
+    expect(streams[1].searchParams.get('conversations')?.split(',')).toContain('c51');
+    client.disconnect();
   });
 });
