@@ -185,7 +185,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       (conversation, users) => this.emit('typing', { conversation, users }),
     );
     this.inbox.on('change', (c) => this.emit('inbox', c));
-    const storage = opts.storage === undefined ? defaultStorage() : opts.storage;
+    const storage = opts.storage === undefined ? defaultStorage(opts.token) : opts.storage;
     this.persistence = storage
       ? new Persistence({
           storage,

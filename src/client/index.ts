@@ -45,6 +45,7 @@ export {
   type StoredRead,
   type StoredSend,
   type StoredState,
+  storageNameFor,
 } from './storage.ts';
 export { type IndexedDbStorageOptions, indexedDbStorage } from './storage-indexeddb.ts';
 export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';

@@ -118,8 +118,9 @@ export interface HeraldClientOptions {
   /**
    * Where pending sends, unsent reads, each conversation's last_seq and a cache of its newest
    * messages persist, so a reload or a new client shows them at once and resends what was
-   * pending (once: the server is idempotent on client_id). Default: IndexedDB (database
-   * `herald`) where the runtime has it, else memory (`memoryStorage()`); `false` keeps nothing.
+   * pending (once: the server is idempotent on client_id). Default: IndexedDB where the runtime
+   * has it (database `herald:<tenant>:<user>` from the initial JWT, else `herald`), else memory
+   * (`memoryStorage()`); `false` keeps nothing.
    */
   storage?: HeraldStorage | false;
   /** Newest messages cached per conversation in the storage. Default 200; 0 keeps positions only. */

@@ -10,6 +10,7 @@ import {
   memoryStorage,
   type StoredConversation,
   type StoredSend,
+  storageNameFor,
 } from '../../src/client/index.ts';
 import type { Message } from '../../src/protocol/model.ts';
 
@@ -131,6 +132,19 @@ describe.each(adapters)('HeraldStorage contract (%s)', (_name, make) => {
     ]);
     await first.clear();
     expect(await reopen().load()).toEqual({ identity: null, pending: [], conversations: [], reads: [] });
+  });
+});
+
+describe('the default database name', () => {
+  const jwt = (claims: object) =>
+    `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+  it("is the token's user's own, so two users in one browser never share one", () => {
+    expect(storageNameFor(jwt({ sub: 'alice', tid: 'acme', exp: 1 }))).toBe('herald:acme:alice');
+    expect(storageNameFor(jwt({ sub: 'bob', tenant_id: 'acme' }))).toBe('herald:acme:bob');
+    expect(storageNameFor(jwt({ sub: 'carol' }))).toBe('herald::carol');
+    expect(storageNameFor('opaque-token')).toBe('herald');
+    expect(storageNameFor('a.!!!.c')).toBe('herald');
+    expect(storageNameFor(undefined)).toBe('herald');
   });
 });
 
