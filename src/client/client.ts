@@ -549,7 +549,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    */
   private checkStorageOwner(w: WelcomeInfo): void {
     if (!this.persistence) return;
-    const identity: StoredIdentity = { url: this.opts.url, tenant_id: w.tenant_id, user_id: w.user_id };
+    const url = this.opts.url.replace(/\/+$/, '');
+    const identity: StoredIdentity = { url, tenant_id: w.tenant_id, user_id: w.user_id };
     const prev = this.storedIdentity;
     this.storedIdentity = identity;
     if (
