@@ -115,11 +115,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly restoredSends = new Set<string>();
   private readonly restoredReads = new Map<string, number>();
   private lastSendOrder = 0;
-  /**
-   * Resolves once what a previous client left in the storage is back: cached timelines, pending
-   * sends (in `pending()`), unsent reads. `connect()` waits for it before dialling.
-   */
-  readonly restored: Promise<void>;
+  private _restored: Promise<void>;
+  /** Set by disconnect()/stop: the next connect() brings back the sends kept in storage. */
+  private reloadSends = false;
   private readonly reads = new Map<string, PendingRead>();
   /** Per conversation, the highest last_read_seq the server has shown us. */
   private readonly serverRead = new Map<string, number>();
@@ -193,7 +191,15 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           error: (err) => this.emit('error', err),
         })
       : null;
-    this.restored = this.restore();
+    this._restored = this.restore();
+  }
+
+  /**
+   * Resolves once what a previous client left in the storage is back: cached timelines, pending
+   * sends (in `pending()`), unsent reads. `connect()` waits for it before dialling. Never rejects.
+   */
+  get restored(): Promise<void> {
+    return this._restored;
   }
 
   get state(): ConnectionState {
@@ -213,12 +219,21 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** Starts connecting; reconnects on its own until disconnect() or a permanent close. */
   connect(): void {
     if (this._state !== 'disconnected') return;
+    if (this.reloadSends && this.persistence) {
+      // Sends this instance gave up on at disconnect() are still in storage: they go now.
+      this.reloadSends = false;
+      this._restored = this._restored.then(() => this.reloadPendingSends());
+    }
     this.attempt = 0;
     this.setState({ from: this._state, to: 'connecting' });
     void this.dial();
   }
 
-  /** Closes the socket and stops reconnecting. Unconfirmed sends fail with DISCONNECTED. */
+  /**
+   * Closes the socket and stops reconnecting. Unconfirmed sends fail with DISCONNECTED (their
+   * `done` rejects) but stay in the storage: the next connect(), or the next client over the same
+   * storage, sends them with their client_id. clearStorage() drops them.
+   */
   disconnect(): void {
     if (this._state === 'disconnected') return;
     this.abandonSocket(1000, 'client disconnect');
@@ -226,7 +241,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.suspendBackgroundWork();
     this.drainDueAt = null;
     this.setState({ from: this._state, to: 'disconnected' });
-    this.outbox.failAll(new HeraldClientError('DISCONNECTED'));
+    this.outbox.failAll(new HeraldClientError('DISCONNECTED'), false);
+    this.reloadSends = true;
   }
 
   /** Resolves once connected (or rejects when the client lands in `disconnected`). */
@@ -502,6 +518,18 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (this._state === 'connected') this.flush();
   }
 
+  /** After disconnect(): the sends still in storage (this user's) back in the outbox, oldest first. */
+  private async reloadPendingSends(): Promise<void> {
+    if (!this.persistence) return;
+    await this.persistence.flush(); // sends confirmed just before disconnect() are gone first
+    const s = await this.persistence.load();
+    const sends = s.pending
+      .filter((p) => p && typeof p.client_id === 'string' && !this.outbox.get(p.client_id))
+      .map((p) => new OutgoingMessage(p.client_id, p.conversation, String(p.body ?? ''), p.options ?? {}));
+    this.outbox.restore(sends);
+    if (this._state === 'connected') this.flush();
+  }
+
   /** Seeds a subscription from its stored record (position and cached messages), once. */
   private seed(sub: Subscription): void {
     const rec = this.stored.get(sub.conversation);
@@ -592,7 +620,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   private async dial(): Promise<void> {
     const gen = ++this.gen;
-    await this.restored; // never rejects: a storage failure starts empty
+    await this._restored; // never rejects: a storage failure starts empty
     if (this.dialAbandoned(gen)) return;
     let token: string;
     try {
@@ -864,7 +892,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.setState({ from: this._state, to: 'disconnected', closeCode: err.closeCode, action: 'stop' });
     }
     this.emit('error', err);
-    this.outbox.failAll(err);
+    // Kept in storage, as at disconnect(): a reload (an upgraded SDK, a fixed origin) sends them.
+    this.outbox.failAll(err, false);
+    this.reloadSends = true;
   }
 
   /** Detaches from the current socket (its events are ignored from now on) and closes it. */

@@ -132,8 +132,16 @@ export class Outbox {
     this.settled?.(m);
     return m;
   }
-  failAll(err: HeraldClientError): void {
-    for (const id of [...this.items.keys()]) this.fail(id, err);
+  /**
+   * Fails every unconfirmed send. With `forget: false` (disconnect: this instance stops waiting,
+   * the server gave no verdict) `settled` is not told, so storage keeps them for the next connect.
+   */
+  failAll(err: HeraldClientError, forget = true): void {
+    for (const [id, m] of [...this.items]) {
+      this.items.delete(id);
+      m._fail(err);
+      if (forget) this.settled?.(m);
+    }
   }
   requeueAll(): void {
     for (const m of this.items.values()) m._requeue();

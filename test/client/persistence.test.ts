@@ -125,6 +125,38 @@ describe.each(storages)('reload over the same storage (%s)', (_name, makeStorage
   });
 });
 
+describe('disconnect()', () => {
+  it('rejects done with DISCONNECTED but keeps the send stored; the next connect() sends it once', async () => {
+    server = await FakeServer.start();
+    const storage = memoryStorage();
+    const c = makeClient(server, { storage });
+    const confirmed = c.send('c1', 'confirmed first');
+    c.connect();
+    await confirmed.done;
+    server.opts.autoSend = false; // the next one is written, never answered
+    const m = c.send('c1', 'unanswered');
+    await server.last.waitForFrame('send');
+    c.disconnect();
+    await expect(m.done).rejects.toMatchObject({ code: 'DISCONNECTED' });
+    expect(c.pending()).toEqual([]);
+    await c.persisted();
+    expect((await storage.load()).pending.map((p) => p.client_id)).toEqual([m.client_id]);
+
+    server.opts.autoSend = true;
+    c.connect();
+    await c.restored;
+    const [again] = c.pending();
+    expect([again.client_id, again.body]).toEqual([m.client_id, 'unanswered']);
+    await again.done;
+    expect(server.countClientId('c1', m.client_id)).toBe(1);
+    expect(server.countClientId('c1', confirmed.client_id)).toBe(1);
+    const frames = server.connections.flatMap((conn) => conn.framesOf('send').map((f) => f.client_id));
+    expect(frames.filter((id) => id === confirmed.client_id)).toHaveLength(1); // not sent again
+    await c.persisted();
+    expect((await storage.load()).pending).toEqual([]);
+  });
+});
+
 describe('the timeline cache', () => {
   it('keeps the newest cacheMessages per conversation and the position they end at', async () => {
     server = await FakeServer.start();
