@@ -23,6 +23,7 @@ import type { InboxEntry, Message, Notice } from '../protocol/model.ts';
 import { fullJitterDelay } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
+import { isTransportFailure, type Transport, TransportPolicy } from './fallback.ts';
 import { HeraldHttp, type NoticeFlags } from './http.ts';
 import { InboxStore } from './inbox-store.ts';
 import { NoticeStore } from './notice-store.ts';
@@ -36,7 +37,10 @@ import type {
 } from './options.ts';
 import { Outbox, OutgoingMessage, type SendOptions, type SentMessage } from './outbox.ts';
 import { Pacer } from './pacer.ts';
+import { Persistence } from './persistence.ts';
 import { frameText, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
+import { httpLimits, SSE_MAX_CONVERSATIONS, SseSocket, sseUrl } from './sse-transport.ts';
+import { defaultStorage, type StoredConversation, type StoredIdentity } from './storage.ts';
 import { type AppliedEvent, ENDS_SUBSCRIPTION, Subscription } from './subscription.ts';
 import { realTimers, type Timers } from './timers.ts';
 import { jwtExpiryMs, normaliseEpoch, TokenKeeper } from './token-keeper.ts';
@@ -99,7 +103,21 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private drainDueAt: number | null = null;
   private readonly timerHandles = new Map<string, unknown>();
   private readonly subs = new Map<string, Subscription>();
-  private readonly outbox = new Outbox();
+  private readonly outbox = new Outbox((m) =>
+    this.persistence?.push({ op: 'deleteSend', client_id: m.client_id }),
+  );
+  /** Write-behind to the offline storage; null with `storage: false`. */
+  private readonly persistence: Persistence | null;
+  /** Conversations found in storage and not opened yet: seeded by open(). */
+  private readonly stored = new Map<string, StoredConversation>();
+  private storedIdentity: StoredIdentity | null = null;
+  /** Sends and reads that came from storage (dropped if the storage was another user's). */
+  private readonly restoredSends = new Set<string>();
+  private readonly restoredReads = new Map<string, number>();
+  private lastSendOrder = 0;
+  private _restored: Promise<void>;
+  /** Set by disconnect()/stop: the next connect() brings back the sends kept in storage. */
+  private reloadSends = false;
   private readonly reads = new Map<string, PendingRead>();
   /** Per conversation, the highest last_read_seq the server has shown us. */
   private readonly serverRead = new Map<string, number>();
@@ -131,6 +149,13 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly WS: WebSocketConstructor;
+  /** WebSocket, or SSE + HTTP when WebSockets are blocked (fallback.ts). */
+  private readonly policy: TransportPolicy;
+  /** The transport of the current dial, and of the last welcomed connection. */
+  private dialTransport: Transport = 'websocket';
+  private welcomedTransport: Transport | null = null;
+  /** Open conversations the current SSE stream could not carry (over the server's per-stream cap). */
+  private beyondSseCap: string[] = [];
 
   constructor(private readonly opts: HeraldClientOptions) {
     super();
@@ -141,6 +166,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       throw new Error('No WebSocket available: pass the `WebSocket` option (e.g. from the `ws` package).');
     this.WS = WS;
     this.tokens = new TokenKeeper(opts.token, opts.getToken);
+    this.policy = new TransportPolicy(opts.fallback);
     this.pacer = new Pacer(this.timers.now());
     this.deviceId = opts.deviceId ?? randomId();
     this.http = new HeraldHttp({
@@ -157,10 +183,31 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       (conversation, users) => this.emit('typing', { conversation, users }),
     );
     this.inbox.on('change', (c) => this.emit('inbox', c));
+    const storage = opts.storage === undefined ? defaultStorage(opts.token) : opts.storage;
+    this.persistence = storage
+      ? new Persistence({
+          storage,
+          snapshot: (c) => this.snapshotOf(c),
+          error: (err) => this.emit('error', err),
+        })
+      : null;
+    this._restored = this.restore();
+  }
+
+  /**
+   * Resolves once what a previous client left in the storage is back: cached timelines, pending
+   * sends (in `pending()`), unsent reads. `connect()` waits for it before dialling. Never rejects.
+   */
+  get restored(): Promise<void> {
+    return this._restored;
   }
 
   get state(): ConnectionState {
     return this._state;
+  }
+  /** The transport of the current (or last) connection: `websocket`, or `sse` (SSE + HTTP fallback). */
+  get transport(): Transport {
+    return this.welcomedTransport ?? this.policy.current;
   }
   /** The last welcome (who we are on this connection), or null before the first. */
   get session(): WelcomeInfo | null {
@@ -172,12 +219,21 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** Starts connecting; reconnects on its own until disconnect() or a permanent close. */
   connect(): void {
     if (this._state !== 'disconnected') return;
+    if (this.reloadSends && this.persistence) {
+      // Sends this instance gave up on at disconnect() are still in storage: they go now.
+      this.reloadSends = false;
+      this._restored = this._restored.then(() => this.reloadPendingSends());
+    }
     this.attempt = 0;
     this.setState({ from: this._state, to: 'connecting' });
     void this.dial();
   }
 
-  /** Closes the socket and stops reconnecting. Unconfirmed sends fail with DISCONNECTED. */
+  /**
+   * Closes the socket and stops reconnecting. Unconfirmed sends fail with DISCONNECTED (their
+   * `done` rejects) but stay in the storage: the next connect(), or the next client over the same
+   * storage, sends them with their client_id. clearStorage() drops them.
+   */
   disconnect(): void {
     if (this._state === 'disconnected') return;
     this.abandonSocket(1000, 'client disconnect');
@@ -185,7 +241,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.suspendBackgroundWork();
     this.drainDueAt = null;
     this.setState({ from: this._state, to: 'disconnected' });
-    this.outbox.failAll(new HeraldClientError('DISCONNECTED'));
+    this.outbox.failAll(new HeraldClientError('DISCONNECTED'), false);
+    this.reloadSends = true;
   }
 
   /** Resolves once connected (or rejects when the client lands in `disconnected`). */
@@ -219,6 +276,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       applied: (e) => this.onApplied(e),
       error: (err) => this.backgroundError(err),
       unsubscribe: (c) => {
+        this.keepSnapshot(c);
         this.subs.delete(c);
         this.presenceByRoom.delete(c);
         this.write({ type: 'unsubscribe', conversation: c });
@@ -231,6 +289,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     });
     this.subs.set(conversation, sub);
     this.resubscribes.delete(conversation);
+    sub.on('closed', ({ code }) => {
+      // Ended by the server (not a member any more…): nothing of it may be shown after a reload.
+      if (code !== 'UNSUBSCRIBED') this.forgetConversation(conversation);
+    });
+    this.seed(sub);
     if (this._state === 'connected') {
       this.toSubscribe.add(conversation);
       this.flush();
@@ -248,6 +311,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const id = client_id ?? this.opts.createClientId?.() ?? randomId();
     const m = new OutgoingMessage(id, conversation, body, rest);
     this.outbox.add(m);
+    this.persistence?.push({
+      op: 'putSend',
+      send: { client_id: id, conversation, body, options: rest, order: this.nextSendOrder() },
+    });
     this.typingTracker.resetThrottle(conversation);
     if (this._state === 'connected') this.flush();
     return m;
@@ -268,6 +335,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (prev && prev.seq >= seq) return;
     const known = (this.serverRead.get(conversation) ?? -1) >= seq;
     this.reads.set(conversation, { seq, state: known ? 'done' : 'queued', notBefore: 0 });
+    if (!known) this.persistence?.push({ op: 'putRead', read: { conversation, seq } });
     this.inbox._markReadLocally(conversation, seq);
     if (!known && this._state === 'connected') this.flush();
   }
@@ -406,10 +474,154 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return notice;
   }
 
+  // ---- offline storage ---------------------------------------------------------------
+
+  /** Writes what is queued for the storage now; resolves once it is stored (e.g. on `pagehide`). */
+  async persisted(): Promise<void> {
+    await this.restored;
+    await this.persistence?.flush();
+  }
+
+  /** Forgets everything in the storage: cached timelines, positions, unsent sends and reads (logout). */
+  async clearStorage(): Promise<void> {
+    await this.restored;
+    this.stored.clear();
+    this.storedIdentity = null;
+    await this.persistence?.clear();
+  }
+
+  /** Brings back what a previous client over the same storage left; never rejects. */
+  private async restore(): Promise<void> {
+    if (!this.persistence) return;
+    const s = await this.persistence.load();
+    this.storedIdentity = s.identity;
+    for (const c of s.conversations) {
+      if (c && typeof c.conversation === 'string' && Number.isSafeInteger(c.last_seq))
+        this.stored.set(c.conversation, { ...c, messages: Array.isArray(c.messages) ? c.messages : [] });
+    }
+    // Sends made before the reload go first, in the order they were made, with their client_id:
+    // the server is idempotent on it, so one that had reached it comes back as the original.
+    const sends: OutgoingMessage[] = [];
+    for (const p of s.pending) {
+      if (!p || typeof p.client_id !== 'string' || typeof p.conversation !== 'string') continue;
+      sends.push(new OutgoingMessage(p.client_id, p.conversation, String(p.body ?? ''), p.options ?? {}));
+      this.restoredSends.add(p.client_id);
+      this.lastSendOrder = Math.max(this.lastSendOrder, Number(p.order) || 0);
+    }
+    this.outbox.restore(sends);
+    for (const r of s.reads) {
+      if (!r || typeof r.conversation !== 'string' || !Number.isSafeInteger(r.seq)) continue;
+      this.restoredReads.set(r.conversation, r.seq);
+      this.read(r.conversation, r.seq);
+    }
+    for (const sub of this.subs.values()) this.seed(sub);
+    if (this._state === 'connected') this.flush();
+  }
+
+  /** After disconnect(): the sends still in storage (this user's) back in the outbox, oldest first. */
+  private async reloadPendingSends(): Promise<void> {
+    if (!this.persistence) return;
+    await this.persistence.flush(); // sends confirmed just before disconnect() are gone first
+    const s = await this.persistence.load();
+    const sends = s.pending
+      .filter((p) => p && typeof p.client_id === 'string' && !this.outbox.get(p.client_id))
+      .map((p) => new OutgoingMessage(p.client_id, p.conversation, String(p.body ?? ''), p.options ?? {}));
+    this.outbox.restore(sends);
+    if (this._state === 'connected') this.flush();
+  }
+
+  /** Seeds a subscription from its stored record (position and cached messages), once. */
+  private seed(sub: Subscription): void {
+    const rec = this.stored.get(sub.conversation);
+    if (!rec) return;
+    this.stored.delete(sub.conversation);
+    sub._restore(rec.last_seq, rec.messages);
+  }
+
+  /** What storage keeps of a conversation: an open one's position and newest messages. */
+  private snapshotOf(conversation: string): StoredConversation | undefined {
+    const snap = this.subs.get(conversation)?._snapshot(this.opts.cacheMessages ?? 200);
+    return snap ? { conversation, ...snap } : undefined;
+  }
+
+  /** Closed by the host: keep its position and cache for the next open() (or reload). */
+  private keepSnapshot(conversation: string): void {
+    const snap = this.snapshotOf(conversation);
+    if (snap) {
+      this.persistence?.push({ op: 'putConversation', conversation: snap });
+      this.stored.set(conversation, snap);
+    }
+  }
+
+  private forgetConversation(conversation: string): void {
+    this.stored.delete(conversation);
+    this.persistence?.forget(conversation);
+  }
+
+  private readDone(conversation: string, r: PendingRead): void {
+    r.state = 'done';
+    this.restoredReads.delete(conversation);
+    this.persistence?.push({ op: 'deleteRead', conversation });
+  }
+
+  /** Orders sends across reloads: increasing, and after anything restored. */
+  private nextSendOrder(): number {
+    this.lastSendOrder = Math.max(this.lastSendOrder + 1, Date.now() * 1000);
+    return this.lastSendOrder;
+  }
+
+  /**
+   * The first welcome over a storage says whose it is. If it held another user's (or server's)
+   * records, they are cleared and that user's unsent sends and reads are dropped, never sent as
+   * this one (STORAGE_OTHER_USER); what this client made meanwhile is written again.
+   */
+  private checkStorageOwner(w: WelcomeInfo): void {
+    if (!this.persistence) return;
+    const url = this.opts.url.replace(/\/+$/, '');
+    const identity: StoredIdentity = { url, tenant_id: w.tenant_id, user_id: w.user_id };
+    const prev = this.storedIdentity;
+    this.storedIdentity = identity;
+    if (
+      prev &&
+      prev.url === identity.url &&
+      prev.tenant_id === identity.tenant_id &&
+      prev.user_id === identity.user_id
+    )
+      return;
+    if (!prev) {
+      this.persistence.push({ op: 'putIdentity', identity });
+      return;
+    }
+    const err = new HeraldClientError('STORAGE_OTHER_USER');
+    for (const id of this.restoredSends) this.outbox.fail(id, err);
+    this.restoredSends.clear();
+    for (const [conversation, seq] of this.restoredReads)
+      if (this.reads.get(conversation)?.seq === seq) this.reads.delete(conversation);
+    this.restoredReads.clear();
+    this.stored.clear();
+    const persistence = this.persistence;
+    void persistence.clear().then(
+      () => {
+        persistence.push({ op: 'putIdentity', identity });
+        for (const [i, m] of this.outbox.list().entries()) {
+          const { client_id, conversation, body, options } = m;
+          persistence.push({ op: 'putSend', send: { client_id, conversation, body, options, order: i + 1 } });
+        }
+        for (const [conversation, r] of this.reads)
+          if (r.state !== 'done') persistence.push({ op: 'putRead', read: { conversation, seq: r.seq } });
+        for (const c of this.subs.keys()) persistence.touch(c);
+      },
+      () => {}, // reported as STORAGE_FAILED
+    );
+    this.emit('error', err);
+  }
+
   // ---- socket lifecycle -------------------------------------------------------------
 
   private async dial(): Promise<void> {
     const gen = ++this.gen;
+    await this._restored; // never rejects: a storage failure starts empty
+    if (this.dialAbandoned(gen)) return;
     let token: string;
     try {
       token = await this.tokens.forDial();
@@ -425,6 +637,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       return;
     }
     if (gen !== this.gen || this._state === 'disconnected') return;
+    this.dialTransport = this.policy.current;
+    if (this.dialTransport === 'sse') {
+      this.attachSocket(gen, this.openSse(token));
+      return;
+    }
     let ws: WebSocketLike;
     // The token rides in the subprotocol list, never in the URL (proxies log URLs). A token that
     // is not a valid subprotocol token (RFC 6455: RFC 7230 tchars) goes in a first `auth` frame.
@@ -439,12 +656,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.onSocketGone(gen, 1006, 'constructor failed');
       return;
     }
-    this.ws = ws;
     if (!inProtocol) {
       ws.addEventListener('open', () => {
         if (gen === this.gen) this.write({ type: 'auth', token });
       });
     }
+    this.attachSocket(gen, ws);
+  }
+
+  /** Listens to a new socket (WebSocket or SSE) and arms the welcome timeout. */
+  private attachSocket(gen: number, ws: WebSocketLike): void {
+    this.ws = ws;
     ws.addEventListener('message', (ev) => {
       if (gen === this.gen) this.onMessage(ev.data);
     });
@@ -455,6 +677,120 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.setTimer('connect', this.opts.connectTimeoutMs ?? 10_000, () => {
       if (gen === this.gen) this.dropSocket('connect timeout');
     });
+  }
+
+  // ---- transport fallback (SSE + HTTP when WebSockets are blocked) -----------------
+
+  /** The SSE stream for the open conversations (the server's cap), each from its last seq. */
+  private openSse(token: string): SseSocket {
+    const open = [...this.subs.values()].filter((s) => s.status !== 'closed');
+    const list = open
+      .slice(0, SSE_MAX_CONVERSATIONS)
+      .map((s) => ({ conversation: s.conversation, seq: s.lastSeq }));
+    this.beyondSseCap = open.slice(SSE_MAX_CONVERSATIONS).map((s) => s.conversation);
+    return new SseSocket({
+      url: sseUrl(this.opts.url, this.deviceId, list),
+      token,
+      conversations: list.map((c) => c.conversation),
+      beyondCap: this.beyondSseCap,
+      fetch: this.opts.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      http: this.http,
+    });
+  }
+
+  /** A dial ended before its welcome: maybe the transport is blocked (fallback.ts decides). */
+  private dialFailed(belowProtocol: boolean): void {
+    const from = this.dialTransport;
+    if (!this.policy.dialFailed(from, belowProtocol)) return;
+    const to = this.policy.current;
+    const reason =
+      to === 'sse'
+        ? 'WebSocket dials keep failing before the protocol starts (blocked?): trying SSE + HTTP'
+        : 'SSE keeps failing too: trying WebSocket again';
+    this.emit('transport', { from, to, reason, connected: false });
+  }
+
+  /** A welcome: note the transport, say when it changed, and probe WebSocket while on SSE. */
+  private transportWelcomed(): void {
+    const t = this.dialTransport;
+    const prev = this.welcomedTransport;
+    this.policy.welcomed(t);
+    this.welcomedTransport = t;
+    if (prev !== null && prev !== t)
+      this.emit('transport', {
+        from: prev,
+        to: t,
+        reason: t === 'sse' ? 'connected over SSE + HTTP' : 'connected over WebSocket',
+        connected: true,
+      });
+    else if (prev === null && t === 'sse')
+      this.emit('transport', {
+        from: 'websocket',
+        to: 'sse',
+        reason: 'connected over SSE + HTTP',
+        connected: true,
+      });
+    if (t !== 'sse') return;
+    if (this.policy.enabled) this.scheduleProbe();
+    for (const conversation of this.beyondSseCap)
+      this.emit(
+        'error',
+        new HeraldClientError(
+          'SSE_CONVERSATION_LIMIT',
+          `Over SSE at most ${SSE_MAX_CONVERSATIONS} conversations are live at once: ${conversation} is not, until the client is back on WebSocket or others close.`,
+          { ref: conversation },
+        ),
+      );
+  }
+
+  private scheduleProbe(): void {
+    this.setTimer('probe', this.policy.probeDelay(), () => this.probeWebSocket());
+  }
+
+  /**
+   * While on SSE: does a WebSocket open now? The probe offers no token (the gateway waits for an
+   * `auth` frame, and we close first), so it opens no session. If it opens, the client moves back:
+   * a `connected → reconnecting → connected` hop that resumes everything, as after any drop.
+   */
+  private probeWebSocket(): void {
+    const gen = this.gen;
+    let probe: WebSocketLike;
+    try {
+      probe = new this.WS(this.socketUrl(), [SUBPROTOCOL]);
+    } catch {
+      this.policy.probeFailed();
+      this.scheduleProbe();
+      return;
+    }
+    let settled = false;
+    const done = (opened: boolean) => {
+      if (settled) return;
+      settled = true;
+      this.clearTimer('probe-timeout');
+      try {
+        probe.close(1000, 'probe');
+      } catch {
+        // still connecting in some runtimes: it goes anyway
+      }
+      if (gen !== this.gen || this._state !== 'connected' || this.dialTransport !== 'sse') return;
+      if (!opened) {
+        this.policy.probeFailed();
+        this.scheduleProbe();
+        return;
+      }
+      this.policy.probeSucceeded();
+      this.abandonSocket(1000, 'websocket available');
+      this.reconnectIn(0, { action: 'reconnect', closeReason: 'WebSocket available again' });
+    };
+    probe.addEventListener('open', () => done(true));
+    probe.addEventListener('close', () => done(false));
+    probe.addEventListener('error', () => {});
+    this.setTimer('probe-timeout', this.opts.connectTimeoutMs ?? 10_000, () => done(false));
+  }
+
+  /** A dial whose socket generation moved on, or that disconnect() overtook. */
+  private dialAbandoned(gen: number): boolean {
+    return gen !== this.gen || this._state === 'disconnected';
   }
 
   /**
@@ -508,6 +844,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** A socket closed (or never opened): decide between reconnect, refresh and stop. */
   private onSocketGone(gen: number, code: number, reason: string): void {
     if (gen !== this.gen) return;
+    // The SSE stream ended itself to reopen with a new conversation or token: at once, no backoff.
+    const reopen = this.ws instanceof SseSocket && this.ws.reopen;
+    if (this.welcomedGen !== gen) this.dialFailed(isTransportFailure(code));
     this.gen++;
     this.ws = null;
     this.clearConnectionTimers();
@@ -522,6 +861,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     } else if (action === 'stop') {
       this.stop(new HeraldClientError('CONNECTION_CLOSED', reason || undefined, { closeCode: code }));
       return;
+    } else if (reopen) {
+      delay = 0;
     } else {
       // An HTTP 401 may already have refreshed the token since this socket opened: reuse it.
       if (action === 'refresh') this.tokens.socketTokenRejected();
@@ -551,7 +892,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.setState({ from: this._state, to: 'disconnected', closeCode: err.closeCode, action: 'stop' });
     }
     this.emit('error', err);
-    this.outbox.failAll(err);
+    // Kept in storage, as at disconnect(): a reload (an upgraded SDK, a fixed origin) sends them.
+    this.outbox.failAll(err, false);
+    this.reloadSends = true;
   }
 
   /** Detaches from the current socket (its events are ignored from now on) and closes it. */
@@ -782,7 +1125,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const expiresAtMs = normaliseEpoch(frame.expires_at);
     this.tokens.accepted(expiresAtMs);
     this.welcomedGen = this.gen;
-    this.pacer.reset(frame.limits, this.timers.now());
+    this.pacer.reset(
+      this.dialTransport === 'sse' ? httpLimits(frame.limits) : frame.limits,
+      this.timers.now(),
+    );
     this._welcome = {
       connection_id: frame.connection_id,
       user_id: frame.user_id,
@@ -791,6 +1137,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       heartbeat_ms: frame.heartbeat_ms,
       expires_at_ms: expiresAtMs,
     };
+    this.checkStorageOwner(this._welcome);
     // The server sends a presence snapshot on each subscribe below: what we held may be stale.
     this.presenceByRoom.clear();
     // Resume before anything else goes out: subscriptions (with since_seq), what is on screen,
@@ -804,6 +1151,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.startHeartbeat(frame.heartbeat_ms);
     this.startPing();
     if (expiresAtMs !== null) this.scheduleRenewal(expiresAtMs);
+    this.transportWelcomed();
     if (this._state !== 'connected') this.setState({ from: this._state, to: 'connected' });
     this.emit('welcome', this._welcome);
     if (this.opts.inbox ?? true) this.syncInBackground('inbox');
@@ -851,7 +1199,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           read.state = 'queued';
           read.notBefore = this.timers.now() + this.backoffDelay(this.readRetries++);
           this.flush();
-        } else read.state = 'done'; // e.g. INVALID_SEQ: this seq can never be marked
+        } else this.readDone(ref, read); // e.g. INVALID_SEQ: this seq can never be marked
       }
       if (retry && ref === this.viewing) this.restateViewLater();
       const sub = this.subs.get(ref);
@@ -906,12 +1254,13 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.serverRead.set(conversation, lastReadSeq);
     const r = this.reads.get(conversation);
     if (r && r.state !== 'done' && lastReadSeq >= r.seq) {
-      r.state = 'done';
+      this.readDone(conversation, r);
       this.readRetries = 0;
     }
   }
 
   private onApplied(e: AppliedEvent): void {
+    this.persistence?.touch(e.conversation);
     this.emit('event', e);
     if (e.event.type !== 'message.created') return;
     const message: Message = e.event.message;
@@ -1003,6 +1352,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /** We give up on a socket that looks dead (no welcome, no pong): close it and redial with backoff. */
   private dropSocket(reason: string): void {
+    if (this.welcomedGen !== this.gen) this.dialFailed(true);
     this.abandonSocket(CLOSE.IDLE_TIMEOUT, reason);
     const delay = this.backoffDelay(this.attempt++);
     this.reconnectIn(delay, { closeCode: CLOSE.IDLE_TIMEOUT, closeReason: reason, action: 'reconnect' });
@@ -1024,7 +1374,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   }
 
   private clearConnectionTimers(): void {
-    for (const name of ['connect', 'ping', 'heartbeat', 'renew', 'drain', 'flush', 'view'])
+    for (const name of [
+      'connect',
+      'ping',
+      'heartbeat',
+      'renew',
+      'drain',
+      'flush',
+      'view',
+      'probe',
+      'probe-timeout',
+    ])
       this.clearTimer(name);
     // The next welcome resubscribes everything anyway.
     for (const name of [...this.timerHandles.keys()]) if (name.startsWith('resub:')) this.clearTimer(name);

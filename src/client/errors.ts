@@ -13,6 +13,24 @@ export const CLIENT_ERRORS = {
   TOKEN_REFRESH_FAILED: 'The token callback failed.',
   /** disconnect() was called while this operation was pending. */
   DISCONNECTED: 'The client was disconnected.',
+  /**
+   * The offline storage (IndexedDB, or a host's HeraldStorage) could not be read or written
+   * (quota, private mode, a blocked upgrade). Messaging goes on in memory; what was not written
+   * is not there after a reload.
+   */
+  STORAGE_FAILED: "The client's offline storage failed; the client goes on in memory.",
+  /**
+   * The storage held another user's (or another server's) records: they were cleared, and that
+   * user's unsent messages were not sent as this one. Their sends fail with this code.
+   */
+  STORAGE_OTHER_USER:
+    "The offline storage belonged to another user; it was cleared and that user's unsent messages dropped.",
+  /**
+   * On the SSE fallback a stream carries at most 50 conversations (the server's cap): `ref` names
+   * one that is open but not live until the client is back on WebSocket or others close.
+   */
+  SSE_CONVERSATION_LIMIT:
+    'Over SSE the client streams at most 50 conversations at once; this one is not live.',
 } as const;
 
 export type ClientOnlyErrorCode = keyof typeof CLIENT_ERRORS;

@@ -35,5 +35,18 @@ export { InboxStore, isTombstone } from './inbox-store.ts';
 export { NoticeStore } from './notice-store.ts';
 export { OutgoingMessage, type OutgoingStatus, type SendOptions, type SentMessage } from './outbox.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
+export {
+  defaultStorage,
+  type HeraldStorage,
+  memoryStorage,
+  type StorageOp,
+  type StoredConversation,
+  type StoredIdentity,
+  type StoredRead,
+  type StoredSend,
+  type StoredState,
+  storageNameFor,
+} from './storage.ts';
+export { type IndexedDbStorageOptions, indexedDbStorage } from './storage-indexeddb.ts';
 export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';
 export { realTimers, type Timers } from './timers.ts';

@@ -5,9 +5,11 @@ import type { PresenceEntry } from '../protocol/frames.ts';
 import type { InboxEntry, Notice, Receipt } from '../protocol/model.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { HeraldClientError } from './errors.ts';
+import type { FallbackOptions, Transport } from './fallback.ts';
 import type { FetchLike } from './http.ts';
 import type { SentMessage } from './outbox.ts';
 import type { WebSocketConstructor } from './socket.ts';
+import type { HeraldStorage } from './storage.ts';
 import type { AppliedEvent } from './subscription.ts';
 import type { Timers } from './timers.ts';
 
@@ -56,6 +58,11 @@ export interface HeraldClientEvents {
   presence: { conversation: string | null; entries: PresenceEntry[] };
   degraded: { reason: string };
   error: HeraldClientError;
+  /**
+   * The transport changed: `connected: false` when the next dial tries the other one (WebSocket
+   * dials keep failing), `connected: true` when a connection over it was welcomed.
+   */
+  transport: { from: Transport; to: Transport; reason: string; connected: boolean };
 }
 
 export interface HeraldClientOptions {
@@ -108,4 +115,20 @@ export interface HeraldClientOptions {
   /** Messages kept per open conversation's timeline. Default 500. */
   maxMessages?: number;
   createClientId?: () => string;
+  /**
+   * Where pending sends, unsent reads, each conversation's last_seq and a cache of its newest
+   * messages persist, so a reload or a new client shows them at once and resends what was
+   * pending (once: the server is idempotent on client_id). Default: IndexedDB where the runtime
+   * has it (database `herald:<tenant>:<user>` from the initial JWT, else `herald`), else memory
+   * (`memoryStorage()`); `false` keeps nothing.
+   */
+  storage?: HeraldStorage | false;
+  /** Newest messages cached per conversation in the storage. Default 200; 0 keeps positions only. */
+  cacheMessages?: number;
+  /**
+   * When WebSocket dials keep failing before the protocol starts (a refused upgrade, a proxy that
+   * strips Upgrade), receive over the server's SSE stream and send/read over HTTP, probing
+   * WebSocket now and then. Default `{after: 3, probeMs: 5_000, maxProbeMs: 300_000}`; false: never.
+   */
+  fallback?: FallbackOptions | false;
 }

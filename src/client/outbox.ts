@@ -94,10 +94,20 @@ export class OutgoingMessage {
 
 /** Unconfirmed sends in the order they were made. */
 export class Outbox {
-  private readonly items = new Map<string, OutgoingMessage>();
+  private items = new Map<string, OutgoingMessage>();
+
+  /** `settled` sees every send that leaves the outbox (confirmed or failed): storage forgets it. */
+  constructor(private readonly settled?: (m: OutgoingMessage) => void) {}
 
   add(m: OutgoingMessage): void {
     this.items.set(m.client_id, m);
+  }
+  /** Sends restored from storage (made before a reload): they go ahead of any made since. */
+  restore(ms: OutgoingMessage[]): void {
+    const next = new Map<string, OutgoingMessage>();
+    for (const m of ms) if (!this.items.has(m.client_id)) next.set(m.client_id, m);
+    for (const [id, m] of this.items) next.set(id, m);
+    this.items = next;
   }
   get(clientId: string): OutgoingMessage | undefined {
     return this.items.get(clientId);
@@ -111,6 +121,7 @@ export class Outbox {
     if (!m) return undefined;
     this.items.delete(clientId);
     m._confirm(result);
+    this.settled?.(m);
     return m;
   }
   fail(clientId: string, err: HeraldClientError): OutgoingMessage | undefined {
@@ -118,10 +129,19 @@ export class Outbox {
     if (!m) return undefined;
     this.items.delete(clientId);
     m._fail(err);
+    this.settled?.(m);
     return m;
   }
-  failAll(err: HeraldClientError): void {
-    for (const id of [...this.items.keys()]) this.fail(id, err);
+  /**
+   * Fails every unconfirmed send. With `forget: false` (disconnect: this instance stops waiting,
+   * the server gave no verdict) `settled` is not told, so storage keeps them for the next connect.
+   */
+  failAll(err: HeraldClientError, forget = true): void {
+    for (const [id, m] of [...this.items]) {
+      this.items.delete(id);
+      m._fail(err);
+      if (forget) this.settled?.(m);
+    }
   }
   requeueAll(): void {
     for (const m of this.items.values()) m._requeue();

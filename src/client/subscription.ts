@@ -34,6 +34,8 @@ export interface SubscriptionEvents {
   subscribed: { head_seq: number; replayed: number; complete: boolean };
   /** The server ended the subscription (e.g. NOT_A_MEMBER) or close() was called. */
   closed: { code: string };
+  /** Position and cached messages came from storage (a reload): render `messages()` now. */
+  restored: { last_seq: number; messages: number };
 }
 
 /** What a subscription needs from the client; kept narrow so it can be tested alone. */
@@ -75,6 +77,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private order: string[] = [];
   private orderHead = 0;
   private _status: SubscriptionStatus = 'subscribing';
+  /** Whether any event was applied (storage may seed only an untouched subscription). */
+  private touched = false;
 
   constructor(
     readonly conversation: string,
@@ -123,6 +127,28 @@ export class Subscription extends Emitter<SubscriptionEvents> {
       this.orderHead = 0;
     }
     return page;
+  }
+
+  /**
+   * @internal Seeds an untouched subscription from storage: the stored position (unless the host
+   * passed `sinceSeq`) and the cached messages up to the position. False when it was too late.
+   */
+  _restore(lastSeq: number, messages: Message[]): boolean {
+    if (this.touched || this._status === 'closed' || this.timeline.size > 0) return false;
+    if (this.seq === null) this.seq = lastSeq;
+    const upTo = Math.min(this.seq, lastSeq);
+    const kept = messages.filter((m) => m && typeof m.id === 'string' && m.seq <= upTo);
+    for (const m of kept) this.timeline.set(m.id, m);
+    this.order = [...this.timeline.values()].sort((a, b) => a.seq - b.seq).map((m) => m.id);
+    this.orderHead = 0;
+    this.emit('restored', { last_seq: this.seq, messages: kept.length });
+    return true;
+  }
+
+  /** @internal What storage keeps: the position and the newest `limit` messages. */
+  _snapshot(limit: number): { last_seq: number; messages: Message[] } | null {
+    if (this.seq === null) return null;
+    return { last_seq: this.seq, messages: limit > 0 ? this.messages().slice(-limit) : [] };
   }
 
   /** Stops following the conversation (sends `unsubscribe`). */
@@ -229,6 +255,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   private apply(seq: number, event: ConversationEvent, source: AppliedEvent['source']): void {
     this.seq = seq;
+    this.touched = true;
     this.record(event);
     if (this.seq >= this.knownHead) this.clearSettle();
     const applied: AppliedEvent = { conversation: this.conversation, seq, event, source };

@@ -11,6 +11,7 @@ import { bearer } from '../auth/secrets.ts';
 import { findInputProblem, HeraldError, MAX_SEQ, PROTOCOL_VERSION, parseSeq } from '../protocol/index.ts';
 import { deviceIdOf, type Gateway } from './gateway.ts';
 import { Session, type Sink } from './session.ts';
+import { typingRoute } from './typing-route.ts';
 import { sseData, Writer } from './writer.ts';
 
 export interface SseOptions {
@@ -128,6 +129,8 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
   const path = options.path ?? '/v1/sse';
   const maxConversations = options.maxConversations ?? 50;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
+  // Typing without a socket: the SSE client's uplink for the one ephemeral frame it may send.
+  await typingRoute(app, coreOf);
 
   // Described in /openapi.json (no querystring schema: the route checks its own parameters).
   app.get(path, { schema: SSE_OPENAPI }, async (req, reply) => {

@@ -524,6 +524,9 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     ]);
     seen.get('openEventStream')?.add(200);
     ctl.abort();
+    // Typing without a socket (the SDK's SSE fallback): 204; not a conversation of yours, 404.
+    expect((await call('POST', `/v1/conversations/${g}/typing`, { auth: a })).status).toBe(204);
+    expect((await call('POST', '/v1/conversations/nope/typing', { auth: a })).status).toBe(404);
 
     expect(problems).toEqual([]);
     // Every operation of the document was answered with a declared success at least once.

@@ -251,6 +251,9 @@ export class World implements StoreGate, NetHost {
       pingIntervalMs: 0,
       pageSize: 3,
       createClientId: () => `${name}-k${++n}`,
+      // The simulated network carries WebSockets only, and a client lives for one run.
+      fallback: false,
+      storage: false,
     });
     const user: SimUser = { name, client, applied: new Map(), acked: [], retry: [], sent: 0 };
     client.on('event', (e: AppliedEvent) => {
