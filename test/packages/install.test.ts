@@ -90,10 +90,15 @@ const DOC_AMBIENT = `declare global {
   const myBackend: { refreshHeraldToken(reason: string): Promise<{ access_token: string }> };
   const savedLastSeq: number;
   const noticeId: string;
+  const currentUserId: string;
   const input: HTMLInputElement;
   function render(event: import('@herald/client').ConversationEvent): void;
   function renderList(list: import('@herald/client').InboxEntry[], totals: unknown): void;
   function renderNotices(list: import('@herald/client').Notice[], unread: number): void;
+  function renderTimeline(
+    messages: import('@herald/client').Message[],
+    pending: import('@herald/client').OutgoingMessage[],
+  ): void;
   function toast(text: string): void;
   function report(code: string, err: Error): void;
   function showPending(clientId: string, body: string): void;
