@@ -33,8 +33,8 @@ export interface PushDispatcherOptions {
   onError?: (err: unknown) => void;
 }
 
-/** A decision's lease: it calls only the store and the connection registry. */
-const DECIDE_LEASE_MS = 30_000;
+/** Floor of every lease: a decision calls only the store and the connection registry. */
+const MIN_LEASE_MS = 5_000;
 const MAX_ERROR = 300;
 
 const CLAIM_PENDING = `
@@ -102,6 +102,11 @@ export class PushDispatcher {
     this.loop.wake();
   }
 
+  /** Twice the attempt timeout (an attempt always ends or is aborted within it), at least 5 s. */
+  private lease(): number {
+    return Math.max(MIN_LEASE_MS, 2 * this.opts.config.timeoutMs);
+  }
+
   /** One round: decisions due, then sends due; returns how many of each. */
   async drain(): Promise<{ decided: number; attempted: number }> {
     const { db, config, batchSize } = this.opts;
@@ -110,7 +115,7 @@ export class PushDispatcher {
     while (!this.loop.stopped) {
       const { rows } = await db.query<PendingRow & Row>(CLAIM_PENDING, [
         this.nodeId,
-        DECIDE_LEASE_MS,
+        this.lease(),
         config.delayMs,
         config.mentionDelayMs,
         batchSize,
@@ -133,8 +138,7 @@ export class PushDispatcher {
       }
     }
     while (!this.loop.stopped) {
-      const lease = 2 * config.timeoutMs + DECIDE_LEASE_MS;
-      const { rows } = await db.query(CLAIM_DELIVERIES, [this.nodeId, lease, batchSize]);
+      const { rows } = await db.query(CLAIM_DELIVERIES, [this.nodeId, this.lease(), batchSize]);
       if (rows.length === 0) break;
       await Promise.all(rows.map((d) => this.attempt(d)));
       attempted += rows.length;
@@ -152,7 +156,7 @@ export class PushDispatcher {
     const { rows } = await this.opts.db.query(
       `INSERT INTO push_deliveries (tenant_id, device_id, user_id, kind, status, lease_owner, lease_until)
        VALUES ($1, $2, $3, 'test', 'pending', $4, now() + $5::int * interval '1 millisecond') RETURNING *`,
-      [tenant, device, user, this.nodeId, 2 * this.opts.config.timeoutMs + DECIDE_LEASE_MS],
+      [tenant, device, user, this.nodeId, this.lease()],
     );
     return this.attempt(rows[0], new AbortController().signal);
   }
