@@ -122,7 +122,9 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
       expect(r.headers.urgency).toBe('high');
       expect(Number(r.headers.ttl)).toBeGreaterThan(0);
     }
-    const first = got.find((r) => (r.payload?.data as Record<string, string>).conversation_id === one);
+    const first = got.find(
+      (r) => (r.payload?.data as Record<string, string> | undefined)?.conversation_id === one,
+    );
     expect(first?.headers.topic).toBe(webPushTopic(one));
     // The newest message, the conversation's unread count, and the user's total badge.
     expect(first?.payload).toMatchObject({
