@@ -9,6 +9,7 @@
 // sends it again with the same push_id: at-least-once.
 import { randomUUID } from 'node:crypto';
 import type { PushConfig } from '../config.ts';
+import { HeraldError } from '../protocol/index.ts';
 import type { ConnectionRegistry } from '../registry/ports.ts';
 import type { Db, Row } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
@@ -192,7 +193,13 @@ export class PushDispatcher {
       res = await provider.send(device, n, signal);
     } catch (err) {
       const message = (err as Error).message || String(err);
-      res = { outcome: 'retry', status: null, response: message.slice(0, MAX_ERROR) };
+      // The address policy refused the endpoint: that will not change by retrying.
+      const refused = err instanceof HeraldError && err.code === 'WEBHOOK_URL_REFUSED';
+      res = {
+        outcome: refused ? 'failed' : 'retry',
+        status: null,
+        response: `${refused ? 'refused: ' : ''}${message}`.slice(0, MAX_ERROR),
+      };
     }
     const latency = Math.round(performance.now() - started);
     if (signal.aborted) return toPushDelivery(d); // Stopped mid-attempt: stop() releases the lease.

@@ -299,6 +299,27 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
     expect(metrics.body).toMatch(/herald_push_outcomes_total\{provider="webpush",outcome="sent"\} [1-9]/);
   });
 
+  it('an endpoint that no longer passes the address policy is refused at send time, not retried', async () => {
+    const { tenant_id } = await t.createTenant();
+    const [alice, bob] = await users(tenant_id, 'alice', 'bob');
+    // Registered behind the API's back (as if the allow-list shrank since): 127.0.0.2 is loopback
+    // but not allowed, so no connection is ever made to it.
+    const sub = svc.subscribe('bob-refused');
+    const endpoint = sub.endpoint.replace('127.0.0.1', '127.0.0.2');
+    await t.db.query(
+      `INSERT INTO push_devices (tenant_id, id, user_id, platform, token, keys)
+       VALUES ($1, 'dev_refused', 'bob', 'webpush', $2, $3::jsonb)`,
+      [tenant_id, endpoint, JSON.stringify(sub.keys)],
+    );
+    const conv = await group(alice, 'Refused', ['bob']);
+    await send(alice, conv, 'to nowhere');
+    await settled(t.db, tenant_id);
+    const [row] = await log(bob, 'dev_refused');
+    expect(row).toMatchObject({ status: 'failed', attempts: 1, provider_status: null });
+    expect(row.reason).toMatch(/^refused: 127\.0\.0\.2 is a private, loopback or link-local address/);
+    expect(pushesTo(sub)).toEqual([]);
+  });
+
   it('a test push goes out now and its log row says what the push service answered', async () => {
     const { tenant_id } = await t.createTenant();
     const [erin] = await users(tenant_id, 'erin');
