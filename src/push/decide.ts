@@ -36,7 +36,8 @@ interface Candidate extends Row {
   head: string;
 }
 
-// Devices of recipients who have not read `seq` and for whom no decision covers it yet.
+// Devices of recipients who have not read `seq` (and still have something unread) and for
+// whom no decision covers it yet.
 // Large channels push only the mentioned (their members have no per-message rows).
 const CANDIDATES = `
   SELECT d.id AS device_id, d.user_id, d.platform, e.muted, e.last_read_seq, COALESCE(s.decided_seq, 0) AS decided_seq,
@@ -51,6 +52,8 @@ const CANDIDATES = `
      AND COALESCE(s.decided_seq, 0) < $3
      AND ($5::boolean OR d.user_id = ANY($6::text[]))
      AND (c.kind <> 'channel' OR c.member_count <= $7 OR d.user_id = ANY($6::text[]))
+     -- Still something unread (a deleted message no longer counts); large channels derive it.
+     AND (e.unread_count > 0 OR e.mention_count > 0 OR (c.kind = 'channel' AND c.member_count > $7))
    ORDER BY d.user_id, d.id`;
 
 export async function decide(

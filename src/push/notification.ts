@@ -29,7 +29,10 @@ export async function badgeOf(sql: Sql, tenant: string, user: string, large: num
 
 const TEST_BODY = 'If you can read this, push works for this device.';
 
-/** The notification, or why it is not sent ('read': the user has caught up meanwhile). */
+/**
+ * The notification, or why it is not sent ('read': the user has caught up meanwhile, or
+ * what was unread was deleted).
+ */
 export async function buildNotification(
   sql: Sql,
   d: NotificationSource,
@@ -72,6 +75,8 @@ export async function buildNotification(
   const head = Number(c.last_seq);
   const large = c.kind === 'channel' && c.member_count > threshold;
   const unread = large ? Math.min(Math.max(head - readTo, 0), 999) : Number(c.unread_count ?? 0);
+  // Nothing left unread (the messages were deleted meanwhile): nothing to tell.
+  if (unread === 0) return { skip: 'read' };
   const sender = c.last_message?.sender?.user_id ? (c.sender_name ?? c.last_message.sender.user_id) : null;
   const preview = c.last_message?.body ?? '';
   const hidden = unread > 1 ? `${unread} new messages` : 'New message';

@@ -95,7 +95,12 @@ describe.runIf(run)('push decision with the Redis connection registry, two nodes
         if (carolLog.length === 0) await new Promise((r) => setTimeout(r, 25));
       }
       expect(carolLog.map((d) => [d.status, d.reason])).toEqual([['skipped', 'online']]);
-      expect((await log(bob, devices.bob.id)).map((d) => d.status)).toEqual(['sent']);
+      let bobLog = await log(bob, devices.bob.id);
+      while (bobLog[0]?.status !== 'sent') {
+        await new Promise((r) => setTimeout(r, 25));
+        bobLog = await log(bob, devices.bob.id);
+      }
+      expect(bobLog.map((d) => [d.status, d.provider_status])).toEqual([['sent', 201]]);
       expect(svc.received.filter((r) => devices.carol.endpoint.endsWith(r.path))).toEqual([]);
     } finally {
       ws.close();
