@@ -388,6 +388,10 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
     });
     expect(pushesTo(sub).map((r) => r.payload?.kind)).toEqual(['test']);
     expect((await log(erin, device.id)).map((d) => d.id)).toEqual([res.body.delivery.id]);
+    const again = await call<{ error: { code: string } }>(erin, 'POST', `/v1/devices/${device.id}/test`);
+    expect([again.status, again.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(again.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(pushesTo(sub)).toHaveLength(1);
   });
 
   it('a dispatcher that dies mid-way loses nothing: decisions and sends resume on another', async () => {

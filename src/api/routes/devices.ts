@@ -43,6 +43,9 @@ const LogQuery = Type.Object(
   strict,
 );
 
+/** Seconds between two test pushes to one device. */
+const TEST_INTERVAL_SEC = 5;
+
 const fails = (status: number, meaning: string) => ({
   [status]: { ...errorReplies(status)[status], description: meaning },
 });
@@ -160,6 +163,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
           200: Replies.PushDelivery,
           ...noDevice,
           ...fails(409, 'CONFLICT: the device was removed (a provider said its token is dead)'),
+          ...fails(429, 'RATE_LIMITED: one test push per device every 5 s (Retry-After)'),
         },
       },
     },
@@ -168,6 +172,17 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const row = await getDevice(db, p.tenant_id, p.user_id, req.params.id);
       if (row.removed_at)
         throw new HeraldError('CONFLICT', `The device was removed: ${row.removed_reason ?? 'dead token'}.`);
+      // One test per device per few seconds: a button pressed repeatedly must not hammer the provider.
+      const { rows: recent } = await db.query<{ wait: number }>(
+        `SELECT CEIL(EXTRACT(EPOCH FROM (max(created_at) + $3::int * interval '1 second' - now())))::int AS wait
+           FROM push_deliveries WHERE tenant_id = $1 AND device_id = $2 AND kind = 'test'
+          HAVING max(created_at) > now() - $3::int * interval '1 second'`,
+        [p.tenant_id, req.params.id, TEST_INTERVAL_SEC],
+      );
+      if (recent[0])
+        throw new HeraldError('RATE_LIMITED', `One test push per device every ${TEST_INTERVAL_SEC} s.`, {
+          retryAfter: Math.max(1, Number(recent[0].wait)),
+        });
       return { delivery: await pushOf(host.push).dispatcher.sendTest(p.tenant_id, p.user_id, req.params.id) };
     },
   );
