@@ -353,6 +353,30 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
     expect(metrics.body).toMatch(/herald_push_outcomes_total\{provider="webpush",outcome="sent"\} [1-9]/);
   });
 
+  it('a push still being retried when the user reads the conversation is dropped (skipped: read)', async () => {
+    const { tenant_id } = await t.createTenant();
+    const [alice, bob] = await users(tenant_id, 'alice', 'bob');
+    const { device, sub } = await subscribe(bob, 'bob-reads');
+    svc.mode = (path) => (sub.endpoint.endsWith(path) ? 'down' : 'ok');
+    try {
+      const conv = await group(alice, 'Catch-up', ['bob']);
+      const m = await send(alice, conv, 'are you there');
+      await until(() => pushesTo(sub).length >= 1, 20_000, 'a failed attempt');
+      expect((await call(bob, 'POST', `/v1/conversations/${conv}/read`, { seq: m.seq })).status).toBe(200);
+      // Still down: the first attempt that starts after the read drops the push.
+      await settled(t.db, tenant_id);
+      const [row] = await log(bob, device.id);
+      expect(row).toMatchObject({ status: 'skipped', reason: 'read' });
+      expect(row.attempts).toBeGreaterThanOrEqual(1);
+      expect(pushesTo(sub).every((r) => r.payload?.push_id === row.push_id)).toBe(true);
+      expect(await pushSummaryForMessage(t.db, tenant_id, conv, m.seq)).toMatchObject({
+        skipped: { read: 1 },
+      });
+    } finally {
+      svc.mode = () => 'ok';
+    }
+  });
+
   it('an endpoint that no longer passes the address policy is refused at send time, not retried', async () => {
     const { tenant_id } = await t.createTenant();
     const [alice, bob] = await users(tenant_id, 'alice', 'bob');
