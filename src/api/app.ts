@@ -18,6 +18,7 @@ import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { devRoutes } from './routes/dev.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
@@ -165,6 +166,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(inboxRoutes, deps);
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);
+  await app.register(deviceRoutes, deps);
   if (host.config.devTokens) await app.register(devRoutes, deps);
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;

@@ -17,6 +17,7 @@ import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
+import type { Push } from '../push/index.ts';
 import type { Db } from '../store/db.ts';
 import type { AddressPolicy } from '../webhooks/address-policy.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
@@ -52,6 +53,8 @@ export interface ApiHost {
   infraHealthy?: () => boolean;
   /** Where webhooks may point (SSRF rule); the host shares its dispatcher's. */
   webhookPolicy?: AddressPolicy;
+  /** Offline push (devices routes); absent in apps built without a host. */
+  push?: Push;
 }
 
 export interface Limiters {

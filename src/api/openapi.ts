@@ -42,6 +42,7 @@ export const OPENAPI_TAGS = [
     name: 'webhooks',
     description: 'Webhook endpoints, their delivery log, retry and replay (docs/webhooks.md)',
   },
+  { name: 'push', description: 'Push devices, their delivery log and test pushes (docs/push.md)' },
   { name: 'realtime', description: 'The Server-Sent Events downlink (WebSocket: docs/protocol.md)' },
   { name: 'dev', description: 'Development only (HERALD_DEV_TOKENS)' },
 ];

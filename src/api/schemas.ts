@@ -20,6 +20,8 @@ import {
   strict,
   UserIdSchema,
 } from '../protocol/schema.ts';
+import { PUSH_STATUSES } from '../push/deliveries.ts';
+import { PUSH_PLATFORMS } from '../push/devices.ts';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/events.ts';
 
 export const Id = IdSchema;
@@ -305,6 +307,48 @@ export const WebhookDeliverySchema = Type.Object(
   },
   { ...strict, $id: 'WebhookDelivery', description: 'One event for one endpoint, in its delivery log.' },
 );
+// The push wire shapes of src/push/devices.ts (Device) and deliveries.ts (PushDelivery).
+export const DeviceSchema = Type.Object(
+  {
+    id: Type.String(),
+    platform: enumOf(PUSH_PLATFORMS),
+    token: Type.String({ description: 'The FCM / APNs token, or the Web Push endpoint.' }),
+    locale: Nullable(Type.String()),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_sent_at: Nullable(Timestamp),
+    removed_at: Nullable(
+      Type.String({ description: 'ISO 8601; set when a provider said the token is dead.' }),
+    ),
+    removed_reason: Nullable(Type.String()),
+  },
+  { ...strict, $id: 'Device', description: 'A push device of the calling user.' },
+);
+export const PushDeliverySchema = Type.Object(
+  {
+    id: Type.String({ description: 'Decimal; keyset of the log (`before`).' }),
+    push_id: Type.String({ description: 'Stable across retries (APNs apns-id, `push_id` in payloads).' }),
+    kind: Type.Union([Type.Literal('message'), Type.Literal('test')]),
+    status: enumOf(PUSH_STATUSES),
+    reason: Nullable(
+      Type.String({
+        description:
+          'skipped: muted, online, read, device_removed; failed / invalid_token: the provider’s reason.',
+      }),
+    ),
+    conversation: Nullable(Type.String()),
+    first_seq: Nullable(Int),
+    last_seq: Nullable(Int),
+    attempts: Int,
+    provider_status: Nullable(Type.Integer({ description: 'HTTP status of the last attempt.' })),
+    provider_response: Nullable(Type.String()),
+    latency_ms: Nullable(Int),
+    next_attempt_at: Nullable(Type.String({ description: 'ISO 8601 timestamp; set only while pending.' })),
+    created_at: Timestamp,
+    finished_at: Nullable(Timestamp),
+  },
+  { ...strict, $id: 'PushDelivery', description: 'One push (or skip) for one device, in its delivery log.' },
+);
 const SyncCursor = Type.Integer({ description: 'Opaque cursor: pass as `since` to sync on.' });
 export const ErrorSchema = Type.Object(
   {
@@ -338,6 +382,8 @@ export const sharedSchemas: TSchema[] = [
   TokenPairSchema,
   WebhookEndpointSchema,
   WebhookDeliverySchema,
+  DeviceSchema,
+  PushDeliverySchema,
   ErrorSchema,
 ];
 
@@ -443,6 +489,30 @@ export const Replies = {
   Delivery: Type.Object(
     { delivery: Type.Ref('WebhookDelivery') },
     { ...strict, description: 'The delivery, pending again and due now' },
+  ),
+  Device: Type.Object({ device: Type.Ref('Device') }, { ...strict, description: 'The device' }),
+  Devices: Type.Object(
+    { devices: Type.Array(Type.Ref('Device')) },
+    { ...strict, description: 'Your live devices, newest registration first' },
+  ),
+  PushDeliveryPage: Type.Object(
+    {
+      deliveries: Type.Array(Type.Ref('PushDelivery')),
+      next_before: Nullable(Type.String({ description: 'Pass as `before` for the next page; null: none.' })),
+    },
+    { ...strict, description: 'A page of the device’s push log, newest first' },
+  ),
+  PushDelivery: Type.Object(
+    { delivery: Type.Ref('PushDelivery') },
+    { ...strict, description: 'The test push and what the provider answered' },
+  ),
+  VapidKey: Type.Object(
+    {
+      public_key: Type.String({
+        description: 'base64url P-256 point: PushManager.subscribe({applicationServerKey}).',
+      }),
+    },
+    { ...strict, description: 'The Web Push (VAPID) public key' },
   ),
   Replayed: Type.Object(
     {

@@ -4,6 +4,7 @@
 // this tab is stays in sessionStorage, so a reload resumes the same session.
 import { ChatApp } from './chat.ts';
 import { avatar, byId, displayName, h } from './dom.ts';
+import { setupPush } from './push.ts';
 
 /** The demo tenant's users (created by src/host/demo.ts on the first start). */
 const DEMO_USERS = ['alice', 'bob', 'carol'] as const;
@@ -72,6 +73,7 @@ async function start(user: string): Promise<void> {
   sessionStorage.setItem(USER_KEY, user);
   byId('login').hidden = true;
   document.title = `${displayName(user)} · Herald demo`;
+  setupPush(() => devToken(user));
   new ChatApp({
     user,
     people: DEMO_USERS,

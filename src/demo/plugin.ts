@@ -54,4 +54,6 @@ export async function demoPlugin(app: App): Promise<void> {
   app.get('/', hidden, send('text/html; charset=utf-8', html));
   app.get('/demo/app.js', hidden, send('text/javascript; charset=utf-8', script));
   app.get('/demo/style.css', hidden, send('text/css; charset=utf-8', css));
+  const sw = await readFile(file('./push-sw.js'), 'utf8'); // Web Push: src/demo/push.ts
+  app.get('/demo/push-sw.js', hidden, send('text/javascript; charset=utf-8', sw));
 }

@@ -15,6 +15,7 @@ import { demoPlugin } from '../demo/plugin.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
 import { limiterFallbackReporter } from '../limits/metrics.ts';
+import { createPush, type Push } from '../push/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
@@ -35,6 +36,8 @@ export interface Herald {
   relay: OutboxRelay;
   /** Sends committed webhook deliveries (host-level, like the relay). */
   webhooks: WebhookDispatcher;
+  /** Offline push: devices' providers and the dispatcher (host-level, like the relay). */
+  push: Push;
   deps: DomainDeps;
   log: Logger;
   auth: Auth;
@@ -123,6 +126,15 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onDisabled: (e) => log.warn(e, 'webhook endpoint disabled: every attempt failed for the retry window'),
   });
   if (config.roles.relay) await webhooks.start();
+  const push = await createPush({
+    db,
+    config,
+    policy: webhookPolicy,
+    connections: adapters.connections,
+    metrics,
+    onError: (err) => log.warn({ err }, 'push dispatcher error'),
+  });
+  if (config.roles.relay) await push.dispatcher.start();
   const host = {
     config,
     db,
@@ -130,6 +142,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     relay,
     webhooks,
     webhookPolicy,
+    push,
     deps,
     log,
     auth,
@@ -210,6 +223,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       });
       await step('relay', () => relay.stop());
       await step('webhooks', () => webhooks.stop());
+      await step('push', () => push.dispatcher.stop());
       await step('redis', () => adapters.close());
       if (relayDb !== db) await step('relay store', () => relayDb.close());
       if (!opts.db) await step('store', () => db.close());

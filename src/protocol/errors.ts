@@ -40,6 +40,17 @@ export const ERRORS = {
     message: 'The webhook URL is not allowed (scheme, or a private, loopback or link-local address).',
     retryable: false,
   },
+  PUSH_ENDPOINT_REFUSED: {
+    status: 400,
+    message:
+      'The push subscription endpoint is not allowed (scheme, or a private, loopback or link-local address).',
+    retryable: false,
+  },
+  PUSH_NOT_CONFIGURED: {
+    status: 400,
+    message: 'This server has no credentials for that push platform.',
+    retryable: false,
+  },
   INVALID_SEQ: {
     status: 400,
     message: 'The sequence number is beyond the head of the conversation.',
@@ -68,6 +79,7 @@ export const ERRORS = {
   NOTICE_NOT_FOUND: { status: 404, message: 'No such notice.', retryable: false },
   WEBHOOK_NOT_FOUND: { status: 404, message: 'No such webhook endpoint.', retryable: false },
   WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, message: 'No such webhook delivery.', retryable: false },
+  DEVICE_NOT_FOUND: { status: 404, message: 'No such device.', retryable: false },
   NOT_FOUND: { status: 404, message: 'No such route.', retryable: false },
   MESSAGE_DELETED: { status: 409, message: 'The message was deleted.', retryable: false },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state.', retryable: false },

@@ -5,6 +5,7 @@
 // document declares and a body its schema accepts (objects are closed, so a
 // field the server returns but the document omits fails here). Also: the
 // VALIDATION_FAILED messages, which read the schema to say what is wrong.
+import { createECDH, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { lintFromString, loadConfig } from '@redocly/openapi-core';
@@ -512,6 +513,42 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     ).toBe(404);
     expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(204);
     expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(404);
+
+    // Push devices (the user's token): a Web Push subscription on the dead port, so the test
+    // push is answered (pending, to be retried) without any push service.
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const subscription = {
+      endpoint: `http://127.0.0.1:${deadPort}/push/1`,
+      keys: {
+        p256dh: ecdh.getPublicKey().toString('base64url'),
+        auth: randomBytes(16).toString('base64url'),
+      },
+    };
+    const dev = await call<{ device: { id: string } }>('POST', '/v1/devices', {
+      auth: a,
+      payload: { platform: 'webpush', subscription, locale: 'en' },
+    });
+    expect(dev.status).toBe(201);
+    expect(
+      (await call('POST', '/v1/devices', { auth: a, payload: { platform: 'webpush', subscription } })).status,
+    ).toBe(200);
+    expect(
+      (await call('POST', '/v1/devices', { auth: a, payload: { platform: 'apns', token: 'ab'.repeat(32) } }))
+        .status,
+    ).toBe(400);
+    const dv = dev.body.device.id;
+    expect((await call('GET', '/v1/devices', { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/devices/${dv}`, { auth: a })).status).toBe(200);
+    expect((await call('GET', '/v1/devices/dev_nope', { auth: a })).status).toBe(404);
+    expect((await call('POST', `/v1/devices/${dv}/test`, { auth: a })).status).toBe(200);
+    expect((await call('POST', '/v1/devices/dev_nope/test', { auth: a })).status).toBe(404);
+    expect((await call('GET', `/v1/devices/${dv}/deliveries?limit=1`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/devices/${dv}/deliveries?before=x`, { auth: a })).status).toBe(400);
+    expect((await call('GET', '/v1/devices/dev_nope/deliveries', { auth: a })).status).toBe(404);
+    expect((await call('GET', '/v1/push/vapid-key', { auth: a })).status).toBe(200);
+    expect((await call('DELETE', `/v1/devices/${dv}`, { auth: a })).status).toBe(204);
+    expect((await call('DELETE', `/v1/devices/${dv}`, { auth: a })).status).toBe(404);
 
     // SSE: an error answer by inject, the stream itself over a real socket.
     expect((await call('GET', '/v1/sse')).status).toBe(401);

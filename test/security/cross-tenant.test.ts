@@ -5,6 +5,7 @@
 // read or written. The routes are enumerated from the app itself and the
 // frames from the protocol's frame type, so a new route or frame without a
 // case here fails this test (or the typecheck).
+import { createECDH, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPair } from '../../src/auth/service.ts';
 import type { ClientFrameType } from '../../src/protocol/frames.ts';
@@ -27,6 +28,10 @@ const TABLES = [
   'tenant_grants',
   'webhook_endpoints',
   'webhook_deliveries',
+  'push_devices',
+  'push_pending',
+  'push_state',
+  'push_deliveries',
 ];
 
 async function fingerprint(t: TestHerald, tenant: string): Promise<Record<string, string>> {
@@ -73,6 +78,8 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     seq: number;
     webhook: string;
     delivery: string;
+    device: string;
+    subscription: { endpoint: string; keys: { p256dh: string; auth: string } };
   };
   let globexBob: TokenPair;
 
@@ -85,6 +92,7 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     // The victim's webhook deliveries stay pending: no dispatcher attempt changes them between
     // a case's before and after fingerprints.
     await t.herald.webhooks.stop();
+    await t.herald.push.dispatcher.stop();
     acme = await t.createTenant();
     globex = await t.createTenant();
     alice = await t.mintUser(acme.tenant_id, 'alice');
@@ -139,6 +147,16 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       [globex.tenant_id],
     );
     expect(deliveries).toHaveLength(1);
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const subscription = {
+      endpoint: 'http://127.0.0.1:9/victim-push',
+      keys: {
+        p256dh: ecdh.getPublicKey().toString('base64url'),
+        auth: randomBytes(16).toString('base64url'),
+      },
+    };
+    const device = (await post('/v1/devices', { platform: 'webpush', subscription })).device.id;
     const { rows } = await t.db.query<{ id: string }>('SELECT id FROM notices WHERE tenant_id = $1', [
       globex.tenant_id,
     ]);
@@ -151,6 +169,8 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       seq: msg.seq ?? 1,
       webhook: hook.body.webhook.id,
       delivery: deliveries[0].id,
+      device,
+      subscription,
     };
     // Fingerprints compare table contents: let the relay finish marking the setup's rows.
     await published(t.db, globex.tenant_id);
@@ -353,6 +373,30 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       payload: () => ({ since: '2000-01-01T00:00:00Z' }),
       expect: notFound,
     },
+    // Push devices: globex's device id, and its very subscription (registered anew in acme).
+    'POST /v1/devices': {
+      url: () => '/v1/devices',
+      payload: () => ({ platform: 'webpush', subscription: victim.subscription }),
+      expect: (status, body) => {
+        expect(status).toBe(201);
+        expect(JSON.parse(body).device.id).not.toBe(victim.device);
+      },
+    },
+    'GET /v1/devices': {
+      url: () => '/v1/devices',
+      expect: (status, body) => {
+        expect(status).toBe(200);
+        expect(body).not.toContain(victim.device);
+      },
+    },
+    'GET /v1/devices/:id': { url: () => `/v1/devices/${victim.device}`, expect: notFound },
+    'DELETE /v1/devices/:id': { url: () => `/v1/devices/${victim.device}`, expect: notFound },
+    'GET /v1/devices/:id/deliveries': {
+      url: () => `/v1/devices/${victim.device}/deliveries`,
+      expect: notFound,
+    },
+    'POST /v1/devices/:id/test': { url: () => `/v1/devices/${victim.device}/test`, expect: notFound },
+    'GET /v1/push/vapid-key': { url: () => '/v1/push/vapid-key', expect: 200 },
     // The SSE route has its own test below (its parameters); here: naming the group.
     'GET /v1/sse': {
       url: () => `/v1/sse?conversations=${conv()}`,

@@ -1,0 +1,157 @@
+// The push decision for one committed message, made once its delay has passed: per device
+// of each recipient who has not read it, push or skip. A skip is recorded (muted, online)
+// so the delivery log answers "why did my phone not ring"; a read message leaves no row.
+//
+// The decision, its delivery rows, the per-(user, conversation) high-water mark and the
+// removal of the pending row commit in one transaction, under an advisory lock per
+// conversation, so two dispatchers (or two pending rows of one conversation) never push the
+// same seqs twice, and a crash before commit leaves the pending row to be decided again.
+import type { ConnectionRegistry } from '../registry/ports.ts';
+import type { Db, Row, Sql } from '../store/db.ts';
+
+export interface PendingRow {
+  id: string;
+  tenant_id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string | null;
+  mentions: string[];
+  /** Past the full delay: everyone; else only the mentioned (the mention delay passed). */
+  full: boolean;
+}
+
+export interface Decided {
+  pushes: number;
+  /** One per device skipped: its platform and why. */
+  skips: { platform: string; reason: 'muted' | 'online' }[];
+}
+
+interface Candidate extends Row {
+  device_id: string;
+  user_id: string;
+  platform: string;
+  muted: boolean;
+  last_read_seq: string;
+  decided_seq: string;
+  head: string;
+}
+
+// Devices of recipients who have not read `seq` (and still have something unread) and for
+// whom no decision covers it yet.
+// Large channels push only the mentioned (their members have no per-message rows).
+const CANDIDATES = `
+  SELECT d.id AS device_id, d.user_id, d.platform, e.muted, e.last_read_seq, COALESCE(s.decided_seq, 0) AS decided_seq,
+         c.last_seq AS head
+    FROM push_devices d
+    JOIN inbox_entries e ON e.tenant_id = d.tenant_id AND e.user_id = d.user_id AND e.conversation_id = $2
+    JOIN conversations c ON c.tenant_id = d.tenant_id AND c.id = $2
+    LEFT JOIN push_state s ON s.tenant_id = d.tenant_id AND s.user_id = d.user_id AND s.conversation_id = $2
+   WHERE d.tenant_id = $1 AND d.removed_at IS NULL
+     AND d.user_id IS DISTINCT FROM $4
+     AND e.last_read_seq < $3
+     AND COALESCE(s.decided_seq, 0) < $3
+     AND ($5::boolean OR d.user_id = ANY($6::text[]))
+     AND (c.kind <> 'channel' OR c.member_count <= $7 OR d.user_id = ANY($6::text[]))
+     -- Still something unread (a deleted message no longer counts); large channels derive it.
+     AND (e.unread_count > 0 OR e.mention_count > 0 OR (c.kind = 'channel' AND c.member_count > $7))
+   ORDER BY d.user_id, d.id`;
+
+export async function decide(
+  db: Db,
+  row: PendingRow,
+  opts: { nodeId: string; connections: ConnectionRegistry; largeChannel: number; now: () => number },
+): Promise<Decided | null> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+      `push:${row.tenant_id}:${row.conversation_id}`,
+    ]);
+    // Still ours? (A lease that expired may have been taken over and decided by another node.)
+    const { rows: mine } = row.full
+      ? await tx.query('DELETE FROM push_pending WHERE id = $1::bigint AND lease_owner = $2 RETURNING id', [
+          row.id,
+          opts.nodeId,
+        ])
+      : await tx.query(
+          `UPDATE push_pending SET mentions_done = true, lease_owner = NULL, lease_until = NULL
+            WHERE id = $1::bigint AND lease_owner = $2 RETURNING id`,
+          [row.id, opts.nodeId],
+        );
+    if (!mine[0]) return null;
+    const { rows } = await tx.query<Candidate>(CANDIDATES, [
+      row.tenant_id,
+      row.conversation_id,
+      row.seq,
+      row.sender_id,
+      row.full,
+      row.mentions,
+      opts.largeChannel,
+    ]);
+    if (rows.length === 0) return { pushes: 0, skips: [] };
+    const users = [...new Set(rows.map((r) => r.user_id))];
+    const now = opts.now();
+    const online = new Set<string>();
+    await Promise.all(
+      users.map(async (u) => {
+        if ((await opts.connections.ofUser(row.tenant_id, u, now)).length > 0) online.add(u);
+      }),
+    );
+    return record(tx, row, rows, online);
+  });
+}
+
+async function record(tx: Sql, row: PendingRow, rows: Candidate[], online: Set<string>): Promise<Decided> {
+  const out: Decided = { pushes: 0, skips: [] };
+  const cols = {
+    device: [] as string[],
+    user: [] as string[],
+    status: [] as string[],
+    reason: [] as (string | null)[],
+    first: [] as number[],
+    last: [] as number[],
+  };
+  const state = new Map<string, number>();
+  for (const r of rows) {
+    // Muted first: a muted conversation never rings, online or not.
+    const reason = r.muted ? ('muted' as const) : online.has(r.user_id) ? ('online' as const) : null;
+    cols.device.push(r.device_id);
+    cols.user.push(r.user_id);
+    cols.status.push(reason ? 'skipped' : 'pending');
+    cols.reason.push(reason);
+    if (reason) {
+      out.skips.push({ platform: r.platform, reason });
+      cols.first.push(row.seq);
+      cols.last.push(row.seq);
+      state.set(r.user_id, Math.max(state.get(r.user_id) ?? 0, row.seq));
+    } else {
+      out.pushes++;
+      // One push covers everything unread and undecided up to the head: the burst coalesces.
+      cols.first.push(Math.max(Number(r.last_read_seq), Number(r.decided_seq)) + 1);
+      cols.last.push(Number(r.head));
+      state.set(r.user_id, Math.max(state.get(r.user_id) ?? 0, Number(r.head)));
+    }
+  }
+  await tx.query(
+    `INSERT INTO push_deliveries (tenant_id, device_id, user_id, kind, status, reason, conversation_id,
+                                  first_seq, last_seq, finished_at)
+     SELECT $1, d, u, 'message', st, rs, $2, f, l, CASE WHEN st = 'skipped' THEN now() END
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) AS x(d, u, st, rs, f, l)`,
+    [
+      row.tenant_id,
+      row.conversation_id,
+      cols.device,
+      cols.user,
+      cols.status,
+      cols.reason,
+      cols.first,
+      cols.last,
+    ],
+  );
+  await tx.query(
+    `INSERT INTO push_state AS s (tenant_id, user_id, conversation_id, decided_seq)
+     SELECT $1, u, $2, q FROM unnest($3::text[], $4::bigint[]) AS x(u, q)
+     ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE
+       SET decided_seq = GREATEST(s.decided_seq, EXCLUDED.decided_seq)`,
+    [row.tenant_id, row.conversation_id, [...state.keys()], [...state.values()]],
+  );
+  return out;
+}
