@@ -47,7 +47,10 @@ describe.each(backends())('metrics move by exactly what happened (%s)', (backend
   /** Scrapes until `pred` holds (a condition, never a fixed sleep). */
   const scrapeUntil = async (pred: (text: string) => boolean, what: string) => {
     let last = '';
-    await until(async () => pred((last = await scrape())), what);
+    await until(async () => {
+      last = await scrape();
+      return pred(last);
+    }, what);
     return last;
   };
   const call = async (
