@@ -65,22 +65,54 @@ export function relayLagGauge(registry: Registry, db: Pick<Db, 'query'>, boundMs
     registers: [registry],
     async collect() {
       this.reset();
-      let timer: NodeJS.Timeout | undefined;
       try {
-        const lag = await Promise.race([
-          db.query<{ lag: number | null }>(RELAY_LAG),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error('store did not answer')), boundMs);
-          }),
-        ]);
+        const lag = await bounded(db.query<{ lag: number | null }>(RELAY_LAG), boundMs);
         this.set(Math.max(0, Number(lag.rows[0]?.lag ?? 0)));
       } catch {
-        // Left out of this scrape: HeraldStoreUnavailable / NotReady say why.
-      } finally {
-        clearTimeout(timer);
+        // Left out of this scrape: herald_ready says why.
       }
     },
   });
+}
+
+/**
+ * herald_ready: 1 when the store answers and the shared infrastructure (Redis) is up, as
+ * /readyz checks, read at scrape. Unlike /readyz it ignores a drain, so a rolling restart
+ * does not look like an outage to the alert rules.
+ */
+export function readinessGauge(
+  registry: Registry,
+  db: Pick<Db, 'query'>,
+  infraHealthy: () => boolean,
+  boundMs = 2_000,
+): void {
+  new Gauge({
+    name: 'herald_ready',
+    help: 'Whether the store and Redis (when used) answer: 1 ready, 0 not (read at scrape; drains ignored)',
+    registers: [registry],
+    async collect() {
+      try {
+        await bounded(db.query('SELECT 1'), boundMs);
+        this.set(infraHealthy() ? 1 : 0);
+      } catch {
+        this.set(0);
+      }
+    },
+  });
+}
+
+async function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('store did not answer')), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const RELAY_LAG = `

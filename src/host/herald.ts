@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
-import { createMetricsRegistry, relayLagGauge, relayMetrics } from '../api/metrics.ts';
+import { createMetricsRegistry, readinessGauge, relayLagGauge, relayMetrics } from '../api/metrics.ts';
 import { ApiKeyLimiter, SendLimiter } from '../api/rate-limit.ts';
 import { Auth } from '../auth/service.ts';
 import type { Bus } from '../bus/port.ts';
@@ -103,6 +103,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   // Every limiter counts its refusals (herald_rate_limited_total{limit}).
   const limiters = countRefusals(adapters.limiters, metrics);
   relayLagGauge(metrics, db);
+  readinessGauge(metrics, db, adapters.healthy);
   const deps: DomainDeps = { db, limits: config.limits, viewing: adapters.viewing };
   const auth = await Auth.create(db, config);
   const demo = config.demo ? await ensureDemo(deps, auth) : null;

@@ -113,6 +113,8 @@ describe.runIf(clusterEnabled)('stopping a node', () => {
     expect(body.error.code).toBe('NOT_READY');
     expect(body.error.message).toMatch(/draining \(SIGTERM\) and stops within 60 s/);
     expect((await fetch(`${n.url}/healthz`)).status).toBe(200);
+    // The readiness gauge ignores the drain: a rolling restart is not an outage to the alerts.
+    expect(await (await fetch(`${n.url}/metrics`)).text()).toMatch(/^herald_ready 1$/m);
     // Requests in flight or on open connections are still served while draining.
     expect(
       (await fetch(`${n.url}/v1/inbox`, { headers: { authorization: `Bearer ${await t.token('bob')}` } }))

@@ -185,7 +185,9 @@ describe.each(backends())('metrics move by exactly what happened (%s)', (backend
 
   it('relay lag: the age of the oldest unpublished row, 0 once the relay has caught up', async () => {
     const { tenant } = await setup();
-    expect(value(await scrape(), 'herald_relay_lag_seconds')).toBe(0);
+    const s0 = await scrape();
+    expect(value(s0, 'herald_relay_lag_seconds')).toBe(0);
+    expect(value(s0, 'herald_ready')).toBe(1);
     await t.herald.relay.stop();
     try {
       await t.db.query(
