@@ -29,6 +29,15 @@ describe('Prometheus files', () => {
     expect(used.filter((n) => !exported.has(n) && !exported.has(base(n)))).toEqual([]);
   });
 
+  it('every metric Herald exports is described in docs/observability.md', () => {
+    const exported = new Set<string>();
+    for (const f of sources(join(root, 'src')))
+      for (const m of readFileSync(f, 'utf8').matchAll(/name: '(herald_[a-z_]+)',\n/g)) exported.add(m[1]);
+    const doc = readFileSync(join(root, 'docs', 'observability.md'), 'utf8');
+    expect(exported.size).toBeGreaterThan(20);
+    expect([...exported].filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);
+  });
+
   it.runIf(wanted('promtool'))('promtool accepts the scrape config and the rules', () => {
     const promtool = required('promtool', 'prometheus');
     const config = execFileSync(promtool, ['check', 'config', join(dir, 'prometheus.yml')], {
