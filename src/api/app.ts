@@ -80,9 +80,9 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
 
   app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
-  app.addHook('onRequest', async (_req, reply) => {
+  app.addHook('onRequest', async (req, reply) => {
     if (host.lifecycle?.phase !== 'closing') return;
-    reply.header('connection', 'close');
+    reply.header('connection', 'close').header('x-trace-id', req.id);
     throw new HeraldError('NOT_READY', host.lifecycle.notServing() ?? undefined, { retryAfter: 1 });
   });
   // A node without the api role (HERALD_ROLES) keeps only probes, metrics and the gateway.

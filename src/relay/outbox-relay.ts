@@ -126,7 +126,10 @@ export class OutboxRelay {
     if (rows.length === 0) return { read: 0, published: 0, failure: null };
     const now = Date.now();
     const stamped = rows.map((r) => stampRow(r, this.opts.tracing, now));
-    const results = await bus.publishMany(stamped.map((s) => s.message));
+    const results = await bus.publishMany(stamped.map((s) => s.message)).catch((err) => {
+      for (const s of stamped) s.span?.end(undefined, true);
+      throw err;
+    });
     for (let i = 0; i < stamped.length; i++) stamped[i].span?.end(undefined, results[i] !== null);
     // Mark each partition's rows up to its first refused one; what follows it in that
     // partition stays pending and goes out again, in order, with the refused row.
