@@ -139,7 +139,9 @@ export interface FrameMeta {
 function relayMeta(m: unknown): FrameMeta | null {
   if (!isObject(m) || typeof m.pub !== 'number') return null;
   const tp = str(m.tp);
-  return { trace: tp === null ? null : traceIdOf(tp), traceparent: tp, publishedAt: m.pub };
+  // The relay writes traceparents (55 characters: the id is 3..35); anything else is an opaque id.
+  const trace = tp === null ? null : tp.length === 55 && tp[2] === '-' ? tp.slice(3, 35) : traceIdOf(tp);
+  return { trace, traceparent: tp, publishedAt: m.pub };
 }
 
 /** The relay's `_meta` off the end of the payload (src/relay/stamp.ts put it last); `trace` on. */

@@ -180,6 +180,11 @@ describe.each(backends())('metrics move by exactly what happened (%s)', (backend
     // Two of the three frames had a listener on this node (bob's room and bob's inbox).
     expect(delta(s0, s1, 'herald_gateway_publish_to_send_seconds_count')).toBe(2);
     expect(event.trace).toBe(traceId);
+    // An opaque X-Trace-Id (no traceparent) travels as it is, to the frame too.
+    const legacy = await send(alice, conv, 'legacy', { 'x-trace-id': 'order-42.retry' });
+    expect(legacy.headers.get('x-trace-id')).toBe('order-42.retry');
+    const second = await b.next('event', (f) => f.seq === legacy.body.message.seq);
+    expect(second.trace).toBe('order-42.retry');
     b.close();
   });
 
