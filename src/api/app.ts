@@ -8,7 +8,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
 import { refuseApiRoutes } from '../host/roles.ts';
 import { HeraldError } from '../protocol/index.ts';
-import { noTracing } from '../tracing/tracer.ts';
 import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
 import {
   clientErrorHandler,
@@ -115,7 +114,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   installAuth(app, host, limiters);
 
   const metrics = httpMetrics(host.metrics);
-  installTracing(app, host.tracing ?? noTracing);
+  installTracing(app, host.tracing);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
   });

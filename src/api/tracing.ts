@@ -12,7 +12,7 @@ import {
   newTraceId,
   parseTraceparent,
 } from '../tracing/context.ts';
-import type { SpanHandle, Tracing } from '../tracing/tracer.ts';
+import { noTracing, type SpanHandle, type Tracing } from '../tracing/tracer.ts';
 import type { App } from './context.ts';
 
 /** Before W3C trace context: any id of up to 64 word characters, dots and dashes. */
@@ -50,7 +50,7 @@ declare module 'fastify' {
   }
 }
 
-export function installTracing(app: App, tracing: Tracing): void {
+export function installTracing(app: App, tracing: Tracing = noTracing): void {
   app.decorateRequest('traceparent', '');
   app.decorateRequest('span', null);
   app.addHook('onRequest', async (req) => {
