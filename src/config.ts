@@ -59,6 +59,20 @@ export interface Config {
   push: PushConfig;
   /** Verification of the host application's own JWTs (instead of, or besides, Herald's). */
   hostJwt: HostJwtConfig | null;
+  /** OpenTelemetry span export; null (the default) when no OTLP endpoint is set. */
+  tracing: TracingConfig | null;
+}
+
+/** OTLP/HTTP trace export (docs/observability.md), read from the standard OTEL_* variables. */
+export interface TracingConfig {
+  /** The traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  endpoint: string;
+  /** OTEL_EXPORTER_OTLP_HEADERS (`k=v,k2=v2`), e.g. an API key of the collector. */
+  headers: Record<string, string>;
+  /** OTEL_SERVICE_NAME (default `herald`). */
+  serviceName: string;
+  /** OTEL_BSP_SCHEDULE_DELAY: how long spans are batched before export (ms, default 5000). */
+  exportDelayMs: number;
 }
 
 export interface HttpConfig {
@@ -361,6 +375,7 @@ export function loadConfig(env: Env = process.env): Config {
       },
     },
     hostJwt: hostJwt(env),
+    tracing: tracing(env),
     webhooks: {
       allowHosts: (env.HERALD_WEBHOOK_ALLOW_HOSTS ?? '')
         .split(',')
@@ -387,5 +402,28 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       replayLimit: int(env, 'HERALD_REPLAY_LIMIT', defaultLimits.replayLimit, 1),
     },
+  };
+}
+
+function tracing(env: Env): TracingConfig | null {
+  if (bool(env, 'OTEL_SDK_DISABLED', false)) return null;
+  const traces = url(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']);
+  const base = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  if (!traces && !base) return null;
+  const headers: Record<string, string> = {};
+  for (const pair of (env.OTEL_EXPORTER_OTLP_HEADERS ?? '').split(',')) {
+    if (!pair.trim()) continue;
+    const at = pair.indexOf('=');
+    if (at <= 0)
+      throw new ConfigError(
+        `OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs separated by commas, got "${pair}"`,
+      );
+    headers[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return {
+    endpoint: traces ?? `${(base as string).replace(/\/+$/, '')}/v1/traces`,
+    headers,
+    serviceName: env.OTEL_SERVICE_NAME || 'herald',
+    exportDelayMs: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1),
   };
 }

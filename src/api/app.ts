@@ -3,7 +3,6 @@
 // metrics, and one plugin per concern under routes/. Extra plugins (the
 // gateway's SSE route, …) are registered by the host before listen.
 
-import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
@@ -25,6 +24,7 @@ import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { inputProblemOf, sharedSchemas } from './schemas.ts';
+import { installTracing, requestTraceId } from './tracing.ts';
 import { validatorCompiler } from './validation.ts';
 
 /** A plugin the host adds to the app (e.g. the gateway's SSE route). Registered after Herald's routes. */
@@ -47,8 +47,6 @@ export interface RouteDeps {
   limiters: Limiters;
 }
 
-const TRACE_ID = /^[\w.-]{1,64}$/;
-
 /**
  * Longest decoded path parameter the router accepts. Well above every schema's maxLength,
  * so an over-long id is the schema's VALIDATION_FAILED; beyond this, 414 URI_TOO_LONG.
@@ -65,20 +63,24 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
     loggerInstance: host.log as FastifyBaseLogger,
     bodyLimit: host.config.http.bodyLimitBytes,
     // The trace id travels from the request through the outbox row to the frame (DESIGN §11).
-    genReqId: (req) => {
-      const given = req.headers['x-trace-id'];
-      return typeof given === 'string' && TRACE_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestTraceId,
     // Request lines are logged once, on response, with the token-free URL (below).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'trace_id' }),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // What the router and Node's HTTP parser reject answers in the catalog's shape too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
+    // While closing, requests are refused below in the catalog's shape, not Fastify's.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
+  app.addHook('onRequest', async (req, reply) => {
+    if (host.lifecycle?.phase !== 'closing') return;
+    reply.header('connection', 'close').header('x-trace-id', req.id);
+    throw new HeraldError('NOT_READY', host.lifecycle.notServing() ?? undefined, { retryAfter: 1 });
+  });
   // A node without the api role (HERALD_ROLES) keeps only probes, metrics and the gateway.
   if (!host.config.roles.api) refuseApiRoutes(app, host.config.roles);
 
@@ -109,6 +111,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   installAuth(app, host, limiters);
 
   const metrics = httpMetrics(host.metrics);
+  installTracing(app, host.tracing);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
   });
@@ -172,7 +175,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   return app;
 }
 
-/** The trace id of a request, passed to the domain so outbox rows carry it. */
+/** The trace of a request (a traceparent), passed to the domain so outbox rows carry it. */
 export function traceOf(req: FastifyRequest): string {
-  return req.id;
+  return req.traceparent || req.id;
 }

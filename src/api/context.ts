@@ -15,10 +15,12 @@ import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
+import type { Lifecycle } from '../host/lifecycle.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Push } from '../push/index.ts';
 import type { Db } from '../store/db.ts';
+import type { Tracing } from '../tracing/tracer.ts';
 import type { AddressPolicy } from '../webhooks/address-policy.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
@@ -51,6 +53,10 @@ export interface ApiHost {
   metrics: Registry;
   /** Whether the shared infrastructure (Redis, when used) answers; /readyz reports it. */
   infraHealthy?: () => boolean;
+  /** Spans for OpenTelemetry export (off: noTracing). */
+  tracing?: Tracing;
+  /** Draining or closing (SIGTERM): /readyz answers 503 with its reason. */
+  lifecycle?: Lifecycle;
   /** Where webhooks may point (SSRF rule); the host shares its dispatcher's. */
   webhookPolicy?: AddressPolicy;
   /** Offline push (devices routes); absent in apps built without a host. */

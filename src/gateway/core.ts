@@ -24,6 +24,7 @@ import { memoryConnections } from '../registry/memory-connections.ts';
 import { memoryPresence } from '../registry/memory-presence.ts';
 import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
+import { newTraceparent } from '../tracing/context.ts';
 import { GatewayMetrics, type HandshakeFailure } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import {
@@ -35,7 +36,7 @@ import {
   tenantOrigins,
 } from './queries.ts';
 import type { ResyncTarget, Session } from './session.ts';
-import { storedEventFrame, TopicHub } from './topic-hub.ts';
+import { storedEventFrame, type TopicFrame, TopicHub } from './topic-hub.ts';
 import { FlushScheduler } from './writer.ts';
 
 export interface AuthFailure {
@@ -87,11 +88,16 @@ export class GatewayCore {
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.metrics = new GatewayMetrics(options.metrics);
+    const sessions = this.sessions;
+    this.metrics.watchQueues(function* () {
+      for (const s of sessions) yield s.sink.bufferedAmount();
+    });
     this.flushAtBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(this.opts.softMarkBytes / 4)));
     this.hub = new TopicHub(
       options.bus,
       (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
       () => this.flusher.eager(),
+      (frame, topic, listeners) => this.delivered(frame, topic, listeners),
     );
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();
@@ -132,6 +138,38 @@ export class GatewayCore {
   }
 
   private readonly stopResync: () => void;
+
+  /**
+   * A frame from the relay was queued to `listeners` local connections. Measured at the end
+   * of the turn, after the flush that writes it (writer.ts): publish → send once per frame
+   * per node, a debug line with its trace id, and the delivery span when export is on.
+   */
+  private delivered(frame: TopicFrame, topic: string, listeners: number): void {
+    const meta = frame.meta;
+    if (!meta) return;
+    const { log, tracing } = this.opts;
+    const span = meta.traceparent
+      ? tracing.start('herald.deliver', meta.traceparent, {
+          kind: 'consumer',
+          attributes: { 'messaging.destination.name': topic, 'herald.listeners': listeners },
+        })
+      : null;
+    setImmediate(() => {
+      this.metrics.record({ name: 'delivered', seconds: Math.max(0, Date.now() - meta.publishedAt) / 1000 });
+      span?.end();
+      if (log?.isLevelEnabled('debug'))
+        log.debug(
+          {
+            trace_id: meta.trace ?? undefined,
+            topic,
+            type: frame.type,
+            seq: frame.seq ?? undefined,
+            listeners,
+          },
+          'frame delivered',
+        );
+    });
+  }
 
   // ---- auth ------------------------------------------------------------------
 
@@ -257,6 +295,7 @@ export class GatewayCore {
     const limit = this.opts.deps.limits.replayLimit;
     let open = targets;
     let replayed = 0;
+    const started = performance.now();
     try {
       let since = open.reduce((min, t) => Math.min(min, t.since), Number.POSITIVE_INFINITY);
       for (;;) {
@@ -270,6 +309,8 @@ export class GatewayCore {
     } finally {
       for (const t of targets) t.finish();
       this.metrics.record({ name: 'replay', events: replayed });
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.record({ name: 'catchup', kind: 'resync', events: replayed, seconds });
     }
   }
 
@@ -304,7 +345,9 @@ export class GatewayCore {
     // The frame is the protocol's message input plus where it goes (one schema, both transports).
     const { type: _frame, conversation: _to, ...input } = f;
     const kind = await this.kindOf(s.tenant, f.conversation, s.user);
-    const res = await execute(this.opts.deps, s.tenant, commandFor(kind, s.user, f.conversation, input));
+    // A `send` frame starts its own trace (WebSocket frames carry no headers).
+    const cmd = commandFor(kind, s.user, f.conversation, input);
+    const res = await execute(this.opts.deps, s.tenant, cmd, newTraceparent());
     return res.message;
   }
 

@@ -27,7 +27,12 @@ export function leanEvent(event: Json, conversation: string, seq: number): Json 
   return { ...event, message: leanMessage(message as Json, conversation, seq) };
 }
 
-/** The serialized lean `event` frame. */
-export function leanEventText(conversation: string, seq: number, event: Json): string {
-  return JSON.stringify({ type: 'event', conversation, seq, event: leanEvent(event, conversation, seq) });
+/** The serialized lean `event` frame; `trace`: the trace id of the write, when it had one. */
+export function leanEventText(conversation: string, seq: number, event: Json, trace?: string | null): string {
+  const lean = leanEvent(event, conversation, seq);
+  return JSON.stringify(
+    trace
+      ? { type: 'event', conversation, seq, event: lean, trace }
+      : { type: 'event', conversation, seq, event: lean },
+  );
 }

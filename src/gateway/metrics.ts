@@ -1,8 +1,9 @@
 // Gateway metrics (DESIGN §11): connections, handshake failures by reason,
-// frames dropped by priority, slow-consumer closes. Always counted in
+// frames dropped or coalesced by priority, slow-consumer closes, catch-ups,
+// publish → send latency and per-socket queue depth. Always counted in
 // process (snapshot() for tests and /metrics glue); optionally mirrored to a
 // prom-client Registry and/or a callback.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type Priority = 'message' | 'inbox' | 'receipt' | 'presence' | 'typing';
 
@@ -25,10 +26,33 @@ export type MetricEvent =
   | { name: 'connection_opened'; transport: 'ws' | 'sse' }
   | { name: 'connection_closed'; transport: 'ws' | 'sse'; code: number }
   | { name: 'handshake_failed'; reason: HandshakeFailure }
+  /** Shed under backpressure: never sent (typing). */
   | { name: 'frame_dropped'; priority: Priority }
+  /** Held under backpressure and merged into the latest one per key (receipts, presence). */
+  | { name: 'frame_coalesced'; priority: Priority }
   /** discardedBytes: queued frames dropped so the close reason could go ahead of them. */
   | { name: 'slow_consumer'; discardedBytes: number }
-  | { name: 'replay'; events: number };
+  | { name: 'replay'; events: number }
+  /**
+   * A catch-up from the store: a subscribe with since_seq (replay), or a resync after the bus
+   * lost messages. `events` read, `seconds` from the first read to the last frame queued.
+   */
+  | { name: 'catchup'; kind: CatchupKind; events: number; seconds: number }
+  /**
+   * A frame from the outbox relay reached this node's sockets: `seconds` from the relay's
+   * publish to the write (once per frame per node, not per socket).
+   */
+  | { name: 'delivered'; seconds: number };
+
+export type CatchupKind = 'subscribe' | 'resync';
+
+/** What the queue-depth sample reads at each scrape: every open connection's queued bytes. */
+export type QueueSource = () => Iterable<number>;
+
+/** Queue sizes the per-socket histogram counts in (bytes; the soft mark is 256 KiB by default). */
+const QUEUE_BUCKETS = [0, 1024, 16_384, 65_536, 262_144, 1_048_576, 4_194_304];
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+const CATCHUP_EVENT_BUCKETS = [0, 1, 10, 50, 100, 500, 1000, 5000];
 
 export interface MetricsOptions {
   /** A prom-client registry to register herald_gateway_* metrics on. */
@@ -43,6 +67,10 @@ export interface MetricsSnapshot {
   disconnects: Record<string, number>;
   handshakeFailures: Partial<Record<HandshakeFailure, number>>;
   framesDropped: Partial<Record<Priority, number>>;
+  framesCoalesced: Partial<Record<Priority, number>>;
+  catchups: Partial<Record<CatchupKind, { count: number; events: number }>>;
+  /** Frames observed by the publish → send histogram. */
+  delivered: number;
   slowConsumers: number;
   /** Bytes of queued frames dropped by slow-consumer cuts (the clients resume them by seq). */
   slowConsumerDiscardedBytes: number;
@@ -56,6 +84,9 @@ export class GatewayMetrics {
     disconnects: {},
     handshakeFailures: {},
     framesDropped: {},
+    framesCoalesced: {},
+    catchups: {},
+    delivered: 0,
     slowConsumers: 0,
     slowConsumerDiscardedBytes: 0,
     replayedEvents: 0,
@@ -66,6 +97,11 @@ export class GatewayMetrics {
     disconnects: Counter<'transport' | 'code'>;
     handshakeFailures: Counter<'reason'>;
     dropped: Counter<'priority'>;
+    coalesced: Counter<'priority'>;
+    catchupEvents: Histogram<'kind'>;
+    catchupSeconds: Histogram<'kind'>;
+    publishToSend: Histogram;
+    queues: Histogram;
     slow: Counter;
     discarded: Counter;
     replayed: Counter;
@@ -104,6 +140,39 @@ export class GatewayMetrics {
           help: 'Frames shed under backpressure, by priority.',
           labelNames: ['priority'],
           registers,
+        }),
+        coalesced: new Counter({
+          name: 'herald_gateway_frames_coalesced_total',
+          help: 'Frames held under backpressure and merged into the latest per key (receipts, presence), by priority.',
+          labelNames: ['priority'],
+          registers,
+        }),
+        catchupEvents: new Histogram({
+          name: 'herald_gateway_catchup_events',
+          help: 'Events read from the store per catch-up (subscribe with since_seq, or resync after a bus loss).',
+          labelNames: ['kind'],
+          buckets: CATCHUP_EVENT_BUCKETS,
+          registers,
+        }),
+        catchupSeconds: new Histogram({
+          name: 'herald_gateway_catchup_duration_seconds',
+          help: 'Duration of a catch-up, from the first store read to the last frame queued.',
+          labelNames: ['kind'],
+          buckets: LATENCY_BUCKETS,
+          registers,
+        }),
+        publishToSend: new Histogram({
+          name: 'herald_gateway_publish_to_send_seconds',
+          help: "Time from the relay's publish to this node's socket writes, once per frame per node.",
+          buckets: LATENCY_BUCKETS,
+          registers,
+        }),
+        queues: new Histogram({
+          name: 'herald_gateway_socket_queue_bytes',
+          help: 'Outbound queue size of every open connection, sampled at each scrape (a snapshot: do not rate() it).',
+          buckets: QUEUE_BUCKETS,
+          registers,
+          collect: () => this.sampleQueues(),
         }),
         slow: new Counter({
           name: 'herald_gateway_slow_consumers_total',
@@ -147,6 +216,23 @@ export class GatewayMetrics {
         s.framesDropped[e.priority] = (s.framesDropped[e.priority] ?? 0) + 1;
         this.prom?.dropped.inc({ priority: e.priority });
         break;
+      case 'frame_coalesced':
+        s.framesCoalesced[e.priority] = (s.framesCoalesced[e.priority] ?? 0) + 1;
+        this.prom?.coalesced.inc({ priority: e.priority });
+        break;
+      case 'catchup': {
+        const c = s.catchups[e.kind] ?? { count: 0, events: 0 };
+        s.catchups[e.kind] = c;
+        c.count++;
+        c.events += e.events;
+        this.prom?.catchupEvents.observe({ kind: e.kind }, e.events);
+        this.prom?.catchupSeconds.observe({ kind: e.kind }, e.seconds);
+        break;
+      }
+      case 'delivered':
+        s.delivered++;
+        this.prom?.publishToSend.observe(e.seconds);
+        break;
       case 'slow_consumer':
         s.slowConsumers++;
         s.slowConsumerDiscardedBytes += e.discardedBytes;
@@ -159,6 +245,21 @@ export class GatewayMetrics {
         break;
     }
     this.opts.onMetric?.(e);
+  }
+
+  /** Where the per-socket queue histogram reads its sample (the gateway's open connections). */
+  watchQueues(source: QueueSource): void {
+    this.queueSource = source;
+  }
+
+  private queueSource: QueueSource = () => [];
+
+  /** At scrape time only: walks the connections once, never on the delivery path. */
+  private sampleQueues(): void {
+    const h = this.prom?.queues;
+    if (!h) return;
+    h.reset();
+    for (const bytes of this.queueSource()) h.observe(bytes);
   }
 
   snapshot(): MetricsSnapshot {

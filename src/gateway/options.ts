@@ -8,6 +8,7 @@ import type { DomainDeps } from '../domain/commands.ts';
 import type { Logger } from '../host/logger.ts';
 import type { LimiterPort, SocketSlots } from '../limits/port.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
+import { noTracing, type Tracing } from '../tracing/tracer.ts';
 import type { MetricsOptions } from './metrics.ts';
 import type { RateSpec } from './rate-limit.ts';
 
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   /** Clock for presence, typing and rate limits (ms). */
   now?: () => number;
   metrics?: MetricsOptions;
+  /** Delivery spans (OpenTelemetry export); default: none. */
+  tracing?: Tracing;
 
   /** WebSocket path (default /v1/ws). */
   path?: string;
@@ -112,6 +115,7 @@ export function resolveOptions(o: GatewayOptions, nodeId: string): ResolvedOptio
     tokens: o.tokens,
     log: o.log,
     metrics: o.metrics,
+    tracing: o.tracing ?? noTracing,
     nodeId,
     now: o.now ?? Date.now,
     clientIp: o.clientIp ?? ((req) => req.socket.remoteAddress ?? 'unknown'),

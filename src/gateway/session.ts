@@ -343,6 +343,7 @@ export class Session {
       if (!current()) return this.dropSub(sub);
 
       const limit = core.opts.deps.limits.replayLimit;
+      const catchupStart = performance.now();
       const replay = await core.replay(this.tenant, conversation, since ?? null, limit);
       if (!current()) return this.dropSub(sub);
       if (since !== undefined && since > replay.head) {
@@ -371,6 +372,10 @@ export class Session {
         if (!current()) return;
       }
       core.metrics.record({ name: 'replay', events: replay.events.length });
+      if (since !== undefined) {
+        const seconds = (performance.now() - catchupStart) / 1000;
+        core.metrics.record({ name: 'catchup', kind: 'subscribe', events: replay.events.length, seconds });
+      }
       sub.lastSeq = Math.max(sub.lastSeq, lastReplayed);
       this.goLive(sub);
       // The subscription is live and announced: a failed presence snapshot (best effort) must
@@ -578,8 +583,10 @@ export class Session {
     const text = JSON.stringify(frame);
     if (!this.admit(text.length)) return;
     if (this.degraded && sheddable(priority)) {
-      this.core.metrics.record({ name: 'frame_dropped', priority });
-      if (frame.type === 'presence') this.coalescePresence(frame.conversation, frame.entries);
+      if (frame.type === 'presence') {
+        this.coalescePresence(frame.conversation, frame.entries);
+        this.core.metrics.record({ name: 'frame_coalesced', priority });
+      } else this.core.metrics.record({ name: 'frame_dropped', priority });
       return;
     }
     this.sink.write(text, null, null);
@@ -590,12 +597,17 @@ export class Session {
     if (this.closing || !this.admit(f.buf.length)) return;
     if (this.degraded && sheddable(f.priority)) {
       // Coalesced from the hub's parse of the frame: nothing is parsed per session.
+      let coalesced = true;
       if (f.type === 'receipt' && f.conversation !== null && f.userId !== null && f.seq !== null) {
         const key = `${f.conversation}\0${f.userId}`;
         const prev = this.pendingReceipts.get(key);
         if (!prev || (prev.seq ?? 0) < f.seq) this.pendingReceipts.set(key, f);
       } else if (f.type === 'presence' && f.entries) this.coalescePresence(f.conversation, f.entries);
-      this.core.metrics.record({ name: 'frame_dropped', priority: f.priority });
+      else coalesced = false;
+      this.core.metrics.record({
+        name: coalesced ? 'frame_coalesced' : 'frame_dropped',
+        priority: f.priority,
+      });
       return;
     }
     this.sink.write(f.text, f, cursor);

@@ -7,6 +7,8 @@
 // re-serialized or re-framed per socket.
 import type { Bus } from '../bus/port.ts';
 import type { PresenceEntry } from '../protocol/index.ts';
+import { META_KEY } from '../relay/stamp.ts';
+import { traceIdOf } from '../tracing/context.ts';
 import { leanEventText } from './lean-event.ts';
 import type { Priority } from './metrics.ts';
 import { sseData, wsTextFrame } from './writer.ts';
@@ -17,6 +19,9 @@ export class TopicFrame {
   private utf8: Buffer | null = null;
   private ws: Buffer | null = null;
   private sse: Buffer | null = null;
+
+  /** Frames from the outbox relay: the trace they carry and when they were published. */
+  meta: FrameMeta | null = null;
 
   constructor(
     /** The serialized frame sent to clients (events in their lean form). */
@@ -96,15 +101,20 @@ export function topicFrame(text: string): TopicFrame | null {
   if (!isObject(f) || typeof f.type !== 'string') return null;
   const type = f.type;
   const conversation = str(f.conversation);
+  const meta = relayMeta(f._meta);
   if (type === 'event') {
     const seq = num(f.seq);
     const event = isObject(f.event) ? f.event : undefined;
     const lean =
-      conversation !== null && seq !== null && event ? leanEventText(conversation, seq, event) : text;
-    return new TopicFrame(lean, type, conversation, seq, null, leftUsers(event), null, 'message');
+      conversation !== null && seq !== null && event
+        ? leanEventText(conversation, seq, event, meta?.trace)
+        : text;
+    const frame = new TopicFrame(lean, type, conversation, seq, null, leftUsers(event), null, 'message');
+    frame.meta = meta;
+    return frame;
   }
-  return new TopicFrame(
-    text,
+  const frame = new TopicFrame(
+    meta ? withoutMeta(text, meta) : text,
     type,
     conversation,
     type === 'receipt' ? num(f.seq) : null,
@@ -113,6 +123,34 @@ export function topicFrame(text: string): TopicFrame | null {
     type === 'presence' && Array.isArray(f.entries) ? (f.entries as PresenceEntry[]) : null,
     priorityOf(type),
   );
+  frame.meta = meta;
+  return frame;
+}
+
+export interface FrameMeta {
+  /** The trace id clients see as the frame's `trace`. */
+  trace: string | null;
+  /** The relay's span (or the writer's) as a traceparent: the parent of the delivery span. */
+  traceparent: string | null;
+  /** When the relay published it (ms since the epoch). */
+  publishedAt: number;
+}
+
+function relayMeta(m: unknown): FrameMeta | null {
+  if (!isObject(m) || typeof m.pub !== 'number') return null;
+  const tp = str(m.tp);
+  // The relay writes traceparents (55 characters: the id is 3..35); anything else is an opaque id.
+  const trace = tp === null ? null : tp.length === 55 && tp[2] === '-' ? tp.slice(3, 35) : traceIdOf(tp);
+  return { trace, traceparent: tp, publishedAt: m.pub };
+}
+
+/** The relay's `_meta` off the end of the payload (src/relay/stamp.ts put it last); `trace` on. */
+function withoutMeta(text: string, meta: FrameMeta): string {
+  const at = text.lastIndexOf(META_KEY);
+  if (at < 0) return text;
+  return meta.trace === null
+    ? `${text.slice(0, at)}}`
+    : `${text.slice(0, at)}, "trace": ${JSON.stringify(meta.trace)}}`;
 }
 
 /**
@@ -143,6 +181,8 @@ export class TopicHub {
     private readonly onError: (err: unknown, topic: string) => void = () => {},
     /** Called after an `event` frame reached every listener (the gateway flushes its writers). */
     private readonly afterEvent: () => void = () => {},
+    /** Called after a frame from the relay reached `listeners` local listeners (metrics, traces). */
+    private readonly onDelivered?: (frame: TopicFrame, topic: string, listeners: number) => void,
   ) {}
 
   /** Number of topics this node is subscribed to (tests assert ref-counting). */
@@ -206,6 +246,7 @@ export class TopicHub {
       }
     }
     if (frame.type === 'event') this.afterEvent();
+    if (frame.meta && this.onDelivered) this.onDelivered(frame, topic, e.listeners.size);
   }
 
   async close(): Promise<void> {

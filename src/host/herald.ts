@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
-import { createMetricsRegistry, relayMetrics } from '../api/metrics.ts';
+import { createMetricsRegistry, readinessGauge, relayLagGauge, relayMetrics } from '../api/metrics.ts';
 import { ApiKeyLimiter, SendLimiter } from '../api/rate-limit.ts';
 import { Auth } from '../auth/service.ts';
 import type { Bus } from '../bus/port.ts';
@@ -14,15 +14,20 @@ import type { Config } from '../config.ts';
 import { demoPlugin } from '../demo/plugin.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
-import { limiterFallbackReporter } from '../limits/metrics.ts';
+import { countRefusals, limiterFallbackReporter } from '../limits/metrics.ts';
 import { createPush, type Push } from '../push/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
+import { traceIdOf } from '../tracing/context.ts';
+import { createOtelTracing } from '../tracing/otel.ts';
+import { noTracing, type Tracing } from '../tracing/tracer.ts';
 import { AddressPolicy, type Resolver } from '../webhooks/address-policy.ts';
 import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
+import { webhookMetrics } from '../webhooks/metrics.ts';
 import { type Adapters, createAdapters } from './adapters.ts';
 import { ensureDemo } from './demo.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { gatewayRefusal, refuseUpgrade } from './roles.ts';
 
@@ -41,6 +46,8 @@ export interface Herald {
   deps: DomainDeps;
   log: Logger;
   auth: Auth;
+  /** Spans for OpenTelemetry export (noTracing unless an OTLP endpoint is set). */
+  tracing: Tracing;
   /** Prometheus registry served at /metrics; add the gateway's metrics here. */
   metrics: Registry;
   /** The HTTP app (Fastify). Not listening until serve() or app.listen(). */
@@ -51,6 +58,8 @@ export interface Herald {
   adapters: Adapters;
   /** The per-user send limit shared by the HTTP API and the gateway. */
   sendLimiter: SendLimiter;
+  /** Running, draining (SIGTERM: /readyz answers 503) or closing. */
+  lifecycle: Lifecycle;
   /** Set on the first start that created the demo tenant: its API key, shown once. */
   demo: { apiKey: string; conversation: string } | null;
   close(): Promise<void>;
@@ -84,6 +93,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       },
     }));
   const metrics = createMetricsRegistry();
+  // OpenTelemetry export only when an OTLP endpoint is configured: otherwise not even loaded.
+  const tracing = config.tracing ? await createOtelTracing(config.tracing) : noTracing;
   const adapters = createAdapters({
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,
@@ -92,6 +103,10 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     onLimiterFallback: limiterFallbackReporter(metrics, log),
   });
   const { bus } = adapters;
+  // Every limiter counts its refusals (herald_rate_limited_total{limit}).
+  const limiters = countRefusals(adapters.limiters, metrics);
+  relayLagGauge(metrics, db);
+  readinessGauge(metrics, db, adapters.healthy);
   const deps: DomainDeps = { db, limits: config.limits, viewing: adapters.viewing };
   const auth = await Auth.create(db, config);
   const demo = config.demo ? await ensureDemo(deps, auth) : null;
@@ -112,7 +127,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     bus,
     pollMs: config.relayPollMs,
     onError: (err) => log.warn({ err }, 'outbox relay error'),
-    onPublished: relayMetrics(metrics),
+    onPublished: relayPublished(metrics, log),
+    tracing,
   });
   // Host-level loops (the relay, the webhook dispatcher) run on relay nodes (HERALD_ROLES);
   // the others leave the outbox and the delivery streams to them.
@@ -124,6 +140,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     policy: webhookPolicy,
     onError: (err) => log.warn({ err }, 'webhook dispatcher error'),
     onDisabled: (e) => log.warn(e, 'webhook endpoint disabled: every attempt failed for the retry window'),
+    onAttempt: webhookMetrics(metrics),
   });
   if (config.roles.relay) await webhooks.start();
   const push = await createPush({
@@ -149,6 +166,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     metrics,
     demo,
     infraHealthy: adapters.healthy,
+    lifecycle: new Lifecycle(),
+    tracing,
   };
   // The SSE route needs the gateway, which needs the app's server: a getter breaks the cycle.
   let gateway: Gateway | null = null;
@@ -162,11 +181,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const demoPage: ApiPlugin[] = config.demo ? [demoPlugin] : [];
   // One per-user send budget for POST …/messages and WebSocket `send` frames alike (and,
   // with Redis, for every node).
-  const sendLimiter = new SendLimiter(
-    adapters.limiters.window('send', config.http.sendRate),
-    config.http.sendRate,
-  );
-  const apiKeyLimiter = new ApiKeyLimiter(adapters.limiters.window('api_key', config.http.apiKeyRate));
+  const sendLimiter = new SendLimiter(limiters.window('send', config.http.sendRate), config.http.sendRate);
+  const apiKeyLimiter = new ApiKeyLimiter(limiters.window('api_key', config.http.apiKeyRate));
   const app = await buildApi(host, {
     plugins: [sse, ...demoPage, ...(opts.plugins ?? [])],
     sendLimiter,
@@ -179,6 +195,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     tokens: { verify: (t) => auth.authenticate(t) },
     log,
     metrics: { registry: metrics },
+    tracing,
     presence: adapters.presence,
     connections: adapters.connections,
     typing: adapters.typing,
@@ -186,7 +203,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
     drainGraceMs: config.gateway.drainGraceMs,
     handshakeRatePerIp: config.gateway.handshakesPerIp,
     handshakeRatePerUser: config.gateway.handshakesPerUser,
-    limiters: adapters.limiters,
+    limiters,
     socketSlots: adapters.socketSlots,
     maxSocketsPerUser: config.gateway.maxSocketsPerUser,
     maxSocketsPerTenant: config.gateway.maxSocketsPerTenant,
@@ -206,6 +223,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
         await fn();
         log.debug({ ms: Date.now() - at }, `closed ${what}`);
       };
+      host.lifecycle.closing();
       await step('gateway', () => gateway.close());
       await step('http server', async () => {
         const closed = app.close();
@@ -227,6 +245,25 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       await step('redis', () => adapters.close());
       if (relayDb !== db) await step('relay store', () => relayDb.close());
       if (!opts.db) await step('store', () => db.close());
+      await step('trace export', () =>
+        tracing.shutdown().catch((err) => log.warn({ err }, 'trace export failed')),
+      );
     },
+  };
+}
+
+/** Relay metrics per published row, and a debug line naming its trace (the trace's relay hop). */
+function relayPublished(
+  metrics: Registry,
+  log: Logger,
+): (row: { id: number; topic: string; created_at: Date; trace_id: string | null }) => void {
+  const count = relayMetrics(metrics);
+  return (row) => {
+    count(row);
+    if (row.trace_id && log.isLevelEnabled('debug'))
+      log.debug(
+        { trace_id: traceIdOf(row.trace_id), topic: row.topic, outbox_id: row.id },
+        'relay published',
+      );
   };
 }

@@ -83,6 +83,7 @@ export async function serve(
     // Deploys: stop accepting, tell every socket when to come back (jittered over the grace),
     // close each at its time, then close the rest; a node whose clients have left goes at once.
     const stopAt = Date.now();
+    herald.lifecycle.drain(signal, graceMs);
     await herald.gateway.drain();
     log.debug({ ms: Date.now() - stopAt }, 'drained');
     const drainedAt = Date.now();

@@ -49,11 +49,12 @@ export type ServerFrame =
     }
   | { type: 'subscribed'; conversation: string; head_seq: number; replayed: number; complete: boolean }
   | { type: 'unsubscribed'; conversation: string; code: ErrorCode | 'UNSUBSCRIBED' }
-  | { type: 'event'; conversation: string; seq: number; event: WireEvent }
+  /** `trace`: the W3C trace id of the write, on live frames (docs/observability.md). */
+  | { type: 'event'; conversation: string; seq: number; event: WireEvent; trace?: string }
   | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
-  | { type: 'inbox'; entry: InboxEntry }
-  | { type: 'notice'; notice: Notice }
-  | { type: 'receipt'; conversation: string; user_id: string; seq: number }
+  | { type: 'inbox'; entry: InboxEntry; trace?: string }
+  | { type: 'notice'; notice: Notice; trace?: string }
+  | { type: 'receipt'; conversation: string; user_id: string; seq: number; trace?: string }
   | { type: 'typing'; conversation: string; user_id: string; ttl_ms: number }
   | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }
   | { type: 'degraded'; reason: 'backpressure' }

@@ -15,6 +15,8 @@
 import type { Bus } from '../bus/port.ts';
 import type { Db, Sql } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
+import { noTracing, type Tracing } from '../tracing/tracer.ts';
+import { stampRow } from './stamp.ts';
 
 export interface RelayOptions {
   db: Db;
@@ -27,7 +29,9 @@ export interface RelayOptions {
   retainMs?: number;
   onError?: (err: unknown) => void;
   /** Called after each published row (metrics). */
-  onPublished?: (row: { id: number; topic: string; created_at: Date }) => void;
+  onPublished?: (row: { id: number; topic: string; created_at: Date; trace_id: string | null }) => void;
+  /** Publish spans (OpenTelemetry export); default: none. */
+  tracing?: Tracing;
 }
 
 const LOCK_CLASS = 7261002;
@@ -38,6 +42,7 @@ interface OutboxRow extends Record<string, unknown> {
   topic: string;
   partition: number;
   payload: string;
+  trace_id: string | null;
   created_at: Date;
 }
 
@@ -49,7 +54,7 @@ const LOCK_PENDING = `
   SELECT p FROM (SELECT DISTINCT partition AS p FROM outbox WHERE published_at IS NULL) pending
    WHERE pg_try_advisory_xact_lock($1, p)`;
 const READ_OWNED = `
-  SELECT id, topic, partition, payload::text AS payload, created_at FROM outbox
+  SELECT id, topic, partition, payload::text AS payload, trace_id, created_at FROM outbox
    WHERE published_at IS NULL AND partition = ANY($1::smallint[])
    ORDER BY id LIMIT $2`;
 
@@ -59,7 +64,14 @@ export class OutboxRelay {
   private lastPrune = 0;
 
   constructor(opts: RelayOptions) {
-    this.opts = { pollMs: 1000, batchSize: 1000, retainMs: 3_600_000, onError: () => {}, ...opts };
+    this.opts = {
+      pollMs: 1000,
+      batchSize: 1000,
+      retainMs: 3_600_000,
+      onError: () => {},
+      tracing: noTracing,
+      ...opts,
+    };
     this.loop = new DrainLoop({
       db: this.opts.db,
       channel: 'herald_outbox',
@@ -112,7 +124,13 @@ export class OutboxRelay {
     if (owned.length === 0) return { read: 0, published: 0, failure: null };
     const { rows } = await tx.query<OutboxRow>(READ_OWNED, [owned.map((o) => o.p), batchSize]);
     if (rows.length === 0) return { read: 0, published: 0, failure: null };
-    const results = await bus.publishMany(rows);
+    const now = Date.now();
+    const stamped = rows.map((r) => stampRow(r, this.opts.tracing, now));
+    const results = await bus.publishMany(stamped.map((s) => s.message)).catch((err) => {
+      for (const s of stamped) s.span?.end(undefined, true);
+      throw err;
+    });
+    for (let i = 0; i < stamped.length; i++) stamped[i].span?.end(undefined, results[i] !== null);
     // Mark each partition's rows up to its first refused one; what follows it in that
     // partition stays pending and goes out again, in order, with the refused row.
     const blocked = new Set<number>();

@@ -15,6 +15,7 @@ import type { Db, Row } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
 import type { AddressPolicy } from './address-policy.ts';
 import { buildPayload, type DeliverySource } from './events.ts';
+import type { AttemptReport } from './metrics.ts';
 import { attemptDelivery } from './sender.ts';
 
 export interface DispatcherOptions {
@@ -28,6 +29,8 @@ export interface DispatcherOptions {
   onError?: (err: unknown) => void;
   /** An endpoint was disabled for failing (the host logs it). */
   onDisabled?: (e: { tenant_id: string; endpoint_id: string; url: string }) => void;
+  /** Each attempt whose outcome this dispatcher recorded (metrics). */
+  onAttempt?: (r: AttemptReport) => void;
 }
 
 interface Claimed extends DeliverySource, Row {
@@ -63,8 +66,8 @@ const CLAIM = `
 
 export class WebhookDispatcher {
   readonly nodeId = randomUUID();
-  private readonly opts: Required<Omit<DispatcherOptions, 'onDisabled'>> &
-    Pick<DispatcherOptions, 'onDisabled'>;
+  private readonly opts: Required<Omit<DispatcherOptions, 'onDisabled' | 'onAttempt'>> &
+    Pick<DispatcherOptions, 'onDisabled' | 'onAttempt'>;
   private readonly loop: DrainLoop;
   private lastPrune = 0;
   private inFlight = new AbortController();
@@ -140,6 +143,7 @@ export class WebhookDispatcher {
       next = Math.min(now + this.opts.random() * cap, windowEnd);
       status = now >= windowEnd ? 'dead' : 'pending';
     }
+    let recorded = false;
     const disabled = await db.transaction(async (tx) => {
       const { rows } = await tx.query(
         `UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5::timestamptz,
@@ -151,6 +155,7 @@ export class WebhookDispatcher {
       );
       // Lost the lease (it expired and another node took the head): its outcome is the record.
       if (!rows[0]) return null;
+      recorded = true;
       if (res.ok) {
         await tx.query(
           'UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = now() WHERE tenant_id = $1 AND id = $2',
@@ -177,6 +182,10 @@ export class WebhookDispatcher {
       );
       return off[0] ? { tenant_id: d.tenant_id, endpoint_id: d.endpoint_id, url: off[0].url } : null;
     });
+    if (recorded) {
+      const outcome = status === 'pending' ? 'failed' : status;
+      this.opts.onAttempt?.({ outcome, latencyMs: res.latencyMs, disabled: disabled !== null });
+    }
     if (disabled) this.opts.onDisabled?.(disabled);
   }
 

@@ -22,10 +22,20 @@ describe('Prometheus files', () => {
     for (const f of sources(join(root, 'src')))
       for (const m of readFileSync(f, 'utf8').matchAll(/name: '(herald_[a-z_]+)'/g)) exported.add(m[1]);
     const rules = readFileSync(join(dir, 'herald-rules.yml'), 'utf8');
+    expect(rules).toContain('herald_webhook_attempts_total');
     const used = [...new Set([...rules.matchAll(/\b(herald_[a-z_]+)\b/g)].map((m) => m[1]))];
     expect(used.length).toBeGreaterThan(5);
     const base = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
     expect(used.filter((n) => !exported.has(n) && !exported.has(base(n)))).toEqual([]);
+  });
+
+  it('every metric Herald exports is described in docs/observability.md', () => {
+    const exported = new Set<string>();
+    for (const f of sources(join(root, 'src')))
+      for (const m of readFileSync(f, 'utf8').matchAll(/name: '(herald_[a-z_]+)',\n/g)) exported.add(m[1]);
+    const doc = readFileSync(join(root, 'docs', 'observability.md'), 'utf8');
+    expect(exported.size).toBeGreaterThan(20);
+    expect([...exported].filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);
   });
 
   it.runIf(wanted('promtool'))('promtool accepts the scrape config and the rules', () => {
@@ -38,5 +48,10 @@ describe('Prometheus files', () => {
       encoding: 'utf8',
     });
     expect(rules).toMatch(/SUCCESS: \d+ rules found/);
+    // The alerts' own tests: each fires on what it is for, a rolling restart pages nothing.
+    const tests = execFileSync(promtool, ['test', 'rules', join(dir, 'herald-rules.test.yml')], {
+      encoding: 'utf8',
+    });
+    expect(tests).toContain('SUCCESS');
   });
 });

@@ -1,8 +1,10 @@
 // Stopping a node (real `herald serve` processes): SIGTERM/SIGINT drain with
 // a bounded wait (HERALD_DRAIN_GRACE_MS), an idle node exits at once, a node
-// whose clients leave exits when they have left, a second signal exits now.
+// whose clients leave exits when they have left, a second signal exits now; while it
+// drains, /readyz answers 503 so a load balancer stops routing to it.
 // Bounds are generous upper limits on a process, not timings.
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { NodeProcess } from '../support/cluster.ts';
 import { waitFor } from '../support/redis.ts';
 import { clusterEnabled, type Deployment, deployment, sdkClient, stopTimed, tenant } from './nodes.ts';
@@ -86,6 +88,41 @@ describe.runIf(clusterEnabled)('stopping a node', () => {
     ]);
     expect(code, n.output()).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000); // the grace is 60 s
+  });
+
+  it('while it drains, /readyz answers 503 NOT_READY with the reason (the balancer moves on); /healthz stays 200', async () => {
+    const d = await deployment({ HERALD_DRAIN_GRACE_MS: '60000' });
+    deployments.push(d);
+    const n = await d.start();
+    const t = await tenant(d, n.url);
+    expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
+    // A client that stops reading: it never answers the close handshake, so the drain lasts
+    // (a well-behaved client would leave at its reconnect_after_ms, at a random time).
+    const ws = new WebSocket(`${n.wsUrl}?access_token=${await t.token('alice')}`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('message', () => resolve());
+      ws.once('error', reject);
+    });
+    (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const exited = n.kill('SIGTERM');
+    await waitFor(() => n.output().includes('draining 1 connection'), 10_000, 'the drain line');
+    const ready = await fetch(`${n.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('retry-after')).toBe('1');
+    const body = (await ready.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('NOT_READY');
+    expect(body.error.message).toMatch(/draining \(SIGTERM\) and stops within 60 s/);
+    expect((await fetch(`${n.url}/healthz`)).status).toBe(200);
+    // The readiness gauge ignores the drain: a rolling restart is not an outage to the alerts.
+    expect(await (await fetch(`${n.url}/metrics`)).text()).toMatch(/^herald_ready 1$/m);
+    // Requests in flight or on open connections are still served while draining.
+    expect(
+      (await fetch(`${n.url}/v1/inbox`, { headers: { authorization: `Bearer ${await t.token('bob')}` } }))
+        .status,
+    ).toBe(200);
+    n.proc.kill('SIGTERM'); // the second signal: now
+    expect(await exited).toBe(143);
+    ws.terminate();
   });
 
   it('a second SIGINT exits at once, without waiting for the grace', async () => {

@@ -8,9 +8,11 @@ import { deleteMessage, editMessage } from '../../domain/edits.ts';
 import { listEvents, listMessages, listReceipts, readableConversation } from '../../domain/queries.ts';
 import { markRead } from '../../domain/read-marker.ts';
 import { HeraldError } from '../../protocol/index.ts';
+import { noTracing } from '../../tracing/tracer.ts';
 import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
 import { principalOf } from '../context.ts';
+import { gapFetchMetrics } from '../metrics.ts';
 import {
   ConversationParams,
   EditBody,
@@ -23,13 +25,16 @@ import {
   SendBody,
   SendHeaders,
 } from '../schemas.ts';
+import { inSpan } from '../tracing.ts';
 
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
   const { db, deps } = host;
+  const tracing = host.tracing ?? noTracing;
   const user = { config: { auth: 'user' as const } };
   // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
   const doc = (operationId: string, summary: string) => ({ tags: ['messages'], summary, operationId });
   const fails = errorReplies(403, 404);
+  const gapFetched = gapFetchMetrics(host.metrics);
 
   app.post(
     '/v1/conversations/:id/messages',
@@ -62,7 +67,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       const kind = await conversationKindOf(db, p.tenant_id, req.params.id);
       const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id };
       const command = commandFor(kind, p.user_id, req.params.id, input);
-      const result = await execute(deps, p.tenant_id, command, traceOf(req));
+      const result = await inSpan(req, tracing, 'herald.commit', (trace) =>
+        execute(deps, p.tenant_id, command, trace),
+      );
       return reply.status(result.replayed ? 200 : 201).send({ message: result.message });
     },
   );
@@ -144,6 +151,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         req.query.after_seq ?? 0,
         req.query.limit ?? 100,
       );
+      gapFetched(page.events.length);
       return {
         conversation: conversation.id,
         events: page.events,

@@ -10,6 +10,9 @@ export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
   app.get('/healthz', { schema: { ...hide } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { ...hide } }, async (req) => {
+    // A draining node still serves what it has, but takes nothing new: the balancer moves on.
+    const leaving = host.lifecycle?.notServing();
+    if (leaving) throw new HeraldError('NOT_READY', leaving, { retryAfter: 1 });
     try {
       await host.db.query('SELECT 1');
     } catch (err) {
