@@ -285,6 +285,10 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       url: () => `/v1/conversations/${conv()}/receipts`,
       expect: notFound,
     },
+    'POST /v1/conversations/:id/typing': {
+      url: () => `/v1/conversations/${conv()}/typing`,
+      expect: notFound,
+    },
     // bob exists in acme too: this is acme's direct conversation, a different one.
     'PUT /v1/direct/:user_id': {
       url: () => '/v1/direct/bob',
