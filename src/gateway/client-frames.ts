@@ -128,6 +128,13 @@ export function parseClientFrame(text: string): Parsed {
           refOf(o.conversation),
         );
       return { ok: true, frame: { type: 'read', conversation: o.conversation, seq: o.seq } };
+    case 'delivered':
+      if (!isId(o.conversation) || !isSeq(o.seq))
+        return bad(
+          `delivered needs a conversation and a seq (an integer from 0 to ${MAX_SEQ}).`,
+          refOf(o.conversation),
+        );
+      return { ok: true, frame: { type: 'delivered', conversation: o.conversation, seq: o.seq } };
     case 'view':
       if (o.conversation !== null && !isId(o.conversation)) return bad('view needs a conversation or null.');
       return { ok: true, frame: { type: 'view', conversation: o.conversation } };

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AccessClaims } from '../auth/tokens.ts';
 import { commandFor, execute } from '../domain/commands.ts';
+import { markDelivered } from '../domain/delivery-marker.ts';
 import { markRead } from '../domain/read-marker.ts';
 import { memoryLimiters, memorySlots } from '../limits/memory.ts';
 import type { Limiter } from '../limits/port.ts';
@@ -324,6 +325,11 @@ export class GatewayCore {
 
   async read(s: Session, conversation: string, seq: number): Promise<void> {
     await markRead(this.opts.deps, s.tenant, s.user, conversation, seq);
+  }
+
+  /** A coalesced ack of what the client applied: one statement, a write only when it moves. */
+  async delivered(s: Session, conversation: string, seq: number): Promise<void> {
+    await markDelivered(this.opts.deps, s.tenant, s.user, conversation, seq);
   }
 
   // ---- presence batching -----------------------------------------------------

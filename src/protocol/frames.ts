@@ -19,6 +19,8 @@ export type ClientFrame =
       attachments?: Attachment[];
     }
   | { type: 'read'; conversation: string; seq: number }
+  /** What the client has applied (coalesced by the SDK): moves the delivered marker forward. */
+  | { type: 'delivered'; conversation: string; seq: number }
   | { type: 'view'; conversation: string | null }
   | { type: 'typing'; conversation: string }
   | { type: 'heartbeat'; status?: PresenceStatus; resource?: string }
@@ -68,7 +70,15 @@ export type ServerFrame =
   | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
   | { type: 'inbox'; entry: InboxEntry }
   | { type: 'notice'; notice: Notice }
-  | { type: 'receipt'; conversation: string; user_id: string; seq: number }
+  | {
+      type: 'receipt';
+      conversation: string;
+      user_id: string;
+      /** Read up to. */
+      seq: number;
+      /** Delivered up to (≥ seq); absent from receipts written before delivery receipts. */
+      delivered_seq?: number;
+    }
   | { type: 'typing'; conversation: string; user_id: string; ttl_ms: number }
   | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }
   | { type: 'degraded'; reason: 'backpressure' }

@@ -403,6 +403,10 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
         error: 'CONVERSATION_NOT_FOUND',
       },
       read: { frame: { type: 'read', conversation: g, seq: victim.seq }, error: 'CONVERSATION_NOT_FOUND' },
+      delivered: {
+        frame: { type: 'delivered', conversation: g, seq: victim.seq },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
       view: { frame: { type: 'view', conversation: g } },
       typing: { frame: { type: 'typing', conversation: g } },
       heartbeat: { frame: { type: 'heartbeat', status: 'active', resource: g } },
