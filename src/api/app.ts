@@ -21,6 +21,7 @@ import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
+import { deliveryRoutes } from './routes/delivery.ts';
 import { devRoutes } from './routes/dev.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { messageRoutes } from './routes/messages.ts';
@@ -169,6 +170,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(inboxRoutes, deps);
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);
+  await app.register(deliveryRoutes, deps);
   if (host.config.devTokens) await app.register(devRoutes, deps);
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;

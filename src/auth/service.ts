@@ -68,6 +68,12 @@ export class Auth {
     );
   }
 
+  /** Whether the Bearer is the operator token (never when HERALD_ADMIN_TOKEN is unset). */
+  isAdmin(token: string | null): boolean {
+    const admin = this.config.adminToken;
+    return !!admin && !!token && sameSecret(token, admin);
+  }
+
   /** Operator calls: the Bearer must equal HERALD_ADMIN_TOKEN (unset → operator calls are off). */
   checkAdmin(token: string | null): void {
     const admin = this.config.adminToken;

@@ -145,8 +145,13 @@ describe('/openapi.json', () => {
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         if (named.has(path) || (path === '/v1/notices' && method === 'post')) continue;
-        // The webhook routes are the tenant backend's, all of them.
-        const want = path.startsWith('/v1/webhooks') ? apiKey : user;
+        // The webhook routes are the tenant backend's, all of them; the delivery log the
+        // backend's or the operator's.
+        const want = path.startsWith('/v1/webhooks')
+          ? apiKey
+          : path.endsWith('/delivery')
+            ? [...apiKey, ...operator]
+            : user;
         expect(op.security, `${method} ${path}`).toEqual(want);
         expect(Object.keys(op.responses), `${method} ${path}`).toContain('401');
       }
@@ -393,6 +398,14 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
         .status,
     ).toBe(200);
     expect((await call('GET', `/v1/conversations/${g}/receipts`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}/receipts?seq=999999`, { auth: a })).status).toBe(400);
+    const delivery = `/v1/conversations/${g}/messages/${m}/delivery`;
+    expect((await call('GET', delivery, { auth: key })).status).toBe(200);
+    expect((await call('GET', delivery, { auth: admin })).status).toBe(400);
+    expect((await call('GET', `${delivery}?tenant_id=nope`, { auth: key })).status).toBe(403);
+    expect((await call('GET', `/v1/conversations/${g}/messages/nope/delivery`, { auth: key })).status).toBe(
+      404,
+    );
 
     // Inbox, a removed entry included.
     expect((await call('DELETE', `/v1/conversations/${g}/members/dave`, { auth: a })).status).toBe(200);

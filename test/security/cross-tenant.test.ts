@@ -265,6 +265,12 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       url: () => `/v1/conversations/${conv()}/receipts`,
       expect: notFound,
     },
+    // The delivery log: acme's backend naming globex's message, or naming globex outright.
+    'GET /v1/conversations/:id/messages/:message_id/delivery': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/delivery`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
     // bob exists in acme too: this is acme's direct conversation, a different one.
     'PUT /v1/direct/:user_id': {
       url: () => '/v1/direct/bob',
@@ -379,6 +385,21 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     else c.expect(res.statusCode, res.body);
     expect(res.body).not.toContain(SECRET);
     if (res.statusCode >= 400) expect(res.json()).toMatchObject({ error: { code: expect.any(String) } });
+    expect(await fingerprint(t, globex.tenant_id)).toEqual(before);
+  });
+
+  it('backend routes: an API key naming the other tenant in tenant_id is FORBIDDEN', async () => {
+    const before = await fingerprint(t, globex.tenant_id);
+    for (const url of [`/v1/conversations/${conv()}/messages/${victim.message}/delivery`]) {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `${url}?tenant_id=${globex.tenant_id}`,
+        headers: { authorization: `Bearer ${acme.api_key}` },
+      });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+      expect(res.body).not.toContain(SECRET);
+    }
     expect(await fingerprint(t, globex.tenant_id)).toEqual(before);
   });
 

@@ -7,3 +7,8 @@
 -- column, so every reader of it takes GREATEST(last_delivered_seq, last_read_seq).
 -- A constant default: no table rewrite on PostgreSQL 11+.
 ALTER TABLE inbox_entries ADD COLUMN last_delivered_seq bigint NOT NULL DEFAULT 0;
+
+-- The per-message delivery log (docs/delivery.md) finds a message's webhook deliveries by its
+-- seq. Only tenants with webhook endpoints have rows here, so only they pay for the index.
+CREATE INDEX webhook_deliveries_by_seq ON webhook_deliveries (tenant_id, conversation_id, seq)
+  WHERE seq IS NOT NULL;
