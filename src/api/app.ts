@@ -19,6 +19,7 @@ import {
 import { httpMetrics } from './metrics.ts';
 import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { deliveryRoutes } from './routes/delivery.ts';
@@ -171,6 +172,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);
   await app.register(deliveryRoutes, deps);
+  await app.register(auditRoutes, deps);
   if (host.config.devTokens) await app.register(devRoutes, deps);
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;

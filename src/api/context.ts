@@ -11,6 +11,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { AuditActor } from '../audit/record.ts';
 import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
@@ -118,6 +119,13 @@ export function backendTenantOf(req: FastifyRequest): string {
   if (named !== undefined && named !== tenant)
     throw new HeraldError('FORBIDDEN', 'An API key acts in its own tenant only.');
   return tenant;
+}
+
+/** The audit actor of an `apiKey` (or `backend`) route: the key, or the operator. */
+export function keyActor(req: FastifyRequest): AuditActor {
+  if (req.operator) return { type: 'operator' };
+  if (!req.apiKey) throw new HeraldError('UNAUTHENTICATED');
+  return { type: 'api_key', id: req.apiKey.key_id };
 }
 
 /** The tenant of an `apiKey` route. */

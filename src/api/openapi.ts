@@ -44,6 +44,7 @@ export const OPENAPI_TAGS = [
     name: 'webhooks',
     description: 'Webhook endpoints, their delivery log, retry and replay (docs/webhooks.md)',
   },
+  { name: 'audit', description: 'Tenant admins and the audit log (docs/audit.md)' },
   { name: 'realtime', description: 'The Server-Sent Events downlink (WebSocket: docs/protocol.md)' },
   { name: 'dev', description: 'Development only (HERALD_DEV_TOKENS)' },
 ];

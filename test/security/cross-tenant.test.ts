@@ -27,6 +27,8 @@ const TABLES = [
   'tenant_grants',
   'webhook_endpoints',
   'webhook_deliveries',
+  'tenant_admins',
+  'audit_log',
 ];
 
 async function fingerprint(t: TestHerald, tenant: string): Promise<Record<string, string>> {
@@ -133,6 +135,9 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       payload: { url: `http://127.0.0.1:9/${SECRET}-hook`, events: ['message.created'] },
     });
     expect(hook.status).toBe(201);
+    // globex's admin (and its audit entry): acme's backend must neither see nor change them.
+    const admin = await t.call({ method: 'PUT', url: '/v1/admins/carol', headers: t.bearer(globex.api_key) });
+    expect(admin.status).toBe(200);
     await post(`/v1/conversations/${group}/messages`, { body: `${SECRET}-hooked` });
     const { rows: deliveries } = await t.db.query<{ id: string }>(
       'SELECT id::text AS id FROM webhook_deliveries WHERE tenant_id = $1 LIMIT 1',
@@ -265,6 +270,32 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       url: () => `/v1/conversations/${conv()}/receipts`,
       expect: notFound,
     },
+    // Admins: acme's backend naming globex's user (not a user of acme's).
+    'GET /v1/admins': {
+      url: () => '/v1/admins',
+      auth: () => acme.api_key,
+      expect: (status, body) => {
+        expect(status).toBe(200);
+        expect(JSON.parse(body)).toEqual({ admins: [] });
+      },
+    },
+    'PUT /v1/admins/:user_id': { url: () => '/v1/admins/carol', auth: () => acme.api_key, expect: notFound },
+    'DELETE /v1/admins/:user_id': {
+      url: () => '/v1/admins/carol',
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    // The audit log: acme's backend sees acme's entries only (its own tenant's creation).
+    'GET /v1/audit': {
+      url: () => '/v1/audit',
+      auth: () => acme.api_key,
+      expect: (status, body) => {
+        expect(status).toBe(200);
+        const entries = JSON.parse(body).entries as { action: string; target: { id: string } }[];
+        expect(entries.length).toBeGreaterThan(0);
+        for (const e of entries) expect(JSON.stringify(e)).not.toContain(globex.tenant_id);
+      },
+    },
     // The delivery log: acme's backend naming globex's message, or naming globex outright.
     'GET /v1/conversations/:id/messages/:message_id/delivery': {
       url: () => `/v1/conversations/${conv()}/messages/${victim.message}/delivery`,
@@ -390,7 +421,7 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
 
   it('backend routes: an API key naming the other tenant in tenant_id is FORBIDDEN', async () => {
     const before = await fingerprint(t, globex.tenant_id);
-    for (const url of [`/v1/conversations/${conv()}/messages/${victim.message}/delivery`]) {
+    for (const url of [`/v1/conversations/${conv()}/messages/${victim.message}/delivery`, '/v1/audit']) {
       const res = await t.app.inject({
         method: 'GET',
         url: `${url}?tenant_id=${globex.tenant_id}`,
