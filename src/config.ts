@@ -401,6 +401,7 @@ export function loadConfig(env: Env = process.env): Config {
         1,
       ),
       replayLimit: int(env, 'HERALD_REPLAY_LIMIT', defaultLimits.replayLimit, 1),
+      receiptDetailMax: int(env, 'HERALD_RECEIPT_DETAIL_MAX', defaultLimits.receiptDetailMax, 0),
     },
   };
 }

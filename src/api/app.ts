@@ -14,8 +14,10 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from 
 import { httpMetrics } from './metrics.ts';
 import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
+import { deliveryRoutes } from './routes/delivery.ts';
 import { devRoutes } from './routes/dev.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { inboxRoutes } from './routes/inbox.ts';
@@ -170,6 +172,8 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);
   await app.register(deviceRoutes, deps);
+  await app.register(deliveryRoutes, deps);
+  await app.register(auditRoutes, deps);
   if (host.config.devTokens) await app.register(devRoutes, deps);
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;

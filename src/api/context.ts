@@ -11,10 +11,12 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { AuditActor } from '../audit/record.ts';
 import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
+import type { PushReporter } from '../domain/delivery-log.ts';
 import type { Lifecycle } from '../host/lifecycle.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
@@ -29,9 +31,11 @@ import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
  * - `user`: a user's access token (Herald's, or the host's when configured);
  * - `apiKey`: a tenant backend's API key (rate-limited per key);
  * - `admin`: the operator token (HERALD_ADMIN_TOKEN);
+ * - `backend`: a tenant backend's API key, or the operator token naming the tenant in the
+ *   `tenant_id` query parameter (diagnostics both may read: delivery log, audit log);
  * - `none`: public (health, metrics, token refresh, dev tokens).
  */
-export type AuthMode = 'user' | 'apiKey' | 'admin' | 'none';
+export type AuthMode = 'user' | 'apiKey' | 'admin' | 'backend' | 'none';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,6 +44,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
     apiKey: { tenant_id: string; key_id: string } | null;
+    /** A `backend` route called with the operator token. */
+    operator: boolean;
   }
 }
 
@@ -61,6 +67,8 @@ export interface ApiHost {
   webhookPolicy?: AddressPolicy;
   /** Offline push (devices routes); absent in apps built without a host. */
   push?: Push;
+  /** Push outcomes for the per-message delivery log (wired by the push feature). */
+  pushReporter?: PushReporter;
 }
 
 export interface Limiters {
@@ -81,15 +89,18 @@ export type App = FastifyInstance<
 export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('apiKey', null);
+  app.decorateRequest('operator', false);
   app.addHook('onRequest', async (req) => {
     const mode = req.routeOptions.config?.auth ?? 'none';
     if (mode === 'none') return;
     const token = bearer(req.headers.authorization);
     if (mode === 'user') {
       req.principal = await host.auth.authenticate(token);
-    } else if (mode === 'apiKey') {
+    } else if (mode === 'apiKey' || (mode === 'backend' && !host.auth.isAdmin(token))) {
       req.apiKey = await host.auth.tenantOfApiKey(token);
       await limiters.apiKey.take(req.apiKey.tenant_id, req.apiKey.key_id);
+    } else if (mode === 'backend') {
+      req.operator = true;
     } else {
       host.auth.checkAdmin(token);
     }
@@ -100,6 +111,30 @@ export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw new HeraldError('UNAUTHENTICATED');
   return req.principal;
+}
+
+/**
+ * The tenant of a `backend` route: the API key's, or for the operator the `tenant_id` query
+ * parameter (required). An API key naming another tenant there is FORBIDDEN.
+ */
+export function backendTenantOf(req: FastifyRequest): string {
+  const named = (req.query as { tenant_id?: unknown } | undefined)?.tenant_id;
+  if (req.operator) {
+    if (typeof named !== 'string' || named === '')
+      throw new HeraldError('VALIDATION_FAILED', 'The operator token needs the tenant_id query parameter.');
+    return named;
+  }
+  const tenant = apiTenantOf(req);
+  if (named !== undefined && named !== tenant)
+    throw new HeraldError('FORBIDDEN', 'An API key acts in its own tenant only.');
+  return tenant;
+}
+
+/** The audit actor of an `apiKey` (or `backend`) route: the key, or the operator. */
+export function keyActor(req: FastifyRequest): AuditActor {
+  if (req.operator) return { type: 'operator' };
+  if (!req.apiKey) throw new HeraldError('UNAUTHENTICATED');
+  return { type: 'api_key', id: req.apiKey.key_id };
 }
 
 /** The tenant of an `apiKey` route. */

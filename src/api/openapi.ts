@@ -28,6 +28,8 @@ export const SECURITY_SCHEMES = {
 const SECURITY: Record<AuthMode, Record<string, string[]>[]> = {
   admin: [{ operatorToken: [] }],
   apiKey: [{ apiKey: [] }],
+  // Either credential (OpenAPI: alternatives); the operator names the tenant in `tenant_id`.
+  backend: [{ apiKey: [] }, { operatorToken: [] }],
   user: [{ accessToken: [] }],
   none: [],
 };
@@ -43,6 +45,7 @@ export const OPENAPI_TAGS = [
     description: 'Webhook endpoints, their delivery log, retry and replay (docs/webhooks.md)',
   },
   { name: 'push', description: 'Push devices, their delivery log and test pushes (docs/push.md)' },
+  { name: 'audit', description: 'Tenant admins and the audit log (docs/audit.md)' },
   { name: 'realtime', description: 'The Server-Sent Events downlink (WebSocket: docs/protocol.md)' },
   { name: 'dev', description: 'Development only (HERALD_DEV_TOKENS)' },
 ];
@@ -71,7 +74,7 @@ export function openapiTransform({
   const security = (s.security as Record<string, string[]>[] | undefined) ?? SECURITY[auth];
   const statuses = [400, 500, 503];
   if (security.length > 0) statuses.push(401);
-  if (auth === 'apiKey') statuses.push(429); // the per-key call limit
+  if (auth === 'apiKey' || auth === 'backend') statuses.push(429); // the per-key call limit
   if (s.body) statuses.push(413, 415);
   // A route outside this module's schemas (SSE) lists its own error statuses here.
   const { 'x-herald-errors': own, ...rest } = s;

@@ -9,6 +9,7 @@ import {
   CONVERSATION_KINDS,
   findInputProblem,
   type InputProblem,
+  MAX_SEQ,
   MEMBER_ROLES,
   MESSAGE_KINDS,
 } from '../protocol/index.ts';
@@ -83,6 +84,14 @@ export const HistoryQuery = Type.Object(
 );
 export const EventsQuery = Type.Object({ after_seq: Type.Optional(Seq), limit: Limit(200, 100) }, strict);
 export const ReadBody = Type.Object({ seq: Seq }, strict);
+export const ReceiptsQuery = Type.Object(
+  {
+    seq: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Count at this seq (default: the head).' }),
+    ),
+  },
+  strict,
+);
 
 export const SyncQuery = Type.Object({ since: Type.Optional(Cursor), limit: Limit(200, 50) }, strict);
 export const InboxPatchBody = Type.Object(
@@ -349,6 +358,18 @@ export const PushDeliverySchema = Type.Object(
   },
   { ...strict, $id: 'PushDelivery', description: 'One push (or skip) for one device, in its delivery log.' },
 );
+export const ReceiptCountsSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 0, description: 'The seq counted against.' }),
+    recipients: Type.Integer({ minimum: 0 }),
+    delivered: Type.Integer({
+      minimum: 0,
+      description: 'Recipients whose client acknowledged ≥ seq (or read it).',
+    }),
+    read: Type.Integer({ minimum: 0, description: 'Recipients who read ≥ seq.' }),
+  },
+  { ...strict, $id: 'ReceiptCounts', description: 'How many recipients received and read up to a seq.' },
+);
 const SyncCursor = Type.Integer({ description: 'Opaque cursor: pass as `since` to sync on.' });
 export const ErrorSchema = Type.Object(
   {
@@ -384,6 +405,7 @@ export const sharedSchemas: TSchema[] = [
   WebhookDeliverySchema,
   DeviceSchema,
   PushDeliverySchema,
+  ReceiptCountsSchema,
   ErrorSchema,
 ];
 
@@ -447,8 +469,23 @@ export const Replies = {
   ),
   Entry: Type.Object({ entry: Type.Ref('InboxEntry') }, { ...strict, description: 'Your inbox entry' }),
   Receipts: Type.Object(
-    { receipts: Type.Array(Type.Object({ user_id: Type.String(), seq: Int }, strict)) },
-    { ...strict, description: "Readers' positions" },
+    {
+      detailed: Type.Boolean({
+        description: 'True: `receipts` lists every recipient with a position (small conversations).',
+      }),
+      receipts: Type.Array(
+        Type.Object(
+          {
+            user_id: Type.String(),
+            seq: Type.Integer({ minimum: 0, description: 'Read up to.' }),
+            delivered_seq: Type.Integer({ minimum: 0, description: 'Delivered up to (≥ seq).' }),
+          },
+          strict,
+        ),
+      ),
+      counts: Type.Ref('ReceiptCounts'),
+    },
+    { ...strict, description: 'Delivered and read positions' },
   ),
   InboxPage: Type.Object(
     { entries: Type.Array(Type.Ref('InboxEntry')), next_since: SyncCursor, has_more: Type.Boolean() },

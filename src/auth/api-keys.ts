@@ -1,12 +1,17 @@
 // API key management for operators (the CLI): rotation revokes every other key
 // of the tenant in the same transaction that creates the new one.
 import { randomUUID } from 'node:crypto';
+import { type AuditActor, recordAudit } from '../audit/record.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Db } from '../store/db.ts';
 import { newSecret, sha256 } from './secrets.ts';
 
 /** A new API key for the tenant; every other key of it stops working. Shown once. */
-export async function rotateApiKey(db: Db, tenant: string): Promise<{ api_key: string; revoked: number }> {
+export async function rotateApiKey(
+  db: Db,
+  tenant: string,
+  actor: AuditActor = { type: 'cli' },
+): Promise<{ api_key: string; revoked: number }> {
   return db.transaction(async (tx) => {
     const { rows: t } = await tx.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [tenant]);
     if (!t[0]) throw new HeraldError('TENANT_NOT_FOUND', `No tenant ${tenant}.`);
@@ -16,11 +21,19 @@ export async function rotateApiKey(db: Db, tenant: string): Promise<{ api_key: s
       [tenant],
     );
     const key = newSecret('hk_');
+    const id = randomUUID();
     await tx.query('INSERT INTO api_keys (id, tenant_id, key_hash) VALUES ($1, $2, $3)', [
-      randomUUID(),
+      id,
       tenant,
       sha256(key),
     ]);
+    await recordAudit(tx, {
+      tenant,
+      actor,
+      action: 'apikey.rotated',
+      target: { type: 'api_key', id },
+      details: { revoked: rows[0].n },
+    });
     return { api_key: key, revoked: rows[0].n };
   });
 }

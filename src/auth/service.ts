@@ -2,6 +2,7 @@
 // with rotation, switching the active tenant, and authenticating requests
 // (Herald's own access tokens, or the host application's JWTs).
 import { randomUUID } from 'node:crypto';
+import { type AuditActor, recordAudit } from '../audit/record.ts';
 import type { Config } from '../config.ts';
 import type { Sql, Transactor } from '../domain/ports.ts';
 import { HeraldError } from '../protocol/index.ts';
@@ -68,6 +69,12 @@ export class Auth {
     );
   }
 
+  /** Whether the Bearer is the operator token (never when HERALD_ADMIN_TOKEN is unset). */
+  isAdmin(token: string | null): boolean {
+    const admin = this.config.adminToken;
+    return !!admin && !!token && sameSecret(token, admin);
+  }
+
   /** Operator calls: the Bearer must equal HERALD_ADMIN_TOKEN (unset → operator calls are off). */
   checkAdmin(token: string | null): void {
     const admin = this.config.adminToken;
@@ -79,30 +86,43 @@ export class Auth {
     }
   }
 
+  /** A tenant and its first API key, recorded in its audit log as done by `actor`. */
   async createTenant(
     input: { tenant_id?: string; name?: string } = {},
+    actor: AuditActor = { type: 'operator' },
   ): Promise<{ tenant_id: string; api_key: string }> {
     const id = input.tenant_id ?? `tn_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
     if (!TENANT_ID.test(id)) {
       throw new HeraldError('VALIDATION_FAILED', 'tenant_id must be 2-63 characters of a-z, 0-9, _ and -.');
     }
-    const { rows } = await this.db.query(
-      'INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id',
-      [id, input.name ?? id],
-    );
-    if (!rows[0]) throw new HeraldError('CONFLICT', `Tenant ${id} already exists.`);
-    return { tenant_id: id, api_key: await this.createApiKey(id) };
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        'INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id',
+        [id, input.name ?? id],
+      );
+      if (!rows[0]) throw new HeraldError('CONFLICT', `Tenant ${id} already exists.`);
+      const key = await this.createApiKey(id, tx);
+      await recordAudit(tx, {
+        tenant: id,
+        actor,
+        action: 'tenant.created',
+        target: { type: 'tenant', id },
+        details: { name: input.name ?? id, api_key_id: key.id },
+      });
+      return { tenant_id: id, api_key: key.key };
+    });
   }
 
   /** A new API key for the tenant; only its hash is stored. */
-  async createApiKey(tenant: string): Promise<string> {
+  async createApiKey(tenant: string, sql: Sql = this.db): Promise<{ id: string; key: string }> {
     const key = newSecret('hk_');
-    await this.db.query('INSERT INTO api_keys (id, tenant_id, key_hash) VALUES ($1, $2, $3)', [
-      randomUUID(),
+    const id = randomUUID();
+    await sql.query('INSERT INTO api_keys (id, tenant_id, key_hash) VALUES ($1, $2, $3)', [
+      id,
       tenant,
       sha256(key),
     ]);
-    return key;
+    return { id, key };
   }
 
   /** The tenant an API key belongs to. */
@@ -142,20 +162,37 @@ export class Auth {
    * Operator call: lets user `user` of `tenant` also act in `granted` (as the user of the same
    * id there) in sessions started from now on. Both tenants and the user must exist.
    */
-  async grantTenant(tenant: string, user: string, granted: string): Promise<{ tenants: string[] }> {
+  async grantTenant(
+    tenant: string,
+    user: string,
+    granted: string,
+    actor: AuditActor = { type: 'operator' },
+  ): Promise<{ tenants: string[] }> {
     if (tenant === granted) throw new HeraldError('VALIDATION_FAILED', 'A user always has their own tenant.');
-    const { rows } = await this.db.query<{ ok: boolean }>(
+    return this.db.transaction((tx) => this.grantIn(tx, tenant, user, granted, actor));
+  }
+
+  private async grantIn(
+    tx: Sql,
+    tenant: string,
+    user: string,
+    granted: string,
+    actor: AuditActor,
+  ): Promise<{ tenants: string[] }> {
+    const { rows } = await tx.query<{ ok: boolean; added: boolean }>(
       `WITH ok AS (
          SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2)
             AND EXISTS (SELECT 1 FROM tenants WHERE id = $3) AS ok),
        ins AS (
          INSERT INTO tenant_grants (tenant_id, user_id, granted_tenant)
-         SELECT $1, $2, $3 FROM ok WHERE ok.ok ON CONFLICT DO NOTHING)
-       SELECT ok FROM ok`,
+         SELECT $1, $2, $3 FROM ok WHERE ok.ok ON CONFLICT DO NOTHING RETURNING 1)
+       SELECT ok, EXISTS (SELECT 1 FROM ins) AS added FROM ok`,
       [tenant, user, granted],
     );
     if (!rows[0]?.ok) throw new HeraldError('USER_NOT_FOUND', 'No such user, or no such tenant to grant.');
-    const { rows: all } = await this.db.query<{ granted_tenant: string }>(
+    // In both tenants' logs: the user's home, and the tenant they may now act in.
+    if (rows[0].added) await this.auditGrant(tx, 'grant.created', tenant, user, granted, actor);
+    const { rows: all } = await tx.query<{ granted_tenant: string }>(
       'SELECT granted_tenant FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2 ORDER BY granted_tenant',
       [tenant, user],
     );
@@ -166,7 +203,12 @@ export class Auth {
    * Operator call: withdraws a grant. Sessions that were granted it end (their refresh
    * tokens stop working); access tokens already issued expire on their own.
    */
-  async revokeGrant(tenant: string, user: string, granted: string): Promise<{ revoked: boolean }> {
+  async revokeGrant(
+    tenant: string,
+    user: string,
+    granted: string,
+    actor: AuditActor = { type: 'operator' },
+  ): Promise<{ revoked: boolean }> {
     return this.db.transaction(async (tx) => {
       const { rows } = await tx.query(
         `DELETE FROM tenant_grants WHERE tenant_id = $1 AND user_id = $2 AND granted_tenant = $3 RETURNING 1`,
@@ -177,8 +219,28 @@ export class Auth {
           WHERE user_id = $2 AND revoked_at IS NULL AND $3 = ANY(tenants) AND $1 = ANY(tenants)`,
         [tenant, user, granted],
       );
+      if (rows.length > 0) await this.auditGrant(tx, 'grant.revoked', tenant, user, granted, actor);
       return { revoked: rows.length > 0 };
     });
+  }
+
+  private async auditGrant(
+    tx: Sql,
+    action: 'grant.created' | 'grant.revoked',
+    tenant: string,
+    user: string,
+    granted: string,
+    actor: AuditActor,
+  ): Promise<void> {
+    for (const t of [tenant, granted]) {
+      await recordAudit(tx, {
+        tenant: t,
+        actor,
+        action,
+        target: { type: 'user', id: user },
+        details: { tenant_id: tenant, user_id: user, granted_tenant: granted },
+      });
+    }
   }
 
   /** Rotates a refresh token: same user, same active tenant, same granted tenants. */

@@ -13,7 +13,9 @@ export function registerAdminCommands(program: Command): void {
     .option('--name <name>', 'display name (default: the id)')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { name?: string; json?: boolean }) => {
-      const created = await withStore(({ auth }) => auth.createTenant({ tenant_id: id, name: o.name }));
+      const created = await withStore(({ auth }) =>
+        auth.createTenant({ tenant_id: id, name: o.name }, { type: 'cli' }),
+      );
       print(created, Boolean(o.json));
     });
   tenant
@@ -34,7 +36,7 @@ export function registerAdminCommands(program: Command): void {
     .argument('<tenant_id>')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const rotated = await withStore(({ db }) => rotateApiKey(db, id));
+      const rotated = await withStore(({ db }) => rotateApiKey(db, id, { type: 'cli' }));
       print({ tenant_id: id, ...rotated }, Boolean(o.json));
     });
 

@@ -21,6 +21,7 @@ import {
 } from '../protocol/frames.ts';
 import type { InboxEntry, Message, Notice } from '../protocol/model.ts';
 import { fullJitterDelay } from './backoff.ts';
+import { DeliveryAcks } from './delivery-acks.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
 import { isTransportFailure, type Transport, TransportPolicy } from './fallback.ts';
@@ -146,6 +147,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** Bumped by disconnect()/stop: sync loops started before it stop paging. */
   private syncEpoch = 0;
   private readonly typingTracker: TypingTracker;
+  private readonly deliveryAcks: DeliveryAcks;
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly WS: WebSocketConstructor;
@@ -183,6 +185,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       (conversation, users) => this.emit('typing', { conversation, users }),
     );
     this.inbox.on('change', (c) => this.emit('inbox', c));
+    this.deliveryAcks = new DeliveryAcks(
+      this.timers,
+      opts.deliveryAckMs ?? 500,
+      (f) => this.welcomedGen === this.gen && this.write(f),
+    );
     const storage = opts.storage === undefined ? defaultStorage(opts.token) : opts.storage;
     this.persistence = storage
       ? new Persistence({
@@ -1055,6 +1062,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         if (frame.code === 'UNSUBSCRIBED') return;
         const sub = this.subs.get(frame.conversation);
         this.subs.delete(frame.conversation);
+        this.deliveryAcks.forget(frame.conversation);
         this.presenceByRoom.delete(frame.conversation);
         sub?._end(frame.code);
         this.emit('error', new HeraldClientError(frame.code, undefined, { ref: frame.conversation }));
@@ -1084,10 +1092,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         if (fresh) this.emit('notice', fresh);
         return;
       }
-      case 'receipt':
-        if (frame.user_id === this._welcome?.user_id) this.settleRead(frame.conversation, frame.seq);
-        this.emit('receipt', { conversation: frame.conversation, user_id: frame.user_id, seq: frame.seq });
+      case 'receipt': {
+        // Servers without delivery receipts send none: read implies delivered.
+        const delivered_seq = Math.max(frame.delivered_seq ?? 0, frame.seq);
+        if (frame.user_id === this._welcome?.user_id) {
+          this.settleRead(frame.conversation, frame.seq);
+          this.deliveryAcks.known(frame.conversation, delivered_seq);
+        }
+        const { conversation, user_id, seq } = frame;
+        this.emit('receipt', { conversation, user_id, seq, delivered_seq });
         return;
+      }
       case 'typing':
         if (frame.user_id !== this._welcome?.user_id)
           this.typingTracker.incoming(frame.conversation, frame.user_id, frame.ttl_ms);
@@ -1129,6 +1144,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.dialTransport === 'sse' ? httpLimits(frame.limits) : frame.limits,
       this.timers.now(),
     );
+    this.deliveryAcks.resume();
     this._welcome = {
       connection_id: frame.connection_id,
       user_id: frame.user_id,
@@ -1262,6 +1278,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private onApplied(e: AppliedEvent): void {
     this.persistence?.touch(e.conversation);
     this.emit('event', e);
+    this.deliveryAcks.applied(e.conversation, e.seq);
     if (e.event.type !== 'message.created') return;
     const message: Message = e.event.message;
     if (message.sender.type === 'user') this.typingTracker.clear(e.conversation, message.sender.user_id);
@@ -1386,6 +1403,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       'probe-timeout',
     ])
       this.clearTimer(name);
+    this.deliveryAcks.pause();
     // The next welcome resubscribes everything anyway.
     for (const name of [...this.timerHandles.keys()]) if (name.startsWith('resub:')) this.clearTimer(name);
   }
@@ -1393,6 +1411,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private clearAllTimers(): void {
     for (const name of [...this.timerHandles.keys()]) this.clearTimer(name);
     this.typingTracker.dispose();
+    this.deliveryAcks.dispose();
   }
 }
 

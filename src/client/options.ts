@@ -98,6 +98,11 @@ export interface HeraldClientOptions {
   typingThrottleMs?: number;
   /** Incoming typing indicators expire after this long. Default 3 s. */
   typingTtlMs?: number;
+  /**
+   * Acknowledge applied events (`delivered` frames) at most once per conversation per this
+   * long, highest seq only. 0 disables. Default 500 ms.
+   */
+  deliveryAckMs?: number;
   /** Send `heartbeat` on connect and every welcome.heartbeat_ms. Default true. */
   heartbeat?: boolean;
   /** Keep the inbox store in sync (GET /v1/inbox after every connect). Default true. */

@@ -1,6 +1,8 @@
 // Conversations and membership. Every membership change is also a
 // SystemEvent in the conversation log, so live clients and catch-up see it.
+
 import { randomUUID } from 'node:crypto';
+import { recordAudit } from '../audit/record.ts';
 import { type Actor, type ConversationKind, HeraldError, type MemberRole } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
 import { handlers } from './commands.ts';
@@ -237,6 +239,16 @@ export async function removeMember(
       [tenant, conversation, user, traceId ?? null],
     );
     if (rows.length === 0) throw new HeraldError('NOT_A_MEMBER', `${user} is not a member.`);
+    if (!self) {
+      await recordAudit(tx, {
+        tenant,
+        actor: actor.type === 'user' ? { type: 'user', id: actor.user_id } : { type: 'system' },
+        action: 'member.removed',
+        target: { type: 'user', id: user },
+        details: { conversation_id: conversation, kind: conv.kind, by_role: conv.role ?? null },
+        trace: traceId,
+      });
+    }
     await handlers.SystemEvent(ctx, {
       kind: 'SystemEvent',
       conversation,

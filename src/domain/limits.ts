@@ -10,6 +10,12 @@ export interface Limits {
   largeChannelThreshold: number;
   /** Max events replayed on subscribe before the client must page over HTTP. */
   replayLimit: number;
+  /**
+   * Conversations with at most this many recipients get per-recipient delivery receipts
+   * (`receipt` frames on acks, user lists in GET …/receipts and the delivery log); larger
+   * ones get counts only (docs/delivery.md).
+   */
+  receiptDetailMax: number;
 }
 
 export const defaultLimits: Limits = {
@@ -19,4 +25,5 @@ export const defaultLimits: Limits = {
   maxMembersPerCall: 1000,
   largeChannelThreshold: 1000,
   replayLimit: 500,
+  receiptDetailMax: 100,
 };

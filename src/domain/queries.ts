@@ -158,21 +158,6 @@ export async function listMembers(
   };
 }
 
-/** Read positions of the conversation's readers (bounded: receipts are for small rooms). */
-export async function listReceipts(
-  sql: Sql,
-  tenant: string,
-  conversation: string,
-): Promise<{ user_id: string; seq: number }[]> {
-  const { rows } = await sql.query<{ user_id: string; seq: number }>(
-    `SELECT user_id, last_read_seq AS seq FROM inbox_entries
-      WHERE tenant_id = $1 AND conversation_id = $2 AND last_read_seq > 0
-      ORDER BY user_id LIMIT 1000`,
-    [tenant, conversation],
-  );
-  return rows.map((r) => ({ user_id: r.user_id, seq: Number(r.seq) }));
-}
-
 export interface SyncPage<T> {
   items: T[];
   next_since: number;

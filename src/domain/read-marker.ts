@@ -65,26 +65,35 @@ export async function markRead(
       user: '$2',
       after: 'GREATEST(e.last_read_seq, EXCLUDED.last_read_seq)',
     });
-    const { rows } = await tx.query<{ entry: InboxEntry; moved: boolean }>(
+    const { rows } = await tx.query<{ entry: InboxEntry; moved: boolean; delivered: string }>(
       `WITH prev AS (
          SELECT last_read_seq FROM inbox_entries WHERE tenant_id = $1 AND user_id = $2 AND conversation_id = $3),
        up AS (
-         INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq)
-         VALUES ($1, $2, $3, $4)
+         INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq, last_delivered_seq)
+         VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
            last_read_seq = GREATEST(e.last_read_seq, EXCLUDED.last_read_seq),
+           -- Read implies delivered (docs/delivery.md).
+           last_delivered_seq = GREATEST(e.last_delivered_seq, e.last_read_seq, EXCLUDED.last_read_seq),
            unread_count = ${counts.unread},
            mention_count = ${counts.mention},
            version = CASE WHEN EXCLUDED.last_read_seq > e.last_read_seq THEN nextval('inbox_version') ELSE e.version END
          RETURNING e.*)
        SELECT ${inboxEntryJson(deps.limits.largeChannelThreshold)} AS entry,
-              e.last_read_seq > COALESCE((SELECT last_read_seq FROM prev), -1) AS moved
+              e.last_read_seq > COALESCE((SELECT last_read_seq FROM prev), -1) AS moved,
+              e.last_delivered_seq AS delivered
          FROM up e JOIN conversations c ON c.tenant_id = $1 AND c.id = $3`,
       [tenant, user, conversation, seq],
     );
     const { entry, moved } = rows[0];
     if (moved) {
-      const receipt = { type: 'receipt', conversation, user_id: user, seq: entry.last_read_seq };
+      const receipt = {
+        type: 'receipt',
+        conversation,
+        user_id: user,
+        seq: entry.last_read_seq,
+        delivered_seq: Number(rows[0].delivered),
+      };
       await tx.query(
         `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
          VALUES ($1, $2, $3::jsonb, $5), ($1, $4, $6::jsonb, $5)`,

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AccessClaims } from '../auth/tokens.ts';
 import { commandFor, execute } from '../domain/commands.ts';
+import { markDelivered } from '../domain/delivery-marker.ts';
 import { markRead } from '../domain/read-marker.ts';
 import { memoryLimiters, memorySlots } from '../limits/memory.ts';
 import type { Limiter } from '../limits/port.ts';
@@ -97,7 +98,7 @@ export class GatewayCore {
       options.bus,
       (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
       () => this.flusher.eager(),
-      (frame, topic, listeners) => this.delivered(frame, topic, listeners),
+      (frame, topic, listeners) => this.frameDelivered(frame, topic, listeners),
     );
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();
@@ -144,7 +145,7 @@ export class GatewayCore {
    * of the turn, after the flush that writes it (writer.ts): publish → send once per frame
    * per node, a debug line with its trace id, and the delivery span when export is on.
    */
-  private delivered(frame: TopicFrame, topic: string, listeners: number): void {
+  private frameDelivered(frame: TopicFrame, topic: string, listeners: number): void {
     const meta = frame.meta;
     if (!meta) return;
     const { log, tracing } = this.opts;
@@ -353,6 +354,11 @@ export class GatewayCore {
 
   async read(s: Session, conversation: string, seq: number): Promise<void> {
     await markRead(this.opts.deps, s.tenant, s.user, conversation, seq);
+  }
+
+  /** A coalesced ack of what the client applied: one statement, a write only when it moves. */
+  async delivered(s: Session, conversation: string, seq: number): Promise<void> {
+    await markDelivered(this.opts.deps, s.tenant, s.user, conversation, seq);
   }
 
   // ---- presence batching -----------------------------------------------------

@@ -254,6 +254,9 @@ export class Session {
         case 'read':
           await this.core.read(this, frame.conversation, frame.seq);
           return;
+        case 'delivered':
+          await this.core.delivered(this, frame.conversation, frame.seq);
+          return;
         case 'view':
           return await this.view(frame.conversation);
         case 'typing':
@@ -601,7 +604,9 @@ export class Session {
       if (f.type === 'receipt' && f.conversation !== null && f.userId !== null && f.seq !== null) {
         const key = `${f.conversation}\0${f.userId}`;
         const prev = this.pendingReceipts.get(key);
-        if (!prev || (prev.seq ?? 0) < f.seq) this.pendingReceipts.set(key, f);
+        // Latest wins, equal seqs included: a delivered-only receipt keeps the read seq and
+        // moves delivered_seq, and a topic's frames arrive in commit order.
+        if (!prev || (prev.seq ?? 0) <= f.seq) this.pendingReceipts.set(key, f);
       } else if (f.type === 'presence' && f.entries) this.coalescePresence(f.conversation, f.entries);
       else coalesced = false;
       this.core.metrics.record({

@@ -18,7 +18,7 @@ export async function ensureDemo(
     [DEMO_TENANT],
   );
   if (!rows[0]) return null;
-  const apiKey = await auth.createApiKey(DEMO_TENANT);
+  const { key: apiKey } = await auth.createApiKey(DEMO_TENANT);
   await deps.db.query(
     `INSERT INTO users (tenant_id, id, display_name)
      SELECT $1, u, initcap(u) FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING`,

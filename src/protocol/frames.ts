@@ -54,7 +54,16 @@ export type ServerFrame =
   | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
   | { type: 'inbox'; entry: InboxEntry; trace?: string }
   | { type: 'notice'; notice: Notice; trace?: string }
-  | { type: 'receipt'; conversation: string; user_id: string; seq: number; trace?: string }
+  | {
+      type: 'receipt';
+      conversation: string;
+      user_id: string;
+      /** Read up to. */
+      seq: number;
+      /** Delivered up to (≥ seq); absent from receipts written before delivery receipts. */
+      delivered_seq?: number;
+      trace?: string;
+    }
   | { type: 'typing'; conversation: string; user_id: string; ttl_ms: number }
   | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }
   | { type: 'degraded'; reason: 'backpressure' }

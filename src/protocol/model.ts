@@ -110,7 +110,10 @@ export interface Notice {
 export interface Receipt {
   conversation: string;
   user_id: string;
+  /** Read up to. */
   seq: number;
+  /** Delivered up to (≥ seq; equal to seq from servers without delivery receipts). */
+  delivered_seq: number;
 }
 
 /** Who performs a command: a user, or the system (tenant backend, Herald itself). */

@@ -14,6 +14,7 @@ import type { WebhookConfig } from '../config.ts';
 import type { Db, Row } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
 import type { AddressPolicy } from './address-policy.ts';
+import { noticeDisabled } from './disabled-notice.ts';
 import { buildPayload, type DeliverySource } from './events.ts';
 import type { AttemptReport } from './metrics.ts';
 import { attemptDelivery } from './sender.ts';
@@ -180,7 +181,11 @@ export class WebhookDispatcher {
           RETURNING url`,
         [d.tenant_id, d.endpoint_id, new Date(d.window_started_at)],
       );
-      return off[0] ? { tenant_id: d.tenant_id, endpoint_id: d.endpoint_id, url: off[0].url } : null;
+      if (!off[0]) return null;
+      const disabled = { tenant_id: d.tenant_id, endpoint_id: d.endpoint_id, url: off[0].url };
+      // The tenant's admins are told, and the audit log records it, in this transaction.
+      await noticeDisabled(tx, disabled);
+      return disabled;
     });
     if (recorded) {
       const outcome = status === 'pending' ? 'failed' : status;

@@ -1,6 +1,7 @@
 // Webhook endpoints of a tenant: create, list, get, update, rotate the secret, delete.
 // Every statement filters by tenant: another tenant's endpoint id is WEBHOOK_NOT_FOUND.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { type AuditActor, type AuditEntry, auditInsertSql, auditParam } from '../audit/record.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Row, Sql } from '../store/db.ts';
 import type { AddressPolicy } from './address-policy.ts';
@@ -56,6 +57,17 @@ export interface EndpointInput {
   conversation?: string | null;
 }
 
+/** The audit record of a change to endpoint `id` (never its secret), written with the change. */
+function audited(
+  tenant: string,
+  actor: AuditActor | undefined,
+  action: AuditEntry['action'],
+  id: string,
+  details?: Record<string, unknown>,
+): string | null {
+  return actor ? auditParam({ tenant, actor, action, target: { type: 'webhook', id }, details }) : null;
+}
+
 async function checkConversation(sql: Sql, tenant: string, id: string | null | undefined): Promise<void> {
   if (!id) return;
   const { rows } = await sql.query('SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2', [
@@ -70,21 +82,29 @@ export async function createEndpoint(
   policy: AddressPolicy,
   tenant: string,
   input: EndpointInput,
+  actor?: AuditActor,
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   await policy.check(input.url);
   if (input.secret !== undefined) checkSecret(input.secret);
   await checkConversation(sql, tenant, input.conversation);
   const secret = input.secret ?? generateSecret();
+  const id = `wh_${randomUUID().replaceAll('-', '')}`;
+  const events = [...new Set(input.events)];
+  const conversation = input.conversation ?? null;
   const { rows } = await sql.query(
-    `INSERT INTO webhook_endpoints (tenant_id, id, url, secret, events, conversation_id)
-     VALUES ($1, $2, $3, $4, $5::text[], $6) RETURNING *`,
+    `WITH w AS (
+       INSERT INTO webhook_endpoints (tenant_id, id, url, secret, events, conversation_id)
+       VALUES ($1, $2, $3, $4, $5::text[], $6) RETURNING *),
+     audit AS (${auditInsertSql('$7', 'w')} WHERE $7::jsonb IS NOT NULL)
+     SELECT * FROM w`,
     [
       tenant,
-      `wh_${randomUUID().replaceAll('-', '')}`,
+      id,
       input.url,
       secret,
-      [...new Set(input.events)],
-      input.conversation ?? null,
+      events,
+      conversation,
+      audited(tenant, actor, 'webhook.created', id, { url: input.url, events, conversation }),
     ],
   );
   return { endpoint: toEndpoint(rows[0]), secret };
@@ -125,11 +145,12 @@ export async function updateEndpoint(
   tenant: string,
   id: string,
   patch: EndpointPatch,
+  actor?: AuditActor,
 ): Promise<WebhookEndpoint> {
   if (patch.url !== undefined) await policy.check(patch.url);
   await checkConversation(sql, tenant, patch.conversation);
   const { rows } = await sql.query(
-    `UPDATE webhook_endpoints SET
+    `WITH w AS (UPDATE webhook_endpoints SET
        url = COALESCE($3::text, url),
        events = COALESCE($4::text[], events),
        conversation_id = CASE WHEN $5::boolean THEN $6::text ELSE conversation_id END,
@@ -139,7 +160,9 @@ export async function updateEndpoint(
                           ELSE COALESCE(disabled_at, now()) END,
        failing_since = CASE WHEN $7::boolean THEN NULL ELSE failing_since END,
        updated_at = now()
-     WHERE tenant_id = $1 AND id = $2 RETURNING *`,
+     WHERE tenant_id = $1 AND id = $2 RETURNING *),
+     audit AS (${auditInsertSql('$8', 'w')} WHERE $8::jsonb IS NOT NULL)
+     SELECT * FROM w`,
     [
       tenant,
       id,
@@ -148,6 +171,7 @@ export async function updateEndpoint(
       patch.conversation !== undefined,
       patch.conversation ?? null,
       patch.enabled ?? null,
+      audited(tenant, actor, 'webhook.updated', id, { ...patch }),
     ],
   );
   if (!rows[0]) throw new HeraldError('WEBHOOK_NOT_FOUND');
@@ -160,22 +184,33 @@ export async function rotateSecret(
   tenant: string,
   id: string,
   given?: string,
+  actor?: AuditActor,
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   if (given !== undefined) checkSecret(given);
   const secret = given ?? generateSecret();
   const { rows } = await sql.query(
-    'UPDATE webhook_endpoints SET secret = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING *',
-    [tenant, id, secret],
+    `WITH w AS (
+       UPDATE webhook_endpoints SET secret = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING *),
+     audit AS (${auditInsertSql('$4', 'w')} WHERE $4::jsonb IS NOT NULL)
+     SELECT * FROM w`,
+    [tenant, id, secret, audited(tenant, actor, 'webhook.secret_rotated', id)],
   );
   if (!rows[0]) throw new HeraldError('WEBHOOK_NOT_FOUND');
   return { endpoint: toEndpoint(rows[0]), secret };
 }
 
 /** Deletes the endpoint and its delivery log. */
-export async function deleteEndpoint(sql: Sql, tenant: string, id: string): Promise<void> {
+export async function deleteEndpoint(
+  sql: Sql,
+  tenant: string,
+  id: string,
+  actor?: AuditActor,
+): Promise<void> {
   const { rows } = await sql.query(
-    'DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 RETURNING id',
-    [tenant, id],
+    `WITH w AS (DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 RETURNING id, url),
+     audit AS (${auditInsertSql('$3', 'w')} WHERE $3::jsonb IS NOT NULL)
+     SELECT id FROM w`,
+    [tenant, id, audited(tenant, actor, 'webhook.deleted', id)],
   );
   if (!rows[0]) throw new HeraldError('WEBHOOK_NOT_FOUND');
 }

@@ -258,10 +258,11 @@ describe.each(backends())('messages (%s)', (backend: Backend) => {
       url: `/v1/conversations/${id}/receipts`,
       headers: t.bearer(alice),
     });
-    expect(receipts.body).toEqual({
+    expect(receipts.body).toMatchObject({
+      detailed: true,
       receipts: [
-        { user_id: 'alice', seq: m.seq },
-        { user_id: 'bob', seq: m.seq },
+        { user_id: 'alice', seq: m.seq, delivered_seq: m.seq },
+        { user_id: 'bob', seq: m.seq, delivered_seq: m.seq },
       ],
     });
   });

@@ -145,8 +145,14 @@ describe('/openapi.json', () => {
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         if (named.has(path) || (path === '/v1/notices' && method === 'post')) continue;
-        // The webhook routes are the tenant backend's, all of them.
-        const want = path.startsWith('/v1/webhooks') ? apiKey : user;
+        // The webhook routes are the tenant backend's, all of them; the delivery log the
+        // backend's or the operator's.
+        const want =
+          path.startsWith('/v1/webhooks') || path.startsWith('/v1/admins')
+            ? apiKey
+            : path.endsWith('/delivery') || path === '/v1/audit'
+              ? [...apiKey, ...operator]
+              : user;
         expect(op.security, `${method} ${path}`).toEqual(want);
         expect(Object.keys(op.responses), `${method} ${path}`).toContain('401');
       }
@@ -393,6 +399,14 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
         .status,
     ).toBe(200);
     expect((await call('GET', `/v1/conversations/${g}/receipts`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `/v1/conversations/${g}/receipts?seq=999999`, { auth: a })).status).toBe(400);
+    const delivery = `/v1/conversations/${g}/messages/${m}/delivery`;
+    expect((await call('GET', delivery, { auth: key })).status).toBe(200);
+    expect((await call('GET', delivery, { auth: admin })).status).toBe(400);
+    expect((await call('GET', `${delivery}?tenant_id=nope`, { auth: key })).status).toBe(403);
+    expect((await call('GET', `/v1/conversations/${g}/messages/nope/delivery`, { auth: key })).status).toBe(
+      404,
+    );
 
     // Inbox, a removed entry included.
     expect((await call('DELETE', `/v1/conversations/${g}/members/dave`, { auth: a })).status).toBe(200);
@@ -512,6 +526,23 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
       (await call('POST', '/v1/webhooks/wh_nope/replay', { auth: key, payload: { since: '1' } })).status,
     ).toBe(404);
     expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(204);
+
+    // Tenant admins and the audit log (the actions above are in it).
+    expect((await call('PUT', '/v1/admins/bob', { auth: key })).status).toBe(200);
+    expect((await call('PUT', '/v1/admins/nobody', { auth: key })).status).toBe(404);
+    expect((await call('GET', '/v1/admins', { auth: key })).status).toBe(200);
+    expect((await call('DELETE', '/v1/admins/bob', { auth: key })).status).toBe(204);
+    expect((await call('DELETE', '/v1/admins/bob', { auth: key })).status).toBe(404);
+    const audit = await call<{ next_before: string | null }>('GET', '/v1/audit?action=webhook.&limit=1', {
+      auth: key,
+    });
+    expect([audit.status, audit.body.next_before === null]).toEqual([200, false]);
+    expect((await call('GET', `/v1/audit?before=${audit.body.next_before}`, { auth: key })).status).toBe(200);
+    expect((await call('GET', `/v1/audit?tenant_id=${acme.body.tenant_id}`, { auth: admin })).status).toBe(
+      200,
+    );
+    expect((await call('GET', '/v1/audit?since=yesterday', { auth: key })).status).toBe(400);
+    expect((await call('GET', '/v1/audit?tenant_id=other', { auth: key })).status).toBe(403);
     expect((await call('DELETE', `/v1/webhooks/${spare.body.webhook.id}`, { auth: key })).status).toBe(404);
 
     // Push devices (the user's token): a Web Push subscription on the dead port, so the test

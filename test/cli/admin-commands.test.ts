@@ -113,6 +113,16 @@ describe('herald CLI', { timeout: 120_000 }, () => {
       await expect(auth.tenantOfApiKey(api_key)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
       await expect(auth.tenantOfApiKey(rotated.api_key)).resolves.toMatchObject({ tenant_id: 'acme' });
       await expect(auth.authenticate(token)).resolves.toMatchObject({ tenant_id: 'acme', user_id: 'alice' });
+      // The audit log records both commands as the CLI's (the duplicate create wrote nothing).
+      const { rows } = await db.query<{
+        action: string;
+        actor_type: string;
+        details: Record<string, unknown>;
+      }>("SELECT action, actor_type, details FROM audit_log WHERE tenant_id = 'acme' ORDER BY id");
+      expect(rows).toEqual([
+        { action: 'tenant.created', actor_type: 'cli', details: expect.objectContaining({ name: 'Acme' }) },
+        { action: 'apikey.rotated', actor_type: 'cli', details: { revoked: 1 } },
+      ]);
     } finally {
       await db.close();
     }

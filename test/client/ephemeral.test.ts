@@ -226,7 +226,8 @@ describe('presence, view and heartbeats', () => {
     const degraded = new Promise((r) => client.once('degraded', r));
     server.last.send({ type: 'receipt', conversation: 'c1', user_id: 'u2', seq: 4 });
     server.last.send({ type: 'degraded', reason: 'backpressure' });
-    expect(await receipt).toEqual({ conversation: 'c1', user_id: 'u2', seq: 4 });
+    // A server without delivery receipts: read implies delivered.
+    expect(await receipt).toEqual({ conversation: 'c1', user_id: 'u2', seq: 4, delivered_seq: 4 });
     expect(await degraded).toEqual({ reason: 'backpressure' });
   });
 });

@@ -221,7 +221,14 @@ describe.each(backends())('edits, deletes and read markers (%s)', (backend: Back
       [roomTopic(t2, c2), 'receipt'],
       [userTopic(t2, 'carol'), 'inbox'],
     ]);
-    expect(frames[0].payload).toEqual({ type: 'receipt', conversation: c2, user_id: 'carol', seq: a.seq });
+    // Read implies delivered: the receipt carries both.
+    expect(frames[0].payload).toEqual({
+      type: 'receipt',
+      conversation: c2,
+      user_id: 'carol',
+      seq: a.seq,
+      delivered_seq: a.seq,
+    });
 
     const r2 = await markRead(d2, t2, 'carol', c2, c.seq);
     expect(r2.entry).toMatchObject({ last_read_seq: c.seq, unread_count: 1, mention_count: 0 });

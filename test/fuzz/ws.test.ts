@@ -32,6 +32,7 @@ const FIELDS = {
   unsubscribe: ['conversation'],
   send: ['conversation', 'client_id', 'body', 'reply_to', 'mentions', 'attachments'],
   read: ['conversation', 'seq'],
+  delivered: ['conversation', 'seq'],
   view: ['conversation'],
   typing: ['conversation'],
   heartbeat: ['status', 'resource'],

@@ -32,6 +32,8 @@ const TABLES = [
   'push_pending',
   'push_state',
   'push_deliveries',
+  'tenant_admins',
+  'audit_log',
 ];
 
 async function fingerprint(t: TestHerald, tenant: string): Promise<Record<string, string>> {
@@ -141,6 +143,9 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       payload: { url: `http://127.0.0.1:9/${SECRET}-hook`, events: ['message.created'] },
     });
     expect(hook.status).toBe(201);
+    // globex's admin (and its audit entry): acme's backend must neither see nor change them.
+    const admin = await t.call({ method: 'PUT', url: '/v1/admins/carol', headers: t.bearer(globex.api_key) });
+    expect(admin.status).toBe(200);
     await post(`/v1/conversations/${group}/messages`, { body: `${SECRET}-hooked` });
     const { rows: deliveries } = await t.db.query<{ id: string }>(
       'SELECT id::text AS id FROM webhook_deliveries WHERE tenant_id = $1 LIMIT 1',
@@ -289,6 +294,38 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       url: () => `/v1/conversations/${conv()}/typing`,
       expect: notFound,
     },
+    // Admins: acme's backend naming globex's user (not a user of acme's).
+    'GET /v1/admins': {
+      url: () => '/v1/admins',
+      auth: () => acme.api_key,
+      expect: (status, body) => {
+        expect(status).toBe(200);
+        expect(JSON.parse(body)).toEqual({ admins: [] });
+      },
+    },
+    'PUT /v1/admins/:user_id': { url: () => '/v1/admins/carol', auth: () => acme.api_key, expect: notFound },
+    'DELETE /v1/admins/:user_id': {
+      url: () => '/v1/admins/carol',
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
+    // The audit log: acme's backend sees acme's entries only (its own tenant's creation).
+    'GET /v1/audit': {
+      url: () => '/v1/audit',
+      auth: () => acme.api_key,
+      expect: (status, body) => {
+        expect(status).toBe(200);
+        const entries = JSON.parse(body).entries as { action: string; target: { id: string } }[];
+        expect(entries.length).toBeGreaterThan(0);
+        for (const e of entries) expect(JSON.stringify(e)).not.toContain(globex.tenant_id);
+      },
+    },
+    // The delivery log: acme's backend naming globex's message, or naming globex outright.
+    'GET /v1/conversations/:id/messages/:message_id/delivery': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/delivery`,
+      auth: () => acme.api_key,
+      expect: notFound,
+    },
     // bob exists in acme too: this is acme's direct conversation, a different one.
     'PUT /v1/direct/:user_id': {
       url: () => '/v1/direct/bob',
@@ -430,6 +467,21 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     expect(await fingerprint(t, globex.tenant_id)).toEqual(before);
   });
 
+  it('backend routes: an API key naming the other tenant in tenant_id is FORBIDDEN', async () => {
+    const before = await fingerprint(t, globex.tenant_id);
+    for (const url of [`/v1/conversations/${conv()}/messages/${victim.message}/delivery`, '/v1/audit']) {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `${url}?tenant_id=${globex.tenant_id}`,
+        headers: { authorization: `Bearer ${acme.api_key}` },
+      });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+      expect(res.body).not.toContain(SECRET);
+    }
+    expect(await fingerprint(t, globex.tenant_id)).toEqual(before);
+  });
+
   it('every WebSocket frame naming the other tenant’s conversation is refused or inert', async () => {
     // globex's bob watches the group: nothing acme's alice does may reach him.
     const watcher = await settleWs(t, globexBob.access_token);
@@ -451,6 +503,10 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
         error: 'CONVERSATION_NOT_FOUND',
       },
       read: { frame: { type: 'read', conversation: g, seq: victim.seq }, error: 'CONVERSATION_NOT_FOUND' },
+      delivered: {
+        frame: { type: 'delivered', conversation: g, seq: victim.seq },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
       view: { frame: { type: 'view', conversation: g } },
       typing: { frame: { type: 'typing', conversation: g } },
       heartbeat: { frame: { type: 'heartbeat', status: 'active', resource: g } },

@@ -5,8 +5,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { commandFor, conversationKindOf, execute } from '../../domain/commands.ts';
 import type { MessageInput } from '../../domain/compose.ts';
 import { deleteMessage, editMessage } from '../../domain/edits.ts';
-import { listEvents, listMessages, listReceipts, readableConversation } from '../../domain/queries.ts';
+import { listEvents, listMessages, readableConversation } from '../../domain/queries.ts';
 import { markRead } from '../../domain/read-marker.ts';
+import { receiptsOf } from '../../domain/receipts.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import { noTracing } from '../../tracing/tracer.ts';
 import type { RouteDeps } from '../app.ts';
@@ -21,6 +22,7 @@ import {
   HistoryQuery,
   MessageParams,
   ReadBody,
+  ReceiptsQuery,
   Replies,
   SendBody,
   SendHeaders,
@@ -191,15 +193,19 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       ...user,
       schema: {
-        ...doc('listReceipts', "Readers' positions"),
+        ...doc(
+          'listReceipts',
+          'Delivered and read positions per recipient (small conversations) and counts at a seq',
+        ),
         params: ConversationParams,
+        querystring: ReceiptsQuery,
         response: { 200: Replies.Receipts, ...fails },
       },
     },
     async (req) => {
       const p = principalOf(req);
-      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
-      return { receipts: await listReceipts(db, p.tenant_id, req.params.id) };
+      const readable = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      return receiptsOf(db, p.tenant_id, readable, deps.limits.receiptDetailMax, req.query.seq);
     },
   );
 };

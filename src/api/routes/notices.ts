@@ -4,7 +4,7 @@ import { execute } from '../../domain/commands.ts';
 import { listNotices, updateNoticeEntry } from '../../domain/queries.ts';
 import type { RouteDeps } from '../app.ts';
 import { traceOf } from '../app.ts';
-import { apiTenantOf, principalOf } from '../context.ts';
+import { apiTenantOf, keyActor, principalOf } from '../context.ts';
 import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
@@ -26,7 +26,7 @@ export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const sent = await execute(
         deps,
         apiTenantOf(req),
-        { kind: 'SystemNotice', to, title, body, data },
+        { kind: 'SystemNotice', to, title, body, data, actor: keyActor(req) },
         traceOf(req),
       );
       return reply.status(201).send(sent);

@@ -15,7 +15,7 @@ import {
 } from '../../webhooks/endpoints.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
 import type { RouteDeps } from '../app.ts';
-import { apiTenantOf } from '../context.ts';
+import { apiTenantOf, keyActor } from '../context.ts';
 import { errorReplies, Id, Replies } from '../schemas.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -97,7 +97,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req, reply) => {
-      const { endpoint, secret } = await createEndpoint(db, policy, apiTenantOf(req), req.body);
+      const { endpoint, secret } = await createEndpoint(
+        db,
+        policy,
+        apiTenantOf(req),
+        req.body,
+        keyActor(req),
+      );
       return reply.status(201).send({ webhook: endpoint, secret });
     },
   );
@@ -143,7 +149,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => ({
-      webhook: await updateEndpoint(db, policy, apiTenantOf(req), req.params.id, req.body),
+      webhook: await updateEndpoint(db, policy, apiTenantOf(req), req.params.id, req.body, keyActor(req)),
     }),
   );
 
@@ -168,6 +174,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         apiTenantOf(req),
         req.params.id,
         givenSecret(req.body),
+        keyActor(req),
       );
       return { webhook: endpoint, secret };
     },
@@ -184,7 +191,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req, reply) => {
-      await deleteEndpoint(db, apiTenantOf(req), req.params.id);
+      await deleteEndpoint(db, apiTenantOf(req), req.params.id, keyActor(req));
       return reply.status(204).send(null); // 204: Fastify sends no body
     },
   );

@@ -2,6 +2,7 @@
 // Stored once; each recipient gets a notice entry (read, archived, dismissed,
 // escalated) and a `notice` frame on their personal topic, in bulk.
 import { randomUUID } from 'node:crypto';
+import { type AuditActor, recordAudit } from '../../audit/record.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import type { ComposeContext } from '../compose.ts';
 import { NOTICE_JSON, userTopicSql } from '../rows.ts';
@@ -12,6 +13,8 @@ export interface SystemNotice {
   title: string;
   body: string;
   data?: Record<string, unknown> | null;
+  /** Who sends it, for the audit log of tenant-wide notices (default: the system). */
+  actor?: AuditActor;
 }
 
 export interface NoticeSent {
@@ -69,5 +72,17 @@ export async function handleSystemNotice(ctx: ComposeContext, cmd: SystemNotice)
       ctx.traceId ?? null,
     ],
   );
+  if (cmd.to === 'tenant') {
+    // A mass action: recorded with the notice, in its transaction.
+    await recordAudit(ctx.tx, {
+      tenant: ctx.tenant,
+      actor: cmd.actor ?? { type: 'system' },
+      action: 'notice.sent_to_tenant',
+      target: { type: 'notice', id },
+      recipients: recipients.length,
+      details: { title: cmd.title },
+      trace: ctx.traceId,
+    });
+  }
   return { notice_id: id, recipients: recipients.length };
 }
