@@ -9,9 +9,11 @@
 // never publish the same partition — and hence the same topic — concurrently or
 // out of order.
 //
-// One batch is one transaction of three statements, whatever the number of rows or
-// partitions: lock every pending partition that is free, read their oldest rows, publish
-// them all in one pipelined round trip, mark them published. A 1,000-member group send is one batch, not 1,000 round trips.
+// One batch is one transaction of two statements, whatever the number of rows or
+// partitions: lock every pending partition that is free and read their oldest rows (one
+// call), publish them all in one pipelined round trip, mark them published. A 1,000-member
+// group send is one batch, not 1,000 round trips. Its cost is bounded by the batch, not by
+// the backlog, and its commit does not wait for an fsync (migration 009 says why that is safe).
 import type { Bus } from '../bus/port.ts';
 import type { Db, Sql } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
@@ -41,17 +43,12 @@ interface OutboxRow extends Record<string, unknown> {
   created_at: Date;
 }
 
-// Locking and reading are two statements on purpose: in READ COMMITTED each statement reads
-// from a snapshot taken when it starts. Reading in the statement that takes the lock could use
-// a snapshot from before the previous owner committed its "published" marks, and publish its
-// rows a second time, out of order.
-const LOCK_PENDING = `
-  SELECT p FROM (SELECT DISTINCT partition AS p FROM outbox WHERE published_at IS NULL) pending
-   WHERE pg_try_advisory_xact_lock($1, p)`;
-const READ_OWNED = `
-  SELECT id, topic, partition, payload::text AS payload, created_at FROM outbox
-   WHERE published_at IS NULL AND partition = ANY($1::smallint[])
-   ORDER BY id LIMIT $2`;
+// Locking and reading are one call of herald_relay_claim (migration 009): it locks the free
+// partitions that have pending rows (16 index probes, not a scan of the backlog), then reads
+// their oldest rows in a statement of its own — in READ COMMITTED that statement's snapshot is
+// taken after the locks, so a previous owner's committed "published" marks are visible and
+// its rows are not published a second time, out of order.
+const CLAIM = 'SELECT id, topic, part AS partition, payload, created_at FROM herald_relay_claim($1, $2)';
 
 export class OutboxRelay {
   private readonly opts: Required<Omit<RelayOptions, 'onPublished'>> & Pick<RelayOptions, 'onPublished'>;
@@ -108,9 +105,9 @@ export class OutboxRelay {
 
   private async publishBatch(tx: Sql): Promise<{ read: number; published: number; failure: Error | null }> {
     const { bus, batchSize } = this.opts;
-    const { rows: owned } = await tx.query<{ p: number }>(LOCK_PENDING, [LOCK_CLASS]);
-    if (owned.length === 0) return { read: 0, published: 0, failure: null };
-    const { rows } = await tx.query<OutboxRow>(READ_OWNED, [owned.map((o) => o.p), batchSize]);
+    const { rows } = await tx.query<OutboxRow>(CLAIM, [LOCK_CLASS, batchSize], {
+      name: 'herald_relay_claim',
+    });
     if (rows.length === 0) return { read: 0, published: 0, failure: null };
     const results = await bus.publishMany(rows);
     // Mark each partition's rows up to its first refused one; what follows it in that
@@ -130,7 +127,9 @@ export class OutboxRelay {
       this.opts.onPublished?.(row);
     });
     if (done.length > 0)
-      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done]);
+      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done], {
+        name: 'herald_relay_mark',
+      });
     return { read: rows.length, published: done.length, failure };
   }
 
