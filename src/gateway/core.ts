@@ -82,6 +82,8 @@ export class GatewayCore {
   /** tenant → device → rooms its presence was announced in (to announce it offline there). */
   private readonly announced = new Map<string, Map<string, Set<string>>>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Presence snapshots shared by a room's new subscribers, by ephemeral topic (presenceSnapshot). */
+  private readonly snapshots = new Map<string, Promise<PresenceEntry[]>>();
 
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
@@ -91,6 +93,7 @@ export class GatewayCore {
       options.bus,
       (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
       () => this.flusher.eager(),
+      (_frame, topic) => this.snapshots.delete(topic),
     );
     this.presence = options.presence ?? memoryPresence();
     this.connections = options.connections ?? memoryConnections();
@@ -276,6 +279,29 @@ export class GatewayCore {
   async presenceOf(tenant: string, conversation: string): Promise<PresenceEntry[]> {
     const members = await memberIdsOf(this.opts.deps.db, tenant, conversation, this.opts.presenceSnapshotMax);
     return this.presence.list(tenant, members, this.opts.now());
+  }
+
+  /**
+   * The presence snapshot a subscriber gets, shared by every subscriber of the room until the
+   * room's next presence frame passes through this node (or presenceFlushMs at most). Without
+   * it, N members joining a room cost N member lists and N presence reads: O(N²) for a room
+   * (a 500-member room's connect storm read 250,000 rows). Sharing loses nothing: a change
+   * after the snapshot was read is queued for the room's next presence frame, which evicts the
+   * snapshot when it passes here — so whoever subscribes after that frame reads afresh, and
+   * whoever subscribed before it receives the frame live.
+   */
+  presenceSnapshot(tenant: string, conversation: string): Promise<PresenceEntry[]> {
+    const key = topics.ephemeral(tenant, conversation);
+    const hit = this.snapshots.get(key);
+    if (hit) return hit;
+    const p = this.presenceOf(tenant, conversation);
+    this.snapshots.set(key, p);
+    const evict = () => {
+      if (this.snapshots.get(key) === p) this.snapshots.delete(key);
+    };
+    p.catch(evict);
+    setTimeout(evict, this.opts.presenceFlushMs).unref();
+    return p;
   }
 
   // ---- writes (same commands as HTTP) ----------------------------------------

@@ -534,7 +534,7 @@ export class Session {
     const sub = this.subs.get(conversation);
     if (sub) sub.presence = true;
     core.queuePresence(this.tenant, conversation, this.entry(core.opts.now()));
-    const entries = await core.presenceOf(this.tenant, conversation);
+    const entries = await core.presenceSnapshot(this.tenant, conversation);
     if (entries.length > 0 && isLive(this.subs.get(conversation))) {
       this.send({ type: 'presence', conversation, entries }, 'presence');
     }

@@ -143,6 +143,8 @@ export class TopicHub {
     private readonly onError: (err: unknown, topic: string) => void = () => {},
     /** Called after an `event` frame reached every listener (the gateway flushes its writers). */
     private readonly afterEvent: () => void = () => {},
+    /** Called with every `presence` frame before its listeners (the core's snapshot cache). */
+    private readonly onPresence: (frame: TopicFrame, topic: string) => void = () => {},
   ) {}
 
   /** Number of topics this node is subscribed to (tests assert ref-counting). */
@@ -198,6 +200,7 @@ export class TopicHub {
       this.onError(new Error('unparseable bus payload'), topic);
       return;
     }
+    if (frame.type === 'presence') this.onPresence(frame, topic);
     for (const l of e.listeners) {
       try {
         l(frame);
