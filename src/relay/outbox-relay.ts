@@ -23,7 +23,7 @@ export interface RelayOptions {
   bus: Bus;
   /** Polling fallback when no NOTIFY arrives (ms). */
   pollMs?: number;
-  /** Rows per transaction (across partitions). */
+  /** Rows per partition per transaction (a transaction carries up to 16 × this). */
   batchSize?: number;
   /** Published rows older than this are deleted (ms). */
   retainMs?: number;
@@ -56,7 +56,7 @@ export class OutboxRelay {
   private lastPrune = 0;
 
   constructor(opts: RelayOptions) {
-    this.opts = { pollMs: 1000, batchSize: 1000, retainMs: 3_600_000, onError: () => {}, ...opts };
+    this.opts = { pollMs: 1000, batchSize: 250, retainMs: 3_600_000, onError: () => {}, ...opts };
     this.loop = new DrainLoop({
       db: this.opts.db,
       channel: 'herald_outbox',
@@ -88,9 +88,9 @@ export class OutboxRelay {
       const batch = await this.opts.db.transaction((tx) => this.publishBatch(tx));
       total += batch.published;
       if (batch.failure) failure ??= { err: batch.failure };
-      // A short batch means nothing more is pending that this relay may take; a batch with
-      // failures stops too, so a refused topic is retried on the next wake, not in a loop.
-      if (batch.read < this.opts.batchSize || batch.failure) break;
+      // Unless a partition filled its share, nothing more is pending that this relay may take;
+      // a batch with failures stops too, so a refused topic is retried on the next wake, not in a loop.
+      if (!batch.full || batch.failure) break;
     }
     if (Date.now() - this.lastPrune > 60_000) {
       this.lastPrune = Date.now();
@@ -103,12 +103,18 @@ export class OutboxRelay {
     return total;
   }
 
-  private async publishBatch(tx: Sql): Promise<{ read: number; published: number; failure: Error | null }> {
+  private async publishBatch(tx: Sql): Promise<{ full: boolean; published: number; failure: Error | null }> {
     const { bus, batchSize } = this.opts;
     const { rows } = await tx.query<OutboxRow>(CLAIM, [LOCK_CLASS, batchSize], {
       name: 'herald_relay_claim',
     });
-    if (rows.length === 0) return { read: 0, published: 0, failure: null };
+    if (rows.length === 0) return { full: false, published: 0, failure: null };
+    // The claim returns each partition's rows in id order; across partitions, id order puts
+    // the oldest send's frames first (a room event before the inbox frames riding with it).
+    rows.sort((a, b) => a.id - b.id);
+    const perPartition = new Map<number, number>();
+    for (const r of rows) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1);
+    const full = [...perPartition.values()].some((n) => n >= batchSize);
     const results = await bus.publishMany(rows);
     // Mark each partition's rows up to its first refused one; what follows it in that
     // partition stays pending and goes out again, in order, with the refused row.
@@ -130,7 +136,7 @@ export class OutboxRelay {
       await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done], {
         name: 'herald_relay_mark',
       });
-    return { read: rows.length, published: done.length, failure };
+    return { full, published: done.length, failure };
   }
 
   stop(): Promise<void> {

@@ -200,6 +200,28 @@ describe.each(backends())('outbox relay (%s)', (backend: Backend) => {
     expect(await unpublished(s.db, tenant)).toBe(0);
   });
 
+  it('a partition with more rows than one batch takes drains in several batches of one drain, in order', async () => {
+    await flush();
+    const { tenant, id, send } = await committed(0);
+    await flush();
+    await send(5);
+    const bus = memoryBus();
+    const got = await record(bus, [roomTopic(tenant, id)]);
+    let batches = 0;
+    const counting: Bus = {
+      ...bus,
+      kind: bus.kind,
+      publishMany: (m) => {
+        batches += 1;
+        return bus.publishMany(m);
+      },
+    };
+    await new OutboxRelay({ db: s.db, bus: counting, batchSize: 2 }).drain();
+    expect(await unpublished(s.db, tenant)).toBe(0);
+    expect(batches).toBeGreaterThanOrEqual(3);
+    expect(got.map((g) => g.frame.seq)).toEqual([2, 3, 4, 5, 6]);
+  });
+
   it('one batch is a constant number of statements however many rows and topics it publishes', async () => {
     await flush();
     const users = Array.from({ length: 120 }, (_, i) => `u${i}`);

@@ -7,8 +7,7 @@
 --
 -- Now: one call that (1) probes each of the 16 partitions for a pending row (one index probe
 -- each) and takes `pg_try_advisory_xact_lock` on those it can, then (2) reads up to p_limit
--- oldest pending rows per owned partition through the pending index and keeps the p_limit
--- oldest overall (each partition's rows stay a prefix in id order). Step (2) is a separate
+-- oldest pending rows of each owned partition from the pending index, in id order. Step (2) is a separate
 -- statement of a VOLATILE function, so in READ COMMITTED it reads from a snapshot taken after
 -- the locks were granted: a previous owner's "published" marks, committed before it released
 -- the partition, are visible and its rows are never read twice.
@@ -36,12 +35,13 @@ BEGIN
   -- drop seq <= last_seq). The relay's cycle no longer pays an fsync per batch. Local to this
   -- transaction.
   PERFORM set_config('synchronous_commit', 'off', true);
+  -- Per partition its oldest rows, in id order, through the pending index; no order across
+  -- partitions is needed (a topic lives in one partition), so nothing is sorted or read beyond
+  -- p_limit rows a partition. The caller drains again when a partition filled its p_limit.
   RETURN QUERY
     SELECT r.id, r.topic, r.partition, r.payload::text, r.created_at
       FROM unnest(v_owned) AS w(p),
            LATERAL (SELECT o.id, o.topic, o.partition, o.payload, o.created_at FROM outbox o
                      WHERE o.partition = w.p AND o.published_at IS NULL
-                     ORDER BY o.id LIMIT p_limit) r
-     ORDER BY r.id
-     LIMIT p_limit;
+                     ORDER BY o.partition, o.id LIMIT p_limit) r;
 END $$;
