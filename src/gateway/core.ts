@@ -31,6 +31,7 @@ import {
   memberIdsOf,
   type Replay,
   replayEvents,
+  subscribeRead,
   tenantOrigins,
 } from './queries.ts';
 import type { ResyncTarget, Session } from './session.ts';
@@ -220,6 +221,19 @@ export class GatewayCore {
     const a = await conversationAccess(this.opts.deps.db, tenant, conversation, user);
     if (a) this.rememberKind(tenant, conversation, a.kind);
     return a;
+  }
+
+  /** A subscribe's access check and replay in one read (queries.ts subscribeRead). */
+  async subscribeRead(
+    tenant: string,
+    conversation: string,
+    user: string,
+    since: number | null,
+    limit: number,
+  ): Promise<{ access: Access; replay: Replay } | null> {
+    const r = await subscribeRead(this.opts.deps.db, tenant, conversation, user, since, limit);
+    if (r) this.rememberKind(tenant, conversation, r.access.kind);
+    return r;
   }
 
   /** since null: only the head (live from now). */
