@@ -120,7 +120,9 @@ async function main() {
           }),
       ),
     );
-    console.error(`connected ${members} in ${Math.round(now() - t0)} ms (window ${Math.round(t0 * 1000)} ${Math.round(now() * 1000)} µs)`);
+    console.error(
+      `connected ${members} in ${Math.round(now() - t0)} ms (window ${Math.round(t0 * 1000)} ${Math.round(now() * 1000)} µs)`,
+    );
 
     const send = async (i: number) => {
       const at = now();
