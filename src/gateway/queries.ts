@@ -76,6 +76,60 @@ export async function replayEvents(
     [tenant, conversation, since, limit],
   );
   if (rows.length === 0) return { head: 0, events: [] };
+  return { head: Number(rows[0].head), events: eventFrames(conversation, rows) };
+}
+
+/**
+ * A subscribe's one read: the access check and the replay (since, since+limit] with the head,
+ * in one statement and so one snapshot. Events are read only when the user may see them.
+ * since null: only the head (live from now). null: no such conversation in this tenant.
+ */
+export async function subscribeRead(
+  db: Sql,
+  tenant: string,
+  conversation: string,
+  user: string,
+  since: number | null,
+  limit: number,
+): Promise<{ access: Access; replay: Replay } | null> {
+  const { rows } = await db.query<{
+    kind: ConversationKind;
+    audience: string;
+    member_count: number;
+    last_seq: number;
+    member: boolean;
+    seq: number | null;
+    payload: string | null;
+  }>(
+    `SELECT c.kind, c.audience, c.member_count, c.last_seq, (m.user_id IS NOT NULL) AS member, e.seq, e.payload
+       FROM conversations c
+       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
+       LEFT JOIN LATERAL (
+         SELECT seq, payload::text AS payload FROM events
+          WHERE tenant_id = c.tenant_id AND conversation_id = c.id AND seq > $4
+            AND (m.user_id IS NOT NULL OR (c.kind = 'announcement' AND c.audience = 'tenant'))
+          ORDER BY seq LIMIT $5) e ON true
+      WHERE c.tenant_id = $1 AND c.id = $2
+      ORDER BY e.seq`,
+    [tenant, conversation, user, since ?? 0, since === null ? 0 : limit],
+    { name: 'herald_subscribe_read' },
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const head = Number(r.last_seq);
+  const access: Access = {
+    kind: r.kind,
+    member_count: Number(r.member_count),
+    allowed: r.member || (r.kind === 'announcement' && r.audience === 'tenant'),
+    head,
+  };
+  return { access, replay: { head, events: eventFrames(conversation, rows) } };
+}
+
+function eventFrames(
+  conversation: string,
+  rows: readonly { seq: number | null; payload: string | null }[],
+): Replay['events'] {
   const conv = JSON.stringify(conversation);
   const events: Replay['events'] = [];
   for (const r of rows) {
@@ -83,7 +137,7 @@ export async function replayEvents(
     const seq = Number(r.seq);
     events.push({ seq, frame: `{"type":"event","conversation":${conv},"seq":${seq},"event":${r.payload}}` });
   }
-  return { head: Number(rows[0].head), events };
+  return events;
 }
 
 /** null: no such tenant. */

@@ -300,8 +300,8 @@ export class Session {
   // ---- subscriptions --------------------------------------------------------
 
   /**
-   * Subscribe with replay: join the bus topic FIRST and buffer what arrives,
-   * replay (since, head] from the events table, then flush the buffer
+   * Subscribe with replay: join the bus topic FIRST and buffer what arrives, check access
+   * and replay (since, head] from the events table in one read, then flush the buffer
    * dropping seq <= last replayed. Any event is either published after the
    * bus subscription (live) or committed before the replay query (replayed):
    * no hole, and the seq filter removes the overlap.
@@ -330,12 +330,9 @@ export class Session {
     this.subs.set(conversation, sub);
     const current = () => this.subs.get(conversation) === sub && !this.closing;
     try {
-      const access = await core.access(this.tenant, conversation, this.user);
-      if (!access) throw new HeraldError('CONVERSATION_NOT_FOUND');
-      if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
-      if (!current()) return;
-      sub.state = 'replaying';
-      sub.memberAt = access.head;
+      // The bus topics first, the store after: one read then checks access and replays, from
+      // one snapshot (a round trip per subscribe saved: a connect storm is mostly subscribes).
+      // Until access is confirmed room frames are only buffered, and a refusal drops them.
       const onRoom = (f: TopicFrame) => (sub.state === 'live' ? this.deliver(sub, f) : sub.buffer.push(f));
       const onEphemeral = (f: TopicFrame) => {
         if (!isLive(sub) || (f.type === 'typing' && f.userId === this.user)) return;
@@ -347,8 +344,15 @@ export class Session {
 
       const limit = core.opts.deps.limits.replayLimit;
       const catchupStart = performance.now();
-      const replay = await core.replay(this.tenant, conversation, since ?? null, limit);
+      const read = await core.subscribeRead(this.tenant, conversation, this.user, since ?? null, limit);
+      if (!read) throw new HeraldError('CONVERSATION_NOT_FOUND');
+      const { access, replay } = read;
+      if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
       if (!current()) return this.dropSub(sub);
+      sub.state = 'replaying';
+      // Membership and the replay come from one snapshot: a `left` of this user at or below the
+      // head is history (they were re-added since), one above it ends the subscription.
+      sub.memberAt = access.head;
       if (since !== undefined && since > replay.head) {
         throw new HeraldError('INVALID_SEQ', `since_seq ${since} is beyond the head (${replay.head}).`);
       }
@@ -542,7 +546,7 @@ export class Session {
     const sub = this.subs.get(conversation);
     if (sub) sub.presence = true;
     core.queuePresence(this.tenant, conversation, this.entry(core.opts.now()));
-    const entries = await core.presenceOf(this.tenant, conversation);
+    const entries = await core.presenceSnapshot(this.tenant, conversation);
     if (entries.length > 0 && isLive(this.subs.get(conversation))) {
       this.send({ type: 'presence', conversation, entries }, 'presence');
     }

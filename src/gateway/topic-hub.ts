@@ -181,6 +181,8 @@ export class TopicHub {
     private readonly onError: (err: unknown, topic: string) => void = () => {},
     /** Called after an `event` frame reached every listener (the gateway flushes its writers). */
     private readonly afterEvent: () => void = () => {},
+    /** Called with every `presence` frame before its listeners (the core's snapshot cache). */
+    private readonly onPresence: (frame: TopicFrame, topic: string) => void = () => {},
     /** Called after a frame from the relay reached `listeners` local listeners (metrics, traces). */
     private readonly onDelivered?: (frame: TopicFrame, topic: string, listeners: number) => void,
   ) {}
@@ -238,6 +240,7 @@ export class TopicHub {
       this.onError(new Error('unparseable bus payload'), topic);
       return;
     }
+    if (frame.type === 'presence') this.onPresence(frame, topic);
     for (const l of e.listeners) {
       try {
         l(frame);

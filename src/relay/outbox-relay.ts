@@ -9,9 +9,11 @@
 // never publish the same partition — and hence the same topic — concurrently or
 // out of order.
 //
-// One batch is one transaction of three statements, whatever the number of rows or
-// partitions: lock every pending partition that is free, read their oldest rows, publish
-// them all in one pipelined round trip, mark them published. A 1,000-member group send is one batch, not 1,000 round trips.
+// One batch is one transaction of two statements, whatever the number of rows or
+// partitions: lock every pending partition that is free and read their oldest rows (one
+// call), publish them all in one pipelined round trip, mark them published. A 1,000-member
+// group send is one batch, not 1,000 round trips. Its cost is bounded by the batch, not by
+// the backlog, and its commit does not wait for an fsync (migration 009 says why that is safe).
 import type { Bus } from '../bus/port.ts';
 import type { Db, Sql } from '../store/db.ts';
 import { DrainLoop } from '../store/drain-loop.ts';
@@ -23,7 +25,7 @@ export interface RelayOptions {
   bus: Bus;
   /** Polling fallback when no NOTIFY arrives (ms). */
   pollMs?: number;
-  /** Rows per transaction (across partitions). */
+  /** Rows per partition per transaction (a transaction carries up to 16 × this). */
   batchSize?: number;
   /** Published rows older than this are deleted (ms). */
   retainMs?: number;
@@ -46,17 +48,13 @@ interface OutboxRow extends Record<string, unknown> {
   created_at: Date;
 }
 
-// Locking and reading are two statements on purpose: in READ COMMITTED each statement reads
-// from a snapshot taken when it starts. Reading in the statement that takes the lock could use
-// a snapshot from before the previous owner committed its "published" marks, and publish its
-// rows a second time, out of order.
-const LOCK_PENDING = `
-  SELECT p FROM (SELECT DISTINCT partition AS p FROM outbox WHERE published_at IS NULL) pending
-   WHERE pg_try_advisory_xact_lock($1, p)`;
-const READ_OWNED = `
-  SELECT id, topic, partition, payload::text AS payload, trace_id, created_at FROM outbox
-   WHERE published_at IS NULL AND partition = ANY($1::smallint[])
-   ORDER BY id LIMIT $2`;
+// Locking and reading are one call of herald_relay_claim (migration 009): it locks the free
+// partitions that have pending rows (16 index probes, not a scan of the backlog), then reads
+// their oldest rows in a statement of its own — in READ COMMITTED that statement's snapshot is
+// taken after the locks, so a previous owner's committed "published" marks are visible and
+// its rows are not published a second time, out of order.
+const CLAIM =
+  'SELECT id, topic, part AS partition, payload, trace_id, created_at FROM herald_relay_claim($1, $2)';
 
 export class OutboxRelay {
   private readonly opts: Required<Omit<RelayOptions, 'onPublished'>> & Pick<RelayOptions, 'onPublished'>;
@@ -66,7 +64,7 @@ export class OutboxRelay {
   constructor(opts: RelayOptions) {
     this.opts = {
       pollMs: 1000,
-      batchSize: 1000,
+      batchSize: 250,
       retainMs: 3_600_000,
       onError: () => {},
       tracing: noTracing,
@@ -103,9 +101,9 @@ export class OutboxRelay {
       const batch = await this.opts.db.transaction((tx) => this.publishBatch(tx));
       total += batch.published;
       if (batch.failure) failure ??= { err: batch.failure };
-      // A short batch means nothing more is pending that this relay may take; a batch with
-      // failures stops too, so a refused topic is retried on the next wake, not in a loop.
-      if (batch.read < this.opts.batchSize || batch.failure) break;
+      // Unless a partition filled its share, nothing more is pending that this relay may take;
+      // a batch with failures stops too, so a refused topic is retried on the next wake, not in a loop.
+      if (!batch.full || batch.failure) break;
     }
     if (Date.now() - this.lastPrune > 60_000) {
       this.lastPrune = Date.now();
@@ -118,12 +116,18 @@ export class OutboxRelay {
     return total;
   }
 
-  private async publishBatch(tx: Sql): Promise<{ read: number; published: number; failure: Error | null }> {
+  private async publishBatch(tx: Sql): Promise<{ full: boolean; published: number; failure: Error | null }> {
     const { bus, batchSize } = this.opts;
-    const { rows: owned } = await tx.query<{ p: number }>(LOCK_PENDING, [LOCK_CLASS]);
-    if (owned.length === 0) return { read: 0, published: 0, failure: null };
-    const { rows } = await tx.query<OutboxRow>(READ_OWNED, [owned.map((o) => o.p), batchSize]);
-    if (rows.length === 0) return { read: 0, published: 0, failure: null };
+    const { rows } = await tx.query<OutboxRow>(CLAIM, [LOCK_CLASS, batchSize], {
+      name: 'herald_relay_claim',
+    });
+    if (rows.length === 0) return { full: false, published: 0, failure: null };
+    // The claim returns each partition's rows in id order; across partitions, id order puts
+    // the oldest send's frames first (a room event before the inbox frames riding with it).
+    rows.sort((a, b) => a.id - b.id);
+    const perPartition = new Map<number, number>();
+    for (const r of rows) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1);
+    const full = [...perPartition.values()].some((n) => n >= batchSize);
     const now = Date.now();
     const stamped = rows.map((r) => stampRow(r, this.opts.tracing, now));
     const results = await bus.publishMany(stamped.map((s) => s.message)).catch((err) => {
@@ -148,8 +152,10 @@ export class OutboxRelay {
       this.opts.onPublished?.(row);
     });
     if (done.length > 0)
-      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done]);
-    return { read: rows.length, published: done.length, failure };
+      await tx.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [done], {
+        name: 'herald_relay_mark',
+      });
+    return { full, published: done.length, failure };
   }
 
   stop(): Promise<void> {

@@ -58,6 +58,9 @@ describe.each(backends())('gateway bad input (%s)', (backend: Backend) => {
   }
 
   it('subscribe to a conversation you are not in: NOT_A_MEMBER; unknown: CONVERSATION_NOT_FOUND', async () => {
+    const hub = node.gateway.core.hub;
+    const listeners = () => hub.listenerCount(`t:${tenant}:c:${group}`);
+    const before = listeners();
     const m = await connect(node, await node.token(tenant, 'mallory'));
     m.send({ type: 'subscribe', conversation: group, since_seq: 0 });
     expect(await m.next('error', (f) => f.ref === group)).toMatchObject({ code: 'NOT_A_MEMBER' });
@@ -71,6 +74,10 @@ describe.each(backends())('gateway bad input (%s)', (backend: Backend) => {
     m.send({ type: 'send', conversation: group, client_id: 'm1', body: 'hi' });
     expect(await m.next('error', (f) => f.ref === 'm1')).toMatchObject({ code: 'NOT_A_MEMBER' });
     expect(m.seqs(group)).toEqual([]);
+    // The refused subscribes joined the bus topics only to buffer: nothing was left behind.
+    expect(listeners()).toBe(before);
+    expect(hub.listenerCount(`t:${other}:c:${group}`)).toBe(0);
+    expect(hub.listenerCount(`t:${tenant}:c:nope`)).toBe(0);
     m.close();
     e.close();
     await stillServing();

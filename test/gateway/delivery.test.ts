@@ -308,4 +308,30 @@ describe.each(backends())('gateway delivery (%s)', (backend: Backend) => {
     await until(() => hub.listenerCount(topic) === 0, 'the topic to be dropped');
     a.close();
   });
+
+  it('a subscribe reads the store once: the access check and the replay are one statement', async () => {
+    const { tenant, deps, group } = await setup();
+    for (let i = 0; i < 3; i++)
+      await execute(deps, tenant, {
+        kind: 'GroupMessage',
+        sender: 'alice',
+        conversation: group,
+        input: { body: `m${i}` },
+      });
+    await published(store.db, tenant);
+    const b = await connect(node, await node.token(tenant, 'bob'));
+    const statements: string[] = [];
+    store.db.onQuery((text) => statements.push(text));
+    try {
+      const sub = await subscribe(b, group, 1);
+      expect(sub).toMatchObject({ head_seq: 4, replayed: 3, complete: true });
+      await until(() => b.seqs(group).length === 3, 'the replay');
+    } finally {
+      store.db.onQuery(null);
+    }
+    expect(b.seqs(group)).toEqual([2, 3, 4]);
+    // (The relay polls on the same store; the presence snapshot reads the member list.)
+    expect(statements.filter((t) => /FROM (conversations|events)\b/.test(t))).toHaveLength(1);
+    b.close();
+  });
 });

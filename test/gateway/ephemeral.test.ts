@@ -114,6 +114,44 @@ describe.each(backends())('gateway typing and presence (%s)', (backend: Backend)
     b.close();
   });
 
+  it("a room's new subscribers share one presence snapshot until the room's next presence frame", async () => {
+    const { tenant, id } = await group();
+    // No timer-driven flush during the test: the flush below is the room's next presence frame.
+    const g = await node.serve({ now: () => now, presenceFlushMs: 600_000 });
+    const memberReads: string[] = [];
+    store.db.onQuery((text) => {
+      if (/^SELECT user_id FROM members/.test(text)) memberReads.push(text);
+    });
+    try {
+      const a1 = await connect(g, await node.token(tenant, 'alice'), { query: { device_id: 'a1' } });
+      await subscribe(a1, id);
+      await a1.next('presence', (f) => f.entries.some((e: { device_id: string }) => e.device_id === 'a1'));
+      const a2 = await connect(g, await node.token(tenant, 'alice'), { query: { device_id: 'a2' } });
+      await subscribe(a2, id);
+      // The shared snapshot predates a2's own heartbeat: it shows a1.
+      await a2.next('presence', (f) => f.entries.some((e: { device_id: string }) => e.device_id === 'a1'));
+      expect(memberReads).toHaveLength(1);
+      // The room's next presence frame (a1 and a2 announced) evicts it; it reaches both live.
+      await g.gateway.core.flushPresence();
+      await a1.next('presence', (f) => f.entries.some((e: { device_id: string }) => e.device_id === 'a2'));
+      const b = await connect(g, await node.token(tenant, 'bob'), { query: { device_id: 'b1' } });
+      await subscribe(b, id);
+      // A fresh read after the frame: both of alice's devices.
+      const snap = await b.next('presence', (f) =>
+        f.entries.some((e: { device_id: string }) => e.device_id === 'a2'),
+      );
+      expect(snap.entries.map((e: { device_id: string }) => e.device_id)).toEqual(
+        expect.arrayContaining(['a1', 'a2']),
+      );
+      expect(memberReads).toHaveLength(2);
+      a1.close();
+      a2.close();
+      b.close();
+    } finally {
+      store.db.onQuery(null);
+    }
+  });
+
   it('the connection registry knows which node holds a user', async () => {
     const { tenant } = await group();
     const a = await connect(node, await node.token(tenant, 'alice'));

@@ -200,6 +200,28 @@ describe.each(backends())('outbox relay (%s)', (backend: Backend) => {
     expect(await unpublished(s.db, tenant)).toBe(0);
   });
 
+  it('a partition with more rows than one batch takes drains in several batches of one drain, in order', async () => {
+    await flush();
+    const { tenant, id, send } = await committed(0);
+    await flush();
+    await send(5);
+    const bus = memoryBus();
+    const got = await record(bus, [roomTopic(tenant, id)]);
+    let batches = 0;
+    const counting: Bus = {
+      ...bus,
+      kind: bus.kind,
+      publishMany: (m) => {
+        batches += 1;
+        return bus.publishMany(m);
+      },
+    };
+    await new OutboxRelay({ db: s.db, bus: counting, batchSize: 2 }).drain();
+    expect(await unpublished(s.db, tenant)).toBe(0);
+    expect(batches).toBeGreaterThanOrEqual(3);
+    expect(got.map((g) => g.frame.seq)).toEqual([2, 3, 4, 5, 6]);
+  });
+
   it('one batch is a constant number of statements however many rows and topics it publishes', async () => {
     await flush();
     const users = Array.from({ length: 120 }, (_, i) => `u${i}`);
@@ -226,10 +248,58 @@ describe.each(backends())('outbox relay (%s)', (backend: Backend) => {
       s.db.onQuery(null);
     }
     expect(batches).toBe(1);
-    // lock the pending partitions, read, mark published (+ the periodic prune of old rows)
-    expect(statements.filter((t) => !/^\s*DELETE FROM outbox/.test(t)).length).toBeLessThanOrEqual(3);
+    // lock the pending partitions and read (one call), mark published (+ the periodic prune)
+    expect(statements.filter((t) => !/^\s*DELETE FROM outbox/.test(t)).length).toBeLessThanOrEqual(2);
     expect(await unpublished(s.db, tenant)).toBe(0);
   });
+
+  onPostgres(
+    'a partition another relay holds is skipped; the others are published; it follows once free',
+    async () => {
+      await flush();
+      const users = Array.from({ length: 40 }, (_, i) => `p${i}`);
+      const { tenant, id, send } = await committed(0, users);
+      await flush();
+      await send(2); // 2 room events + 2 × 40 inbox frames over many partitions
+      const { rows: room } = await s.db.query<{ partition: number }>(
+        'SELECT DISTINCT partition FROM outbox WHERE topic = $1 AND published_at IS NULL',
+        [roomTopic(tenant, id)],
+      );
+      expect(room).toHaveLength(1);
+      const held = room[0].partition;
+      // Another relay's transaction owns the room's partition (the relay's lock class).
+      const other = await openPostgres(s.store.url as string, { max: 1 });
+      let release: () => void = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      let locked: () => void = () => {};
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = other.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(7261002, $1)', [held]);
+        locked();
+        await released;
+      });
+      try {
+        await isLocked;
+        const published = await new OutboxRelay({ db: s.db, bus: memoryBus() }).drain();
+        const { rows: left } = await s.db.query<{ partition: number; n: number }>(
+          `SELECT partition, count(*)::int AS n FROM outbox
+          WHERE tenant_id = $1 AND published_at IS NULL GROUP BY partition`,
+          [tenant],
+        );
+        // Only the held partition is left, the room's events among its rows.
+        expect(left.map((l) => l.partition)).toEqual([held]);
+        expect(published).toBeGreaterThan(0);
+        release();
+        await holder;
+        await new OutboxRelay({ db: s.db, bus: memoryBus() }).drain();
+        expect(await unpublished(s.db, tenant)).toBe(0);
+      } finally {
+        release();
+        await holder.catch(() => {});
+        await other.close();
+      }
+    },
+  );
 
   it('LISTEN/NOTIFY wakes the relay: a send is published without waiting for the poll', async () => {
     await flush();
