@@ -1,0 +1,151 @@
+// The write path alone, through the public HTTP API: closed-loop sends to Herald (1 node) and
+// the usual design (bench/baseline/, two processes) with no socket connected, so what is
+// measured is request → commit → 201 and not the fan-out. Systems are interleaved run by
+// run (a shared machine's load hits both alike); ratios are per run. Server CPU per send is
+// read from /proc for the server processes.
+//
+//   node --import tsx bench/http-send.ts [--runs 3] [--ms 2000] [--concurrency 4,64]
+//   BENCH_SYSTEMS=herald,baseline (default) · HERALD_NODE_CPU_PROF=<dir> profiles Herald
+import { parseArgs } from 'node:util';
+import { cpuMs, now } from './support/procs.ts';
+import { median, pct, r1, table } from './support/stats.ts';
+import { prepareAll, type Running, SYSTEM_NAMES, selectedSystems, type World } from './support/systems.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    ms: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '4,64' },
+    pairs: { type: 'string', default: '50' },
+    groups: { type: 'string', default: '10' },
+  },
+});
+const runs = Number(args.runs);
+const ms = Number(args.ms);
+const concurrencies = args.concurrency.split(',').map(Number);
+const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+const pairs = Number(args.pairs);
+const groups = Number(args.groups);
+const world: World = {
+  users: pairs * 2 + groups * 10,
+  rooms: [
+    ...range(pairs).map((p) => ({ kind: 'direct' as const, members: [2 * p, 2 * p + 1] })),
+    ...range(groups).map((g) => ({ kind: 'group' as const, members: range(10, pairs * 2 + g * 10) })),
+  ],
+};
+const shapes: [string, number[]][] = [
+  [`${pairs} rooms of 2`, range(pairs)],
+  [`${groups} groups of 10`, range(groups, pairs)],
+];
+
+interface Point {
+  sendsPerS: number;
+  p50: number;
+  p99: number;
+  cpuUsPerSend: number;
+  errors: number;
+}
+
+async function closedLoop(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
+  const lat: number[] = [];
+  let errors = 0;
+  let k = 0;
+  const cpu0 = sys.pids.reduce((a, p) => a + cpuMs(p), 0);
+  const t0 = now();
+  const stopAt = t0 + ms;
+  await Promise.all(
+    range(concurrency).map(async () => {
+      while (now() < stopAt) {
+        const i = k++;
+        const room = rooms[i % rooms.length];
+        const members = world.rooms[room].members;
+        const from = members[Math.floor(i / rooms.length) % members.length];
+        const ts = now();
+        try {
+          await sys.send(room, from, i);
+          lat.push(now() - ts);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = now() - t0;
+  const cpu = sys.pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
+  return {
+    sendsPerS: Math.round(lat.length / (elapsed / 1000)),
+    p50: r1(pct(lat, 50)),
+    p99: r1(pct(lat, 99)),
+    cpuUsPerSend: Math.round((cpu * 1000) / Math.max(1, lat.length)),
+    errors,
+  };
+}
+
+const keys = selectedSystems(['herald', 'baseline']);
+const deployments = await prepareAll(keys, world);
+const results = new Map<string, Point[]>(); // `${system}|${shape}|${c}` → runs
+try {
+  for (let r = 0; r < runs; r++) {
+    for (const d of deployments) {
+      const sys = await d.start();
+      try {
+        // Warm up: every room once (Herald's kind cache, both systems' pools and plans).
+        for (const room of range(world.rooms.length))
+          await sys.send(room, world.rooms[room].members[0], 1_000_000 + room);
+        for (const [shape, rooms] of shapes)
+          for (const c of concurrencies) {
+            const p = await closedLoop(sys, rooms, c);
+            const key = `${d.key}|${shape}|${c}`;
+            results.set(key, [...(results.get(key) ?? []), p]);
+            console.error(`run ${r + 1} ${d.name} ${shape} @${c}: ${JSON.stringify(p)}`);
+          }
+      } finally {
+        await sys.stop();
+      }
+    }
+  }
+} finally {
+  for (const d of deployments) await d.drop();
+}
+
+const rows: (string | number)[][] = [];
+for (const [shape] of shapes)
+  for (const c of concurrencies) {
+    const base = results.get(`baseline|${shape}|${c}`);
+    for (const k of keys) {
+      const got = results.get(`${k}|${shape}|${c}`) ?? [];
+      if (!got.length) continue;
+      // Per-run ratios to the baseline's same run, then their median.
+      const rat = (f: (p: Point) => number) =>
+        base ? `${median(got.map((p, i) => f(p) / f(base[i]))).toFixed(2)}×` : '—';
+      const m = (f: (p: Point) => number) => median(got.map(f));
+      rows.push([
+        shape,
+        c,
+        SYSTEM_NAMES[k],
+        m((p) => p.sendsPerS),
+        rat((p) => p.sendsPerS),
+        `${m((p) => p.p50)} / ${m((p) => p.p99)}`,
+        `${rat((p) => p.p50)} / ${rat((p) => p.p99)}`,
+        m((p) => p.cpuUsPerSend),
+        got.reduce((a, p) => a + p.errors, 0),
+      ]);
+    }
+  }
+console.log(
+  table(
+    [
+      'rooms',
+      'concurrency',
+      'system',
+      'sends/s',
+      '÷ usual',
+      'HTTP p50 / p99 ms',
+      '÷ usual (p50 / p99)',
+      'server CPU µs/send',
+      'errors',
+    ],
+    rows,
+  ),
+);
+console.log(`\n_${runs} run(s) of ${ms} ms per point, medians; per-run ratios to the usual design._`);
