@@ -1,0 +1,15 @@
+-- 008: the send function plans its statements once per connection. Must run on PostgreSQL 15
+-- and on PGlite (PostgreSQL 18).
+--
+-- PL/pgSQL caches each statement's plan, but under the default plan_cache_mode a statement
+-- with parameters is planned afresh for its first five runs, and for good when the generic
+-- plan's estimated cost is above the custom plans' — which herald_send_one's statements
+-- always are: their parameters (v_mode, v_kind, …) let a custom plan prune the kind rules'
+-- branches. Planning the same statements for every send was half of PostgreSQL's CPU per
+-- send (1.5–1.9 ms → 0.7–1.1 ms per direct message, pgbench at 4 clients; docs/benchmarks.md,
+-- "Write path, session 2"). Every statement of the function looks rows up by primary key or
+-- unique index whatever the parameters, so the generic plan is as good as any custom one;
+-- branches for other kinds stay in it behind one-time filters that cost nothing to skip.
+-- Set on the batch function, the setting holds for herald_send_one and every function and
+-- trigger they call, and is restored when herald_send returns.
+ALTER FUNCTION herald_send(jsonb) SET plan_cache_mode = force_generic_plan;
