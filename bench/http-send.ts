@@ -6,10 +6,21 @@
 //
 //   node --import tsx bench/http-send.ts [--runs 3] [--ms 2000] [--concurrency 4,64]
 //   BENCH_SYSTEMS=herald,baseline (default) · HERALD_NODE_CPU_PROF=<dir> profiles Herald
+//   --before <checkout>: also Herald from that checkout ("Herald before", its own database),
+//   interleaved with this one — a before/after comparison under the same load.
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { PG_ADMIN_URL } from '../test/support/stores.ts';
 import { cpuMs, now } from './support/procs.ts';
 import { median, pct, r1, table } from './support/stats.ts';
-import { prepareAll, type Running, SYSTEM_NAMES, selectedSystems, type World } from './support/systems.ts';
+import {
+  type Deployment,
+  prepareAll,
+  type Running,
+  SYSTEM_NAMES,
+  selectedSystems,
+  type World,
+} from './support/systems.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -18,6 +29,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '4,64' },
     pairs: { type: 'string', default: '50' },
     groups: { type: 'string', default: '10' },
+    before: { type: 'string' },
   },
 });
 const runs = Number(args.runs);
@@ -43,7 +55,29 @@ interface Point {
   p50: number;
   p99: number;
   cpuUsPerSend: number;
+  /** CPU of the PostgreSQL backends serving the system's database. */
+  pgCpuUsPerSend: number;
   errors: number;
+}
+
+const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+await admin.connect();
+
+/** CPU ms so far of each backend connected to `database` (read from /proc: same host). */
+async function backendCpu(database: string | undefined): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (!database) return out;
+  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [
+    database,
+  ]);
+  for (const { pid } of rows) {
+    try {
+      out.set(pid, cpuMs(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 async function closedLoop(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
@@ -51,6 +85,7 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
   let errors = 0;
   let k = 0;
   const cpu0 = sys.pids.reduce((a, p) => a + cpuMs(p), 0);
+  const pg0 = await backendCpu(sys.database);
   const t0 = now();
   const stopAt = t0 + ms;
   await Promise.all(
@@ -72,22 +107,45 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
   );
   const elapsed = now() - t0;
   const cpu = sys.pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
+  let pgCpu = 0;
+  for (const [pid, ms] of await backendCpu(sys.database)) pgCpu += ms - (pg0.get(pid) ?? 0);
   return {
     sendsPerS: Math.round(lat.length / (elapsed / 1000)),
     p50: r1(pct(lat, 50)),
     p99: r1(pct(lat, 99)),
     cpuUsPerSend: Math.round((cpu * 1000) / Math.max(1, lat.length)),
+    pgCpuUsPerSend: Math.round((pgCpu * 1000) / Math.max(1, lat.length)),
     errors,
   };
 }
 
+interface Entry {
+  label: string;
+  d: Deployment;
+  /** The checkout its nodes run from (HERALD_NODE_ROOT), when not this one. */
+  root?: string;
+}
+/** Runs fn with HERALD_NODE_ROOT set to root (startNode reads it when it spawns). */
+async function from<T>(root: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (root) process.env.HERALD_NODE_ROOT = root;
+  try {
+    return await fn();
+  } finally {
+    delete process.env.HERALD_NODE_ROOT;
+  }
+}
 const keys = selectedSystems(['herald', 'baseline']);
-const deployments = await prepareAll(keys, world);
+const entries: Entry[] = (await prepareAll(keys, world)).map((d) => ({ label: d.name, d }));
+if (args.before) {
+  const [d] = await from(args.before, () => prepareAll(['herald'], world));
+  entries.unshift({ label: 'Herald before', d, root: args.before });
+}
+const labels = entries.map((e) => e.label);
 const results = new Map<string, Point[]>(); // `${system}|${shape}|${c}` → runs
 try {
   for (let r = 0; r < runs; r++) {
-    for (const d of deployments) {
-      const sys = await d.start();
+    for (const { label, d, root } of entries) {
+      const sys = await from(root, () => d.start());
       try {
         // Warm up: every room once (Herald's kind cache, both systems' pools and plans).
         for (const room of range(world.rooms.length))
@@ -95,9 +153,9 @@ try {
         for (const [shape, rooms] of shapes)
           for (const c of concurrencies) {
             const p = await closedLoop(sys, rooms, c);
-            const key = `${d.key}|${shape}|${c}`;
+            const key = `${label}|${shape}|${c}`;
             results.set(key, [...(results.get(key) ?? []), p]);
-            console.error(`run ${r + 1} ${d.name} ${shape} @${c}: ${JSON.stringify(p)}`);
+            console.error(`run ${r + 1} ${label} ${shape} @${c}: ${JSON.stringify(p)}`);
           }
       } finally {
         await sys.stop();
@@ -105,14 +163,15 @@ try {
     }
   }
 } finally {
-  for (const d of deployments) await d.drop();
+  for (const { d } of entries) await d.drop();
+  await admin.end();
 }
 
 const rows: (string | number)[][] = [];
 for (const [shape] of shapes)
   for (const c of concurrencies) {
-    const base = results.get(`baseline|${shape}|${c}`);
-    for (const k of keys) {
+    const base = results.get(`${SYSTEM_NAMES.baseline}|${shape}|${c}`);
+    for (const k of labels) {
       const got = results.get(`${k}|${shape}|${c}`) ?? [];
       if (!got.length) continue;
       // Per-run ratios to the baseline's same run, then their median.
@@ -122,12 +181,12 @@ for (const [shape] of shapes)
       rows.push([
         shape,
         c,
-        SYSTEM_NAMES[k],
+        k,
         m((p) => p.sendsPerS),
         rat((p) => p.sendsPerS),
         `${m((p) => p.p50)} / ${m((p) => p.p99)}`,
         `${rat((p) => p.p50)} / ${rat((p) => p.p99)}`,
-        m((p) => p.cpuUsPerSend),
+        `${m((p) => p.cpuUsPerSend)} + ${m((p) => p.pgCpuUsPerSend)}`,
         got.reduce((a, p) => a + p.errors, 0),
       ]);
     }
@@ -142,7 +201,7 @@ console.log(
       '÷ usual',
       'HTTP p50 / p99 ms',
       '÷ usual (p50 / p99)',
-      'server CPU µs/send',
+      'CPU µs/send: server + PostgreSQL',
       'errors',
     ],
     rows,
