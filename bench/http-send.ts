@@ -57,6 +57,10 @@ interface Point {
   cpuUsPerSend: number;
   /** CPU of the PostgreSQL backends serving the system's database. */
   pgCpuUsPerSend: number;
+  /** Transactions committed in the system's database per send (pg_stat_database). */
+  commitsPerSend: number;
+  /** Rows inserted, updated and deleted in it per send. */
+  rowsPerSend: number;
   errors: number;
 }
 
@@ -80,10 +84,25 @@ async function backendCpu(database: string | undefined): Promise<Map<number, num
   return out;
 }
 
+/** Commits and row writes so far in `database` (statistics are flushed within ~1 s). */
+async function dbStats(database: string | undefined): Promise<{ commits: number; rows: number }> {
+  if (!database) return { commits: 0, rows: 0 };
+  const { rows } = await admin.query<{ commits: string; rows: string }>(
+    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows
+       FROM pg_stat_database WHERE datname = $1`,
+    [database],
+  );
+  return { commits: Number(rows[0]?.commits ?? 0), rows: Number(rows[0]?.rows ?? 0) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function closedLoop(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
   const lat: number[] = [];
   let errors = 0;
   let k = 0;
+  await sleep(1200); // the previous point's statistics reach pg_stat_database
+  const stats0 = await dbStats(sys.database);
   const cpu0 = sys.pids.reduce((a, p) => a + cpuMs(p), 0);
   const pg0 = await backendCpu(sys.database);
   const t0 = now();
@@ -109,12 +128,18 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
   const cpu = sys.pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
   let pgCpu = 0;
   for (const [pid, ms] of await backendCpu(sys.database)) pgCpu += ms - (pg0.get(pid) ?? 0);
+  // Work the sends caused after their 201 (the relay's) is counted too: wait for it.
+  await sleep(1200);
+  const stats = await dbStats(sys.database);
+  const per = (x: number) => Math.round((x / Math.max(1, lat.length)) * 100) / 100;
   return {
     sendsPerS: Math.round(lat.length / (elapsed / 1000)),
     p50: r1(pct(lat, 50)),
     p99: r1(pct(lat, 99)),
     cpuUsPerSend: Math.round((cpu * 1000) / Math.max(1, lat.length)),
     pgCpuUsPerSend: Math.round((pgCpu * 1000) / Math.max(1, lat.length)),
+    commitsPerSend: per(stats.commits - stats0.commits),
+    rowsPerSend: per(stats.rows - stats0.rows),
     errors,
   };
 }
@@ -187,6 +212,7 @@ for (const [shape] of shapes)
         `${m((p) => p.p50)} / ${m((p) => p.p99)}`,
         `${rat((p) => p.p50)} / ${rat((p) => p.p99)}`,
         `${m((p) => p.cpuUsPerSend)} + ${m((p) => p.pgCpuUsPerSend)}`,
+        `${m((p) => p.commitsPerSend)} / ${m((p) => p.rowsPerSend)}`,
         got.reduce((a, p) => a + p.errors, 0),
       ]);
     }
@@ -202,6 +228,7 @@ console.log(
       'HTTP p50 / p99 ms',
       '÷ usual (p50 / p99)',
       'CPU µs/send: server + PostgreSQL',
+      'PostgreSQL commits / rows written per send',
       'errors',
     ],
     rows,
