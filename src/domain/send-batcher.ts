@@ -142,7 +142,9 @@ function settle(batch: Pending[], outcomes: (Composed | Error)[]): void {
 function refusedByServer(err: unknown): boolean {
   if (err instanceof HeraldError || typeof err !== 'object' || err === null) return false;
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+  // A SQLSTATE: five digits or capitals, and no class starts with E — unlike Node's errno
+  // codes (EPIPE, EBADF), which say nothing of the statement's fate.
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code);
 }
 
 function isRetryable(err: unknown): boolean {
