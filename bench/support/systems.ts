@@ -42,6 +42,8 @@ export interface Running {
   mode: Mode;
   /** Server processes (CPU and RSS are summed over them). */
   pids: number[];
+  /** The PostgreSQL database it writes to, if any (its backends' CPU can be read). */
+  database?: string;
   /** One client per user index, spread over the server processes; rooms are the user's rooms. */
   clients(users: number[]): ClientSpec[];
   /** The load generator's name for a room (what its frames carry). */
@@ -208,6 +210,7 @@ async function prepareHerald(
           name: SYSTEM_NAMES[key],
           mode: 'herald',
           pids: procs.map((p) => p.proc.pid as number),
+          database: new URL(db.url).pathname.slice(1),
           clients: (users) =>
             users.map((u, k) => ({
               url: procs[k % procs.length].wsUrl,
@@ -290,6 +293,7 @@ export async function prepareBaseline(world: World, log = console.error): Promis
         name: SYSTEM_NAMES.baseline,
         mode: 'socketio',
         pids: procs.map((p) => p.pid as number),
+        database: new URL(db.url).pathname.slice(1),
         clients: (users) =>
           users.map((u, k) => ({
             url: base(k),

@@ -1,8 +1,9 @@
 // Access tokens: short-lived HS256 JWTs (jose) naming the user, the tenants
 // the session was granted and the active tenant. Verification pins the algorithm, so
 // `alg: none` and key-confusion tokens are rejected.
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { HeraldError } from '../protocol/index.ts';
+import { hs256Verifier, TokenExpired } from './hs256.ts';
 
 export interface AccessClaims {
   /** Active tenant: every call is scoped to it. */
@@ -44,6 +45,8 @@ export function hmacKey(secret: string): () => Promise<CryptoKey> {
 
 export function accessTokens(secret: string, defaultTtlSec: number): AccessTokens {
   const key = hmacKey(secret);
+  // Verified synchronously (hs256.ts): every request and handshake verifies a token.
+  const verifyHs256 = hs256Verifier(secret, { issuer: ISSUER, audience: AUDIENCE });
   return {
     async mint(claims, ttlSec = defaultTtlSec) {
       const exp = Math.floor(Date.now() / 1000) + ttlSec;
@@ -59,11 +62,7 @@ export function accessTokens(secret: string, defaultTtlSec: number): AccessToken
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, await key(), {
-          algorithms: ['HS256'],
-          issuer: ISSUER,
-          audience: AUDIENCE,
-        });
+        const payload = verifyHs256(token);
         if (
           typeof payload.sub !== 'string' ||
           typeof payload.tid !== 'string' ||
@@ -83,7 +82,7 @@ export function accessTokens(secret: string, defaultTtlSec: number): AccessToken
         };
       } catch (err) {
         if (err instanceof HeraldError) throw err;
-        if (err instanceof errors.JWTExpired) throw new HeraldError('TOKEN_EXPIRED');
+        if (err instanceof TokenExpired) throw new HeraldError('TOKEN_EXPIRED');
         throw new HeraldError('UNAUTHENTICATED', 'Invalid access token.');
       }
     },

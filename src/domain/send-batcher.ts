@@ -3,6 +3,11 @@
 // durable send waits for — is paid once per batch instead of once per send. Each send keeps
 // its own seq, replay and refusal: refusals are results, not exceptions, and write nothing.
 //
+// The statement is its own transaction (autocommit): one round trip per batch instead of
+// three (BEGIN, the statement, COMMIT) — on a loaded machine each round trip is a socket
+// write and a wake-up on both sides. A statement is atomic on its own, so a batch still
+// commits all of it or nothing.
+//
 // There is no timer: a send starts a batch at once while fewer than `maxInFlight` batches
 // are running, so an idle node adds no latency. Under load every slot is busy and sends queue;
 // each finished batch takes up to `maxBatch` of them, so the batch grows with the load and
@@ -11,13 +16,14 @@
 // A batch takes no conversation that a running batch holds: its sends wait in the queue
 // instead of on the row lock, where they would stall the whole batch (and every batch behind
 // it) until the other commits. One conversation's sends keep their order.
+import { HeraldError } from '../protocol/index.ts';
 import { type Composed, composeInTx, type SendSpec } from './compose.ts';
-import type { Transactor } from './ports.ts';
+import type { Sql, Transactor } from './ports.ts';
 
 export interface BatcherOptions {
   /** Sends per transaction at most. */
   maxBatch: number;
-  /** Transactions running at once (each holds a connection). */
+  /** Batches running at once (each holds a connection for one statement). */
   maxInFlight: number;
 }
 
@@ -40,7 +46,7 @@ export class SendBatcher {
   private readonly busy = new Set<string>();
 
   constructor(
-    private readonly db: Transactor,
+    private readonly db: Sql,
     private readonly opts: BatcherOptions = defaultBatcherOptions,
   ) {}
 
@@ -85,8 +91,9 @@ export class SendBatcher {
     const tried = await this.attempt(batch.map((p) => p.spec));
     if ('outcomes' in tried) return settle(batch, tried.outcomes);
     if (!tried.beforeCommit) {
-      // COMMIT itself failed: whether it took effect is unknown, so nothing may run again
-      // (a send without client_id would be written twice). The client retries by client_id.
+      // No answer from the server (the connection was lost mid-statement): whether the batch
+      // committed is unknown, so nothing may run again (a send without client_id would be
+      // written twice). The client retries by client_id.
       for (const p of batch) p.reject(tried.err);
       return;
     }
@@ -108,23 +115,14 @@ export class SendBatcher {
     p.reject(err);
   }
 
-  /** One transaction; on failure, whether it failed before COMMIT (then nothing was written). */
+  /** One statement, its own transaction; on failure, whether nothing was written for sure. */
   private async attempt(
     specs: SendSpec[],
   ): Promise<{ outcomes: (Composed | Error)[] } | { err: unknown; beforeCommit: boolean }> {
-    let beforeCommit = false;
     try {
-      const outcomes = await this.db.transaction(async (tx) => {
-        try {
-          return await composeInTx(tx, specs);
-        } catch (err) {
-          beforeCommit = true;
-          throw err;
-        }
-      });
-      return { outcomes };
+      return { outcomes: await composeInTx(this.db, specs) };
     } catch (err) {
-      return { err, beforeCommit };
+      return { err, beforeCommit: refusedByServer(err) };
     }
   }
 }
@@ -134,6 +132,19 @@ function settle(batch: Pending[], outcomes: (Composed | Error)[]): void {
     if (out instanceof Error) batch[i].reject(out);
     else batch[i].resolve(out);
   });
+}
+
+/**
+ * Whether the server answered the statement with an error (a SQLSTATE): an autocommit
+ * statement that failed rolled back, so nothing of it was written. Anything else — the
+ * connection lost (STORE_UNAVAILABLE), a reply that never came — leaves the outcome unknown.
+ */
+function refusedByServer(err: unknown): boolean {
+  if (err instanceof HeraldError || typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  // A SQLSTATE: five digits or capitals, and no class starts with E — unlike Node's errno
+  // codes (EPIPE, EBADF), which say nothing of the statement's fate.
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code);
 }
 
 function isRetryable(err: unknown): boolean {

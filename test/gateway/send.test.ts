@@ -3,6 +3,7 @@
 // HTTP's; the per-user send limit is shared with HTTP (more sockets, no more sends).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConversation } from '../../src/domain/conversations.ts';
+import type { QueryOptions, Row } from '../../src/domain/ports.ts';
 import { seedTenant, snapshot } from '../support/fixtures.ts';
 import { startTestHerald } from '../support/herald.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
@@ -48,16 +49,16 @@ describe.each(backends())('gateway send (%s)', (backend: Backend) => {
     const db = node.herald.deps.db;
     let c: Client | null = null;
     let held = false;
-    // The first send's transaction starts only once the frames after it were dispatched
+    // The first send's statement starts only once the frames after it were dispatched
     // (the ping behind them was answered): a second send that did not wait would win the lock.
     const slowFirst: typeof db = {
       ...db,
-      async transaction(fn) {
-        if (!held) {
+      async query<T extends Row>(text: string, params?: unknown[], opts?: QueryOptions) {
+        if (!held && /herald_send\(/.test(text)) {
           held = true;
           await until(() => c?.of('pong').length, 'the frames behind the first send');
         }
-        return db.transaction(fn);
+        return db.query<T>(text, params, opts);
       },
     };
     const gw = await node.serve({ deps: { ...node.herald.deps, db: slowFirst } });
@@ -91,17 +92,17 @@ describe.each(backends())('gateway send (%s)', (backend: Backend) => {
     let held = false;
     const holdFirst: typeof db = {
       ...db,
-      async transaction(fn) {
-        if (!held) {
+      async query<T extends Row>(text: string, params?: unknown[], opts?: QueryOptions) {
+        if (!held && /herald_send\(/.test(text)) {
           held = true;
           await until(() => release, 'the test to release the first send');
         }
-        return db.transaction(fn);
+        return db.query<T>(text, params, opts);
       },
     };
     const gw = await node.serve({ deps: { ...node.herald.deps, db: holdFirst } });
     const c = await connect(gw, await node.token(tenant, 'alice'));
-    // Subscribed: both kinds are known, so the first frame is the first to open a transaction.
+    // Subscribed: both kinds are known, so the first frame is the first to run `herald_send`.
     await subscribe(c, group);
     await subscribe(c, other);
     c.send({ type: 'send', conversation: group, client_id: 'held', body: 'h' });

@@ -27,8 +27,10 @@ export async function startNode(env: Record<string, string>, timeoutMs = 60_000)
   // (the bench's profiles; NODE_OPTIONS refuses --cpu-prof, so it goes on the command line).
   const prof = process.env.HERALD_NODE_CPU_PROF;
   const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  const proc = spawn(process.execPath, [...flags, join(root, 'bin', 'herald.mjs'), 'serve'], {
-    cwd: root,
+  // HERALD_NODE_ROOT=<checkout> runs another checkout's herald (a bench's "before" side).
+  const from = process.env.HERALD_NODE_ROOT ?? root;
+  const proc = spawn(process.execPath, [...flags, join(from, 'bin', 'herald.mjs'), 'serve'], {
+    cwd: from,
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,237 @@
+// The write path alone, through the public HTTP API: closed-loop sends to Herald (1 node) and
+// the usual design (bench/baseline/, two processes) with no socket connected, so what is
+// measured is request → commit → 201 and not the fan-out. Systems are interleaved run by
+// run (a shared machine's load hits both alike); ratios are per run. Server CPU per send is
+// read from /proc for the server processes.
+//
+//   node --import tsx bench/http-send.ts [--runs 3] [--ms 2000] [--concurrency 4,64]
+//   BENCH_SYSTEMS=herald,baseline (default) · HERALD_NODE_CPU_PROF=<dir> profiles Herald
+//   --before <checkout>: also Herald from that checkout ("Herald before", its own database),
+//   interleaved with this one — a before/after comparison under the same load.
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { PG_ADMIN_URL } from '../test/support/stores.ts';
+import { cpuMs, now } from './support/procs.ts';
+import { median, pct, r1, table } from './support/stats.ts';
+import {
+  type Deployment,
+  prepareAll,
+  type Running,
+  SYSTEM_NAMES,
+  selectedSystems,
+  type World,
+} from './support/systems.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    ms: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '4,64' },
+    pairs: { type: 'string', default: '50' },
+    groups: { type: 'string', default: '10' },
+    before: { type: 'string' },
+  },
+});
+const runs = Number(args.runs);
+const ms = Number(args.ms);
+const concurrencies = args.concurrency.split(',').map(Number);
+const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+const pairs = Number(args.pairs);
+const groups = Number(args.groups);
+const world: World = {
+  users: pairs * 2 + groups * 10,
+  rooms: [
+    ...range(pairs).map((p) => ({ kind: 'direct' as const, members: [2 * p, 2 * p + 1] })),
+    ...range(groups).map((g) => ({ kind: 'group' as const, members: range(10, pairs * 2 + g * 10) })),
+  ],
+};
+const shapes: [string, number[]][] = [
+  [`${pairs} rooms of 2`, range(pairs)],
+  [`${groups} groups of 10`, range(groups, pairs)],
+];
+
+interface Point {
+  sendsPerS: number;
+  p50: number;
+  p99: number;
+  cpuUsPerSend: number;
+  /** CPU of the PostgreSQL backends serving the system's database. */
+  pgCpuUsPerSend: number;
+  /** Transactions committed in the system's database per send (pg_stat_database). */
+  commitsPerSend: number;
+  /** Rows inserted, updated and deleted in it per send. */
+  rowsPerSend: number;
+  errors: number;
+}
+
+const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+await admin.connect();
+
+/** CPU ms so far of each backend connected to `database` (read from /proc: same host). */
+async function backendCpu(database: string | undefined): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (!database) return out;
+  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [
+    database,
+  ]);
+  for (const { pid } of rows) {
+    try {
+      out.set(pid, cpuMs(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Commits and row writes so far in `database` (statistics are flushed within ~1 s). */
+async function dbStats(database: string | undefined): Promise<{ commits: number; rows: number }> {
+  if (!database) return { commits: 0, rows: 0 };
+  const { rows } = await admin.query<{ commits: string; rows: string }>(
+    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows
+       FROM pg_stat_database WHERE datname = $1`,
+    [database],
+  );
+  return { commits: Number(rows[0]?.commits ?? 0), rows: Number(rows[0]?.rows ?? 0) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function closedLoop(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
+  const lat: number[] = [];
+  let errors = 0;
+  let k = 0;
+  await sleep(1200); // the previous point's statistics reach pg_stat_database
+  const stats0 = await dbStats(sys.database);
+  const cpu0 = sys.pids.reduce((a, p) => a + cpuMs(p), 0);
+  const pg0 = await backendCpu(sys.database);
+  const t0 = now();
+  const stopAt = t0 + ms;
+  await Promise.all(
+    range(concurrency).map(async () => {
+      while (now() < stopAt) {
+        const i = k++;
+        const room = rooms[i % rooms.length];
+        const members = world.rooms[room].members;
+        const from = members[Math.floor(i / rooms.length) % members.length];
+        const ts = now();
+        try {
+          await sys.send(room, from, i);
+          lat.push(now() - ts);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = now() - t0;
+  const cpu = sys.pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
+  let pgCpu = 0;
+  for (const [pid, ms] of await backendCpu(sys.database)) pgCpu += ms - (pg0.get(pid) ?? 0);
+  // Work the sends caused after their 201 (the relay's) is counted too: wait for it.
+  await sleep(1200);
+  const stats = await dbStats(sys.database);
+  const per = (x: number) => Math.round((x / Math.max(1, lat.length)) * 100) / 100;
+  return {
+    sendsPerS: Math.round(lat.length / (elapsed / 1000)),
+    p50: r1(pct(lat, 50)),
+    p99: r1(pct(lat, 99)),
+    cpuUsPerSend: Math.round((cpu * 1000) / Math.max(1, lat.length)),
+    pgCpuUsPerSend: Math.round((pgCpu * 1000) / Math.max(1, lat.length)),
+    commitsPerSend: per(stats.commits - stats0.commits),
+    rowsPerSend: per(stats.rows - stats0.rows),
+    errors,
+  };
+}
+
+interface Entry {
+  label: string;
+  d: Deployment;
+  /** The checkout its nodes run from (HERALD_NODE_ROOT), when not this one. */
+  root?: string;
+}
+/** Runs fn with HERALD_NODE_ROOT set to root (startNode reads it when it spawns). */
+async function from<T>(root: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (root) process.env.HERALD_NODE_ROOT = root;
+  try {
+    return await fn();
+  } finally {
+    delete process.env.HERALD_NODE_ROOT;
+  }
+}
+const keys = selectedSystems(['herald', 'baseline']);
+const entries: Entry[] = (await prepareAll(keys, world)).map((d) => ({ label: d.name, d }));
+if (args.before) {
+  const [d] = await from(args.before, () => prepareAll(['herald'], world));
+  entries.unshift({ label: 'Herald before', d, root: args.before });
+}
+const labels = entries.map((e) => e.label);
+const results = new Map<string, Point[]>(); // `${system}|${shape}|${c}` → runs
+try {
+  for (let r = 0; r < runs; r++) {
+    for (const { label, d, root } of entries) {
+      const sys = await from(root, () => d.start());
+      try {
+        // Warm up: every room once (Herald's kind cache, both systems' pools and plans).
+        for (const room of range(world.rooms.length))
+          await sys.send(room, world.rooms[room].members[0], 1_000_000 + room);
+        for (const [shape, rooms] of shapes)
+          for (const c of concurrencies) {
+            const p = await closedLoop(sys, rooms, c);
+            const key = `${label}|${shape}|${c}`;
+            results.set(key, [...(results.get(key) ?? []), p]);
+            console.error(`run ${r + 1} ${label} ${shape} @${c}: ${JSON.stringify(p)}`);
+          }
+      } finally {
+        await sys.stop();
+      }
+    }
+  }
+} finally {
+  for (const { d } of entries) await d.drop();
+  await admin.end();
+}
+
+const rows: (string | number)[][] = [];
+for (const [shape] of shapes)
+  for (const c of concurrencies) {
+    const base = results.get(`${SYSTEM_NAMES.baseline}|${shape}|${c}`);
+    for (const k of labels) {
+      const got = results.get(`${k}|${shape}|${c}`) ?? [];
+      if (!got.length) continue;
+      // Per-run ratios to the baseline's same run, then their median.
+      const rat = (f: (p: Point) => number) =>
+        base ? `${median(got.map((p, i) => f(p) / f(base[i]))).toFixed(2)}×` : '—';
+      const m = (f: (p: Point) => number) => median(got.map(f));
+      rows.push([
+        shape,
+        c,
+        k,
+        m((p) => p.sendsPerS),
+        rat((p) => p.sendsPerS),
+        `${m((p) => p.p50)} / ${m((p) => p.p99)}`,
+        `${rat((p) => p.p50)} / ${rat((p) => p.p99)}`,
+        `${m((p) => p.cpuUsPerSend)} + ${m((p) => p.pgCpuUsPerSend)}`,
+        `${m((p) => p.commitsPerSend)} / ${m((p) => p.rowsPerSend)}`,
+        got.reduce((a, p) => a + p.errors, 0),
+      ]);
+    }
+  }
+console.log(
+  table(
+    [
+      'rooms',
+      'concurrency',
+      'system',
+      'sends/s',
+      '÷ usual',
+      'HTTP p50 / p99 ms',
+      '÷ usual (p50 / p99)',
+      'CPU µs/send: server + PostgreSQL',
+      'PostgreSQL commits / rows written per send',
+      'errors',
+    ],
+    rows,
+  ),
+);
+console.log(`\n_${runs} run(s) of ${ms} ms per point, medians; per-run ratios to the usual design._`);
