@@ -16,7 +16,6 @@ import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import type { PushReporter } from '../domain/delivery-log.ts';
 import type { Lifecycle } from '../host/lifecycle.ts';
 import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
@@ -67,8 +66,6 @@ export interface ApiHost {
   webhookPolicy?: AddressPolicy;
   /** Offline push (devices routes); absent in apps built without a host. */
   push?: Push;
-  /** Push outcomes for the per-message delivery log (wired by the push feature). */
-  pushReporter?: PushReporter;
 }
 
 export interface Limiters {

@@ -106,7 +106,7 @@ describe.each(backends())('per-message delivery log (%s)', (backend: Backend) =>
         ],
       },
       webhooks: { delivered: 1, pending: 0, dead: 0 },
-      push: null,
+      push: { sent: 0, pending: 0, failed: 0, invalid_token: 0, skipped: {} },
     });
     expect(Date.parse(first.body.published_at as string)).toBeGreaterThanOrEqual(
       Date.parse(message.created_at),

@@ -183,7 +183,7 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
   });
 
   it('a connected reader, a reader who read in time, the sender and a muted conversation get none', async () => {
-    const { tenant_id } = await t.createTenant();
+    const { tenant_id, api_key } = await t.createTenant();
     const [alice, bob, carol, dave] = await users(tenant_id, 'alice', 'bob', 'carol', 'dave');
     const subs = {
       alice: await subscribe(alice, 'alice'),
@@ -217,13 +217,16 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
       ]);
       expect(await log(bob, subs.bob.device.id)).toEqual([]);
       expect(await log(alice, subs.alice.device.id)).toEqual([]);
-      expect(await pushSummaryForMessage(t.db, tenant_id, conv, m.seq)).toEqual({
-        sent: 0,
-        pending: 0,
-        failed: 0,
-        invalid_token: 0,
-        skipped: { online: 1, muted: 1 },
+      const summary = { sent: 0, pending: 0, failed: 0, invalid_token: 0, skipped: { online: 1, muted: 1 } };
+      expect(await pushSummaryForMessage(t.db, tenant_id, conv, m.seq)).toEqual(summary);
+      // The tenant backend reads the same in the message's delivery log.
+      const delivery = await t.call<{ push: unknown }>({
+        method: 'GET',
+        url: `/v1/conversations/${conv}/messages/${m.id}/delivery`,
+        headers: { authorization: `Bearer ${api_key}` },
       });
+      expect(delivery.status).toBe(200);
+      expect(delivery.body.push).toEqual(summary);
     } finally {
       ws.close();
     }

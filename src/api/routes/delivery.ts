@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { deliveryLog } from '../../domain/delivery-log.ts';
+import { pushSummaryForMessage } from '../../push/deliveries.ts';
 import type { RouteDeps } from '../app.ts';
 import { backendTenantOf } from '../context.ts';
 import { errorReplies, MessageParams } from '../schemas.ts';
@@ -65,11 +66,17 @@ const DeliveryLogReply = Type.Object(
       },
       strict,
     ),
-    push: Nullable(
-      Type.Object(
-        {},
-        { additionalProperties: true, description: 'Push outcomes (docs/push.md); null: none.' },
-      ),
+    push: Type.Object(
+      {
+        sent: Int,
+        pending: Int,
+        failed: Int,
+        invalid_token: Int,
+        skipped: Type.Record(Type.String(), Int, {
+          description: 'Devices not pushed, by reason (muted, online, read, device_removed).',
+        }),
+      },
+      { ...strict, description: 'Push outcomes per device for pushes covering this seq (docs/push.md).' },
     ),
   },
   { ...strict, description: 'What happened to one message' },
@@ -96,7 +103,7 @@ export const deliveryRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     async (req) =>
       deliveryLog(host.db, backendTenantOf(req), req.params.id, req.params.message_id, {
         detailMax: host.deps.limits.receiptDetailMax,
-        push: host.pushReporter,
+        push: async (q) => ({ ...(await pushSummaryForMessage(host.db, q.tenant, q.conversation, q.seq)) }),
       }),
   );
 };
