@@ -23,7 +23,7 @@ export interface PendingRow {
 export interface Decided {
   pushes: number;
   /** One per device skipped: its platform and why. */
-  skips: { platform: string; reason: 'muted' | 'online' }[];
+  skips: { platform: string; reason: 'muted' | 'online' | 'delivered' }[];
 }
 
 interface Candidate extends Row {
@@ -32,6 +32,7 @@ interface Candidate extends Row {
   platform: string;
   muted: boolean;
   last_read_seq: string;
+  last_delivered_seq: string;
   decided_seq: string;
   head: string;
 }
@@ -40,7 +41,7 @@ interface Candidate extends Row {
 // whom no decision covers it yet.
 // Large channels push only the mentioned (their members have no per-message rows).
 const CANDIDATES = `
-  SELECT d.id AS device_id, d.user_id, d.platform, e.muted, e.last_read_seq, COALESCE(s.decided_seq, 0) AS decided_seq,
+  SELECT d.id AS device_id, d.user_id, d.platform, e.muted, e.last_read_seq, e.last_delivered_seq, COALESCE(s.decided_seq, 0) AS decided_seq,
          c.last_seq AS head
     FROM push_devices d
     JOIN inbox_entries e ON e.tenant_id = d.tenant_id AND e.user_id = d.user_id AND e.conversation_id = $2
@@ -111,8 +112,15 @@ async function record(tx: Sql, row: PendingRow, rows: Candidate[], online: Set<s
   };
   const state = new Map<string, number>();
   for (const r of rows) {
-    // Muted first: a muted conversation never rings, online or not.
-    const reason = r.muted ? ('muted' as const) : online.has(r.user_id) ? ('online' as const) : null;
+    // Muted first: a muted conversation never rings, online or not. A client of the user that
+    // acknowledged the message (a `delivered` frame: it is on a screen of theirs) needs no ring.
+    const reason = r.muted
+      ? ('muted' as const)
+      : online.has(r.user_id)
+        ? ('online' as const)
+        : Number(r.last_delivered_seq) >= row.seq
+          ? ('delivered' as const)
+          : null;
     cols.device.push(r.device_id);
     cols.user.push(r.user_id);
     cols.status.push(reason ? 'skipped' : 'pending');

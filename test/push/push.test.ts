@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { TokenPair } from '../../src/auth/service.ts';
 import type { PushConfig } from '../../src/config.ts';
+import { markDelivered } from '../../src/domain/delivery-marker.ts';
 import { type PushDelivery, pushSummaryForMessage } from '../../src/push/deliveries.ts';
 import type { Device } from '../../src/push/devices.ts';
 import { createPush } from '../../src/push/index.ts';
@@ -240,6 +241,23 @@ describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) 
     await settled(t.db, tenant_id);
     expect(pushesTo(subs.carol.sub)).toHaveLength(1);
     expect(pushesTo(subs.dave.sub)).toEqual([]);
+  });
+
+  it('a message a client of the user acknowledged (delivered) within the delay is not pushed', async () => {
+    const { tenant_id } = await t.createTenant();
+    const [alice, bob] = await users(tenant_id, 'alice', 'bob');
+    const { device, sub } = await subscribe(bob, 'bob-delivered');
+    const conv = await group(alice, 'Seen elsewhere', ['bob']);
+    const m = await send(alice, conv, 'on your laptop already');
+    // What bob's SDK's coalesced `delivered` frame does (the frame itself: test/delivery).
+    await markDelivered(t.herald.deps, tenant_id, 'bob', conv, m.seq);
+    await settled(t.db, tenant_id);
+    expect(pushesTo(sub)).toEqual([]);
+    expect((await log(bob, device.id)).map((d) => [d.status, d.reason])).toEqual([['skipped', 'delivered']]);
+    // A later message nobody acknowledged rings.
+    await send(alice, conv, 'and now?');
+    await settled(t.db, tenant_id);
+    expect(pushesTo(sub)).toHaveLength(1);
   });
 
   it('a message deleted within the delay is not pushed', async () => {
