@@ -281,9 +281,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     else this.write({ type: 'view', conversation });
   }
 
-  /** Call on keystrokes; sends at most one `typing` per conversation per throttle window. */
+  /**
+   * Call on keystrokes; sends at most one `typing` per conversation per throttle window, and only
+   * in a conversation whose subscribe this connection has confirmed (the gateway refuses typing
+   * before its `subscribed`; right after a reconnect the resubscribe may still be on its way).
+   */
   typing(conversation: string): boolean {
-    if (this._state !== 'connected' || !this.typingTracker.shouldSend(conversation)) return false;
+    if (this._state !== 'connected') return false;
+    const sub = this.subs.get(conversation);
+    if (!sub || sub.status !== 'subscribed' || this.toSubscribe.has(conversation)) return false;
+    if (!this.typingTracker.shouldSend(conversation)) return false;
     return this.write({ type: 'typing', conversation });
   }
 

@@ -1,0 +1,93 @@
+// More chaos seeds than `npm test` runs, one after another (each run starts its
+// own database and node):
+//   node --import tsx test/client/chaos/cli.ts --seeds 50          # seeds 1..50
+//   node --import tsx test/client/chaos/cli.ts --from 100 --seeds 20
+//   node --import tsx test/client/chaos/cli.ts --seed 7 --trace    # one seed, every step
+//   node --import tsx test/client/chaos/cli.ts --seeds 5 --duration 20000
+// (`npm run chaos -- --seeds 50` is the same.) Failing seeds are printed with
+// what differed and the command that reruns them; the exit code is 1 if any failed.
+import { type ChaosResult, rerunCommand, runChaos } from './run.ts';
+
+interface Args {
+  from: number;
+  count: number;
+  durationMs?: number;
+  settleMs?: number;
+  trace: boolean;
+}
+
+function parse(argv: string[]): Args {
+  const args: Args = { from: 1, count: 10, trace: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer`);
+      return v;
+    };
+    if (a === '--seeds') args.count = num();
+    else if (a === '--from') args.from = num();
+    else if (a === '--seed') {
+      args.from = num();
+      args.count = 1;
+    } else if (a === '--duration') args.durationMs = num();
+    else if (a === '--settle') args.settleMs = num();
+    else if (a === '--trace') args.trace = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(
+        'node --import tsx test/client/chaos/cli.ts [--seeds N] [--from N] [--seed N] [--duration MS] [--settle MS] [--trace]',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return args;
+}
+
+export function report(r: ChaosResult): string {
+  return [
+    `FAIL seed ${r.seed} (${(r.ms / 1000).toFixed(1)} s)`,
+    r.summary,
+    ...r.failures.map((f) => `  - ${f}`),
+    `  rerun: ${rerunCommand(r.seed)}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  // An exception thrown in a client callback (e.g. an illegal state transition) fails the seed.
+  let uncaught: string[] = [];
+  process.on('uncaughtException', (err) => uncaught.push(`uncaught: ${err.stack ?? err}`));
+  process.on('unhandledRejection', (err) => uncaught.push(`unhandled rejection: ${String(err)}`));
+  const failed: number[] = [];
+  const started = Date.now();
+  for (let seed = args.from; seed < args.from + args.count; seed++) {
+    uncaught = [];
+    let r: ChaosResult;
+    try {
+      r = await runChaos({
+        seed,
+        durationMs: args.durationMs,
+        settleMs: args.settleMs,
+        trace: args.trace ? (line) => console.log(`[${seed}] ${line}`) : undefined,
+      });
+    } catch (err) {
+      r = { seed, failures: [`the run threw: ${(err as Error).stack}`], summary: '', ms: 0 };
+    }
+    r.failures.push(...uncaught);
+    if (r.failures.length) {
+      failed.push(seed);
+      console.log(report(r));
+    } else {
+      console.log(`seed ${seed} ok (${(r.ms / 1000).toFixed(1)} s)${args.trace ? `\n${r.summary}` : ''}`);
+    }
+  }
+  const total = ((Date.now() - started) / 1000).toFixed(0);
+  console.log(`${args.count} seeds, ${failed.length} failed, ${total} s`);
+  if (failed.length) {
+    console.log(`failed seeds: ${failed.join(' ')}`);
+    for (const s of failed) console.log(`  ${rerunCommand(s)}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
