@@ -288,8 +288,8 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    */
   typing(conversation: string): boolean {
     if (this._state !== 'connected') return false;
-    const sub = this.subs.get(conversation);
-    if (!sub || sub.status !== 'subscribed' || this.toSubscribe.has(conversation)) return false;
+    if (this.subs.get(conversation)?.status !== 'subscribed' || this.toSubscribe.has(conversation))
+      return false;
     if (!this.typingTracker.shouldSend(conversation)) return false;
     return this.write({ type: 'typing', conversation });
   }

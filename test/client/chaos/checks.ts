@@ -63,9 +63,13 @@ async function serverState(w: ChaosWorld): Promise<ServerState> {
   return { history: hist, inbox: boxes };
 }
 
-/** Polls until nothing differs (returns []) or `boundMs` passes (returns the differences). */
-export async function converge(w: ChaosWorld, boundMs: number): Promise<string[]> {
-  const deadline = Date.now() + boundMs;
+/**
+ * Polls until nothing differs (no differences, and how long that took) or `boundMs` passes (the
+ * differences left).
+ */
+export async function converge(w: ChaosWorld, boundMs: number): Promise<{ diffs: string[]; ms: number }> {
+  const start = Date.now();
+  const deadline = start + boundMs;
   for (;;) {
     let diffs: string[];
     try {
@@ -73,11 +77,11 @@ export async function converge(w: ChaosWorld, boundMs: number): Promise<string[]
     } catch (err) {
       diffs = [`reading the server's state failed: ${(err as Error).message}`];
     }
-    if (diffs.length === 0) return [];
+    if (diffs.length === 0) return { diffs, ms: Date.now() - start };
     if (Date.now() > deadline) {
       const shown = diffs.slice(0, 30);
       if (diffs.length > shown.length) shown.push(`… and ${diffs.length - shown.length} more`);
-      return [`not converged ${boundMs} ms after faults off:`, ...shown];
+      return { diffs: [`not converged ${boundMs} ms after faults off:`, ...shown], ms: Date.now() - start };
     }
     await new Promise((r) => setTimeout(r, 300));
   }

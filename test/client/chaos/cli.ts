@@ -6,7 +6,7 @@
 //   node --import tsx test/client/chaos/cli.ts --seeds 5 --duration 20000
 // (`npm run chaos -- --seeds 50` is the same.) Failing seeds are printed with
 // what differed and the command that reruns them; the exit code is 1 if any failed.
-import { type ChaosResult, rerunCommand, runChaos } from './run.ts';
+import { type ChaosResult, failureReport, rerunCommand, runChaos } from './run.ts';
 
 interface Args {
   from: number;
@@ -43,15 +43,6 @@ function parse(argv: string[]): Args {
   return args;
 }
 
-export function report(r: ChaosResult): string {
-  return [
-    `FAIL seed ${r.seed} (${(r.ms / 1000).toFixed(1)} s)`,
-    r.summary,
-    ...r.failures.map((f) => `  - ${f}`),
-    `  rerun: ${rerunCommand(r.seed)}`,
-  ].join('\n');
-}
-
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   // An exception thrown in a client callback (e.g. an illegal state transition) fails the seed.
@@ -71,14 +62,15 @@ async function main(): Promise<void> {
         trace: args.trace ? (line) => console.log(`[${seed}] ${line}`) : undefined,
       });
     } catch (err) {
-      r = { seed, failures: [`the run threw: ${(err as Error).stack}`], summary: '', ms: 0 };
+      r = { seed, failures: [`the run threw: ${(err as Error).stack}`], summary: '', ms: 0, settleMs: 0 };
     }
     r.failures.push(...uncaught);
     if (r.failures.length) {
       failed.push(seed);
-      console.log(report(r));
+      console.log(failureReport(r));
     } else {
-      console.log(`seed ${seed} ok (${(r.ms / 1000).toFixed(1)} s)${args.trace ? `\n${r.summary}` : ''}`);
+      const took = `${(r.ms / 1000).toFixed(1)} s, converged ${(r.settleMs / 1000).toFixed(1)} s after faults off`;
+      console.log(`seed ${seed} ok (${took})${args.trace ? `\n${r.summary}` : ''}`);
     }
   }
   const total = ((Date.now() - started) / 1000).toFixed(0);

@@ -2,9 +2,9 @@
 // process on a PostgreSQL database of its own, four SDK clients (alice on two
 // devices, bob, carol) in a direct and a group conversation, every byte
 // between them going through the seeded ChaosProxy. While faults are on the
-// clients send (optimistically), read, type, change what they view and now and
-// then go offline; the node is restarted once (SIGKILL or SIGTERM) in the
-// middle. Then the faults stop and the run waits, with a bound, until every
+// clients send (optimistically), read, type, change what they view, close and
+// reopen a conversation and now and then go offline; the node is restarted
+// once (SIGKILL or SIGTERM) in the middle. Then the faults stop and the run waits, with a bound, until every
 // client has converged on the server's state — or reports what differs.
 //
 // The seed fixes the fault profile, each connection's fault plan (by its
@@ -32,6 +32,8 @@ export interface ChaosOptions {
 export interface ChaosResult {
   seed: number;
   failures: string[];
+  /** From faults off to converged (or to giving up). */
+  settleMs: number;
   /** The plan and what happened: for the report of a failing seed, and the CLI's totals. */
   summary: string;
   ms: number;
@@ -40,6 +42,16 @@ export interface ChaosResult {
 /** How to run one seed again, for failure messages. */
 export function rerunCommand(seed: number): string {
   return `node --import tsx test/client/chaos/cli.ts --seed ${seed} --trace`;
+}
+
+/** A failing seed: what it planned, what happened, what differed, and how to run it again. */
+export function failureReport(r: ChaosResult): string {
+  return [
+    `FAIL seed ${r.seed} (${(r.ms / 1000).toFixed(1)} s)`,
+    r.summary,
+    ...r.failures.map((f) => `  - ${f}`),
+    `  rerun: ${rerunCommand(r.seed)}`,
+  ].join('\n');
 }
 
 interface Plan {
@@ -207,7 +219,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const op = (device: Device) => {
       const { client } = device;
       const conversation = rng.pick(device.conversations);
-      switch (rng.weighted([4, 3, 3, 1, 0.15])) {
+      switch (rng.weighted([4, 3, 3, 1, 0.15, 0.3])) {
         case 0: {
           const body = `${device.name}#${++sendNo}`;
           const others = membersOf[conversation].filter((u) => u !== device.user);
@@ -235,6 +247,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           const v = rng.chance(0.6) ? conversation : null;
           client.view(v);
           log(`${device.name} view ${v ? convName(v) : 'none'}`);
+          return;
+        }
+        case 5: {
+          // Away from the conversation and back: a new subscription, from the start again.
+          client.subscription(conversation)?.close();
+          client.open(conversation, { sinceSeq: 0 });
+          log(`${device.name} reopen ${convName(conversation)}`);
           return;
         }
         default: {
@@ -295,8 +314,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       d.offline = false;
       d.client.connect();
     }
-    const diffs = await converge(cw, opts.settleMs ?? 45_000);
-    failures.push(...diffs);
+    const settled = await converge(cw, opts.settleMs ?? 45_000);
+    log(`converged in ${settled.ms} ms`);
+    failures.push(...settled.diffs);
     failures.push(...world.crashed);
     for (const d of devices) {
       for (const code of d.errors.keys())
@@ -306,6 +326,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     return {
       seed: opts.seed,
       failures,
+      settleMs: settled.ms,
       summary: summarize(plan, proxy, cw),
       ms: Date.now() - started,
     };
