@@ -83,3 +83,10 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Every run closes what it opened; if something still holds the process, say what and leave.
+setTimeout(() => {
+  console.error(
+    `still running 10 s after the last seed; open: ${process.getActiveResourcesInfo().join(', ')}`,
+  );
+  process.exit(process.exitCode ?? 0);
+}, 10_000).unref();

@@ -85,6 +85,29 @@ describe('ChaosProxy', () => {
     expect(back.toString()).toBe('hello');
   });
 
+  it('a dead path swallows bytes and closes nothing, and calm() does not revive it', async () => {
+    const p = await proxy(4, { blackhole: 1, blackholeAtChunk: [2, 2] });
+    const s = net.connect({ host: '127.0.0.1', port: p.port });
+    const got: Buffer[] = [];
+    let closed = false;
+    s.on('data', (c) => got.push(c));
+    s.on('close', () => {
+      closed = true;
+    });
+    s.write('before');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Buffer.concat(got).toString()).toBe('before');
+    s.write('lost');
+    await new Promise((r) => setTimeout(r, 200));
+    p.calm();
+    s.write('after');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Buffer.concat(got).toString()).toBe('before');
+    expect(closed).toBe(false);
+    expect(p.stats.blackholed).toBe(1);
+    s.destroy();
+  });
+
   it('the n-th connection of a seed gets the same plan whatever came before', async () => {
     const plan = async () => {
       const p = await proxy(9, { killByBytes: 0.5, killBytes: [100, 200_000], refuse: 0.3 });

@@ -7,9 +7,13 @@
 //     usually mid-frame (RST, or FIN both ways), or after a random lifetime;
 //   - stalls: one direction stops for a while, its bytes held (not lost);
 //   - split chunks: a chunk goes out in pieces cut at random byte offsets,
-//     with small random gaps between them (order always kept).
-// It never changes or drops a byte of a connection it keeps: whatever the
-// client receives is a prefix of what the node sent, and vice versa.
+//     with small random gaps between them (order always kept);
+//   - dead paths: from the client's n-th chunk on (that one included, so
+//     often a request in flight) a connection forwards nothing and closes
+//     nothing (a NAT that forgot it, a network switch); only the endpoints'
+//     own timeouts can end it, and calm() does not revive it.
+// It never changes a byte, nor drops one of a connection that is still
+// alive: whatever one end receives is a prefix of what the other sent.
 //
 // Each connection draws its plan from its own Rng, seeded by (seed, index):
 // the n-th connection of a run gets the same plan whatever the timing was.
@@ -28,6 +32,10 @@ export interface FaultProfile {
   /** A connection gets a lifetime; at its end the connection is cut. */
   killByTime: number;
   killAfterMs: [number, number];
+  /** A connection's path dies at a client chunk: silence both ways, no close, for good. */
+  blackhole: number;
+  /** Which client chunk (1 = the first), uniform. */
+  blackholeAtChunk: [number, number];
   /** A cut is a TCP reset (else FIN both ways, as a clean-looking close mid-frame). */
   resetShare: number;
   /** Per forwarded chunk: the direction stalls before it. */
@@ -45,6 +53,8 @@ export const CALM: FaultProfile = {
   killBytes: [0, 0],
   killByTime: 0,
   killAfterMs: [0, 0],
+  blackhole: 0,
+  blackholeAtChunk: [0, 0],
   resetShare: 0,
   stall: 0,
   stallMs: [0, 0],
@@ -57,6 +67,7 @@ export interface ProxyStats {
   refused: number;
   killedByBytes: number;
   killedByTime: number;
+  blackholed: number;
   stalls: number;
   splits: number;
   upstreamFailed: number;
@@ -76,6 +87,7 @@ export class ChaosProxy {
     refused: 0,
     killedByBytes: 0,
     killedByTime: 0,
+    blackholed: 0,
     stalls: 0,
     splits: 0,
     upstreamFailed: 0,
@@ -216,6 +228,13 @@ class Connection {
         between(rng, faults.killAfterMs),
       );
     }
+    if (rng.chance(faults.blackhole)) {
+      this.up.dieAtChunk(between(rng, faults.blackholeAtChunk), () => {
+        this.stats.blackholed++;
+        this.up.blackhole();
+        this.down.blackhole();
+      });
+    }
     let connected = false;
     this.upstream.once('connect', () => {
       connected = true;
@@ -267,6 +286,11 @@ class Direction {
   private wake: (() => void) | null = null;
   private sent = 0;
   private paused = false;
+  /** The path is dead: bytes are swallowed, for good. */
+  private hole = false;
+  private chunks = 0;
+  private holeAt = Infinity;
+  private die: () => void = () => {};
 
   constructor(
     private readonly from: net.Socket,
@@ -279,6 +303,8 @@ class Direction {
   ) {
     this.faults = faults;
     from.on('data', (chunk: Buffer) => {
+      if (++this.chunks === this.holeAt) this.die();
+      if (this.hole) return;
       this.queue.push(chunk);
       // Hold the sender while we are behind (a stall), as a real network's window would.
       if (this.queue.length > 64 && !this.paused) {
@@ -292,7 +318,21 @@ class Direction {
   calm(): void {
     this.faults = CALM;
     this.budget = Infinity;
+    this.holeAt = Infinity;
     this.wake?.();
+  }
+
+  /** The path dies when this direction receives its n-th chunk (unless calm by then). */
+  dieAtChunk(n: number, die: () => void): void {
+    this.holeAt = n;
+    this.die = die;
+  }
+
+  blackhole(): void {
+    this.hole = true;
+    this.queue.length = 0;
+    this.wake?.();
+    if (this.paused) this.from.resume();
   }
 
   stop(): void {
@@ -331,6 +371,7 @@ class Direction {
 
   /** Writes a piece within the byte budget; past it writes the part that fits and cuts. */
   private forward(piece: Buffer): boolean {
+    if (this.hole) return false;
     const room = this.budget - this.sent;
     if (piece.length > room) {
       if (room > 0 && !this.to.destroyed) this.to.write(piece.subarray(0, room));

@@ -74,6 +74,8 @@ function drawPlan(rng: Rng, durationMs: number): Plan {
       killBytes: [1, 1 + rng.int(40_000)],
       killByTime: rate(0.2, 0.6),
       killAfterMs: [100, 500 + rng.int(4000)],
+      blackhole: rate(0.02, 0.1),
+      blackholeAtChunk: [1, 40],
       resetShare: rate(0.3, 0.8),
       stall: rate(0.005, 0.05),
       stallMs: [50, 500 + rng.int(3000)],
