@@ -146,6 +146,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.http = new HeraldHttp({
       baseUrl: opts.url,
       fetch: opts.fetch,
+      timeoutMs: opts.requestTimeoutMs,
       token: () => this.tokens.current,
       refreshToken: opts.getToken ? () => this.tokens.refresh('expired') : undefined,
       readMarked: (entry) => this.serverEntry(entry),

@@ -4,6 +4,7 @@
 //   node --import tsx test/client/chaos/cli.ts --from 100 --seeds 20
 //   node --import tsx test/client/chaos/cli.ts --seed 7 --trace    # one seed, every step
 //   node --import tsx test/client/chaos/cli.ts --seeds 5 --duration 20000
+//   node --import tsx test/client/chaos/cli.ts --seed 3 --faults '{"blackhole":0.5}'  # one fault, harder
 // (`npm run chaos -- --seeds 50` is the same.) Failing seeds are printed with
 // what differed and the command that reruns them; the exit code is 1 if any failed.
 import { type ChaosResult, failureReport, rerunCommand, runChaos } from './run.ts';
@@ -13,6 +14,7 @@ interface Args {
   count: number;
   durationMs?: number;
   settleMs?: number;
+  faults?: Record<string, unknown>;
   trace: boolean;
 }
 
@@ -32,10 +34,11 @@ function parse(argv: string[]): Args {
       args.count = 1;
     } else if (a === '--duration') args.durationMs = num();
     else if (a === '--settle') args.settleMs = num();
+    else if (a === '--faults') args.faults = JSON.parse(argv[++i]);
     else if (a === '--trace') args.trace = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'node --import tsx test/client/chaos/cli.ts [--seeds N] [--from N] [--seed N] [--duration MS] [--settle MS] [--trace]',
+        'node --import tsx test/client/chaos/cli.ts [--seeds N] [--from N] [--seed N] [--duration MS] [--settle MS] [--faults JSON] [--trace]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
         seed,
         durationMs: args.durationMs,
         settleMs: args.settleMs,
+        faults: args.faults,
         trace: args.trace ? (line) => console.log(`[${seed}] ${line}`) : undefined,
       });
     } catch (err) {

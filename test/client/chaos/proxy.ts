@@ -147,7 +147,9 @@ export class ChaosProxy {
     if (!srv) return;
     this.stats.outages++;
     this.server = null;
-    await new Promise<void>((r) => srv.close(() => r()));
+    // Stops listening at once; its callback would wait for every open connection (a dead path
+    // may hold one for a long time), so it is not awaited.
+    srv.close();
     await new Promise((r) => setTimeout(r, ms));
     await this.listen(this._port);
   }
@@ -200,6 +202,7 @@ class Connection {
   private readonly down: Direction;
   private killTimer: NodeJS.Timeout | null = null;
   private dead = false;
+  private holed = false;
 
   constructor(
     private readonly client: net.Socket,
@@ -230,6 +233,7 @@ class Connection {
     }
     if (rng.chance(faults.blackhole)) {
       this.up.dieAtChunk(between(rng, faults.blackholeAtChunk), () => {
+        this.holed = true;
         this.stats.blackholed++;
         this.up.blackhole();
         this.down.blackhole();
@@ -245,7 +249,10 @@ class Connection {
       this.cut(true);
     });
     client.once('close', () => this.cut(false));
-    this.upstream.once('close', () => this.cut(false));
+    // Past a dead path the client hears nothing of the node, its close included.
+    this.upstream.once('close', () => {
+      if (!this.holed) this.cut(false);
+    });
   }
 
   calm(): void {

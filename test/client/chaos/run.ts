@@ -12,6 +12,7 @@
 // jitter. Real sockets and a real process decide the timing, so a rerun
 // replays the same plan but not necessarily the same interleaving.
 import WebSocket from 'ws';
+import type { FetchLike } from '../../../src/client/http.ts';
 import { HeraldClient } from '../../../src/client/index.ts';
 import type { OutgoingMessage } from '../../../src/client/outbox.ts';
 import { Rng } from '../../sim/prng.ts';
@@ -25,6 +26,8 @@ export interface ChaosOptions {
   durationMs?: number;
   /** The bound on convergence once faults are off (default 45 s). */
   settleMs?: number;
+  /** Overrides of the drawn fault profile, e.g. { blackhole: 0.5 } to focus on one fault. */
+  faults?: Partial<FaultProfile>;
   /** Called with a line per operation, fault and state change (the CLI's --trace). */
   trace?: (line: string) => void;
 }
@@ -74,8 +77,8 @@ function drawPlan(rng: Rng, durationMs: number): Plan {
       killBytes: [1, 1 + rng.int(40_000)],
       killByTime: rate(0.2, 0.6),
       killAfterMs: [100, 500 + rng.int(4000)],
-      blackhole: rate(0.02, 0.1),
-      blackholeAtChunk: [1, 40],
+      blackhole: rate(0.05, 0.2),
+      blackholeAtChunk: [1, 15],
       resetShare: rate(0.3, 0.8),
       stall: rate(0.005, 0.05),
       stallMs: [50, 500 + rng.int(3000)],
@@ -106,6 +109,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const durationMs = opts.durationMs ?? 10_000;
   const rng = new Rng(opts.seed);
   const plan = drawPlan(rng, durationMs);
+  plan.faults = { ...plan.faults, ...opts.faults };
   const trace = opts.trace ?? (() => {});
   const at = () => `${String(Date.now() - started).padStart(6)}ms`;
   const log = (line: string) => trace(`${at()} ${line}`);
@@ -133,6 +137,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     timers.add(t);
   };
   let restart: Promise<void> = Promise.resolve();
+  // The SDK's HTTP calls, watched: how long they take, and which never end.
+  const inFlight = new Map<number, { what: string; since: number }>();
+  let requests = 0;
+  const watched =
+    (device: string): FetchLike =>
+    async (input, init) => {
+      const id = ++requests;
+      const what = `${device}: ${init.method ?? 'GET'} ${new URL(input).pathname}`;
+      inFlight.set(id, { what, since: Date.now() });
+      try {
+        return await fetch(input, init);
+      } finally {
+        inFlight.delete(id);
+      }
+    };
   const outages: Promise<void>[] = [];
   try {
     // The tenant backend: straight to the node.
@@ -175,9 +194,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         getToken: () => mint(d.user),
         deviceId: d.name,
         WebSocket,
+        fetch: watched(d.name),
         random: () => jitter.next(),
         backoff: { baseMs: 100, maxMs: 2000 },
         connectTimeoutMs: 3000,
+        requestTimeoutMs: 5000,
         pingIntervalMs: 2000,
       });
       const device: Device = {
@@ -319,6 +340,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const settled = await converge(cw, opts.settleMs ?? 45_000);
     log(`converged in ${settled.ms} ms`);
     failures.push(...settled.diffs);
+    // Converged or not, a request of the SDK that never ends wedges whatever waits on it: give
+    // each call still open up to HUNG_MS, then report it.
+    const young = () => [...inFlight.values()].some((r) => Date.now() - r.since <= HUNG_MS);
+    while (young()) await new Promise((r) => setTimeout(r, 200));
+    for (const r of inFlight.values())
+      if (Date.now() - r.since > HUNG_MS)
+        failures.push(`${r.what} has been waiting for an answer for ${Date.now() - r.since} ms`);
     failures.push(...world.crashed);
     for (const d of devices) {
       for (const code of d.errors.keys())
@@ -341,6 +369,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await world.close();
   }
 }
+
+/** An HTTP call of the SDK still unanswered after this long is hung (the node answers in ms). */
+const HUNG_MS = 30_000;
 
 /**
  * Errors a client may report while the network and the node misbehave: each is retried by the SDK.
