@@ -383,6 +383,9 @@ const EXPECTED_ERRORS: ReadonlySet<string> = new Set([
   'NOT_READY',
   'RATE_LIMITED',
   'TOKEN_REFRESH_FAILED',
+  // Short-lived tokens can expire while the node is down (getToken fails, the renewal waits): the
+  // gateway refuses or closes that session with TOKEN_EXPIRED and the SDK refreshes and redials.
+  'TOKEN_EXPIRED',
   'TOO_MANY_CONNECTIONS',
 ]);
 
