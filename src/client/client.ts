@@ -420,7 +420,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const gen = ++this.gen;
     let token: string;
     try {
-      token = await this.tokens.forDial();
+      token = await this.tokens.forDial(this.timers.now());
     } catch (err) {
       if (gen !== this.gen || this._state === 'disconnected') return;
       const e = toClientError(err, 'TOKEN_REFRESH_FAILED');
