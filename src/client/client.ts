@@ -174,6 +174,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.http = new HeraldHttp({
       baseUrl: opts.url,
       fetch: opts.fetch,
+      timeoutMs: opts.requestTimeoutMs,
       token: () => this.tokens.current,
       refreshToken: opts.getToken ? () => this.tokens.refresh('expired') : undefined,
       readMarked: (entry) => this.serverEntry(entry),
@@ -356,9 +357,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     else this.write({ type: 'view', conversation });
   }
 
-  /** Call on keystrokes; sends at most one `typing` per conversation per throttle window. */
+  /**
+   * Call on keystrokes; sends at most one `typing` per conversation per throttle window, and only
+   * in a conversation whose subscribe this connection has confirmed (the gateway refuses typing
+   * before its `subscribed`; right after a reconnect the resubscribe may still be on its way).
+   */
   typing(conversation: string): boolean {
-    if (this._state !== 'connected' || !this.typingTracker.shouldSend(conversation)) return false;
+    if (this._state !== 'connected') return false;
+    if (this.subs.get(conversation)?.status !== 'subscribed' || this.toSubscribe.has(conversation))
+      return false;
+    if (!this.typingTracker.shouldSend(conversation)) return false;
     return this.write({ type: 'typing', conversation });
   }
 
@@ -631,7 +639,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     if (this.dialAbandoned(gen)) return;
     let token: string;
     try {
-      token = await this.tokens.forDial();
+      token = await this.tokens.forDial(this.timers.now());
     } catch (err) {
       if (gen !== this.gen || this._state === 'disconnected') return;
       const e = toClientError(err, 'TOKEN_REFRESH_FAILED');

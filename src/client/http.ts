@@ -54,7 +54,16 @@ export interface HttpOptions {
   /** Sees the entry of every successful markRead (the client settles its pending reads with it). */
   readMarked?: (entry: InboxEntry) => void;
   fetch?: FetchLike;
+  /**
+   * Give up on a request not fully answered (headers and body) within this long: NETWORK_ERROR,
+   * retryable. fetch has no timeout of its own, and a request on a connection whose path died
+   * (a NAT that forgot it, a network switch) would otherwise wait for ever, and with it every
+   * catch-up or sync queued behind it. Default 20 s; 0 = no limit.
+   */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
 
 type Query = Record<string, string | number | undefined>;
 
@@ -133,6 +142,39 @@ export class HeraldHttp {
     return this.request('PUT', `/v1/direct/${enc(userId)}`, {});
   }
 
+  /** The request's signal: the caller's, aborted also `timeoutMs` after the start. */
+  private deadline(callerSignal: AbortSignal | undefined): Deadline {
+    const ms = this.opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!(ms > 0) || typeof AbortController !== 'function') {
+      return {
+        signal: callerSignal,
+        error: (cause, status) => new HeraldClientError('NETWORK_ERROR', undefined, { cause, status }),
+        done: () => {},
+      };
+    }
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, ms);
+    const onAbort = () => ctl.abort(callerSignal?.reason);
+    if (callerSignal?.aborted) onAbort();
+    else callerSignal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: ctl.signal,
+      error: (cause, status) =>
+        new HeraldClientError('NETWORK_ERROR', timedOut ? `No answer within ${ms} ms.` : undefined, {
+          cause,
+          status,
+        }),
+      done: () => {
+        clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
   async request<T>(
     method: string,
     path: string,
@@ -146,23 +188,36 @@ export class HeraldHttp {
     const token = this.opts.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const deadline = this.deadline(opts.signal);
     let res: Response;
-    try {
-      res = await this.fetchImpl(url.toString(), {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: opts.signal,
-      });
-    } catch (cause) {
-      throw new HeraldClientError('NETWORK_ERROR', undefined, { cause });
-    }
     let body: unknown;
     try {
-      const text = await res.text();
-      body = text ? JSON.parse(text) : undefined;
-    } catch (cause) {
-      throw new HeraldClientError('NETWORK_ERROR', 'The reply was not JSON.', { status: res.status, cause });
+      try {
+        res = await this.fetchImpl(url.toString(), {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: deadline.signal,
+        });
+      } catch (cause) {
+        throw deadline.error(cause);
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (cause) {
+        throw deadline.error(cause, res.status);
+      }
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch (cause) {
+        throw new HeraldClientError('NETWORK_ERROR', 'The reply was not JSON.', {
+          status: res.status,
+          cause,
+        });
+      }
+    } finally {
+      deadline.done();
     }
     if (res.ok) return body as T;
     const err = errorFromBody(res.status, body, retryAfterMs(res.headers?.get?.('retry-after') ?? null));
@@ -173,6 +228,13 @@ export class HeraldHttp {
     }
     throw err;
   }
+}
+
+interface Deadline {
+  signal: AbortSignal | undefined;
+  /** The error for a failed fetch or body read: NETWORK_ERROR, saying so when it was the timeout. */
+  error(cause: unknown, status?: number): HeraldClientError;
+  done(): void;
 }
 
 function enc(s: string): string {

@@ -92,6 +92,11 @@ export interface HeraldClientOptions {
   renewInPlace?: boolean;
   /** Give up on a dial that has not been welcomed after this long. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * Give up on an HTTP call (catch-up, sync, read…) not answered within this long: it fails
+   * NETWORK_ERROR and is retried like any network failure. Default 20 s; 0 = no limit.
+   */
+  requestTimeoutMs?: number;
   /** Send a `ping` this often when connected; a silent interval after a ping means a dead socket. 0 disables. Default 25 s. */
   pingIntervalMs?: number;
   /** At most one outgoing `typing` per conversation per this long. Default 2 s. */

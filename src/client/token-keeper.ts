@@ -48,10 +48,17 @@ export class TokenKeeper {
     return this.getToken !== undefined;
   }
 
-  /** The token to open a socket with, refreshing first when it is known to be stale or missing. */
-  async forDial(): Promise<string> {
+  /**
+   * The token to open a socket with, refreshing first when it is known to be stale or missing, or
+   * has expired by its own `exp` (back after longer than its life: offering it would only be
+   * refused with TOKEN_EXPIRED and cost a handshake). One refresh per dial: a clock running ahead
+   * of the server's cannot make a loop.
+   */
+  async forDial(now: number = Date.now()): Promise<string> {
     let token = this.token;
-    if (this.stale || !token) {
+    const exp = token ? jwtExpiryMs(token) : null;
+    const expired = exp !== null && now >= exp && this.getToken !== undefined;
+    if (this.stale || !token || expired) {
       if (!this.getToken) throw new HeraldClientError(token ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED');
       token = await this.refresh(token ? 'expired' : 'initial');
     }

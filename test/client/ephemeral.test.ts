@@ -22,8 +22,10 @@ async function barrier(client: ReturnType<typeof makeClient>) {
 describe('typing', () => {
   it('sends at most one typing frame per conversation per 2 s', async () => {
     const client = makeClient(server, { timers });
+    const rooms = [client.open('c1', { sinceSeq: 0 }), client.open('c2', { sinceSeq: 0 })];
     client.connect();
     await client.ready();
+    await waitFor(() => rooms.every((r) => r.status === 'subscribed'), 'subscribed');
     expect(client.typing('c1')).toBe(true);
     expect(client.typing('c1')).toBe(false);
     expect(client.typing('c2')).toBe(true);
@@ -33,6 +35,41 @@ describe('typing', () => {
     expect(client.typing('c1')).toBe(true);
     await waitFor(() => server.last.framesOf('typing').length === 3, 'frames');
     expect(server.last.framesOf('typing').map((f) => f.conversation)).toEqual(['c1', 'c2', 'c1']);
+  });
+
+  it('goes out only once the subscribe is confirmed on this connection (the gateway refuses typing before)', async () => {
+    // Found by the chaos test: right after a (re)connect the resubscribe was still queued or
+    // unanswered, typing went first, and the gateway answered BAD_REQUEST.
+    let hold = true;
+    server.onFrame = (_conn, f) => f.type === 'subscribe' && hold;
+    const client = makeClient(server, { timers });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    const room = client.open('c1', { sinceSeq: 0 });
+    client.connect();
+    await client.ready();
+    await server.last.waitForFrame('subscribe');
+    expect(client.typing('c1')).toBe(false);
+    expect(client.typing('not-open')).toBe(false);
+    server.last.send({ type: 'subscribed', conversation: 'c1', head_seq: 0, replayed: 0, complete: true });
+    await waitFor(() => room.status === 'subscribed', 'subscribed');
+    expect(client.typing('c1')).toBe(true);
+    const first = server.last;
+    await first.waitForFrame('typing');
+
+    // A new connection: the old subscription's status says nothing until the resubscribe is answered.
+    first.terminate();
+    await waitFor(() => client.state === 'reconnecting', 'reconnecting');
+    timers.advance(2000); // the backoff, and past the typing throttle
+    await waitFor(() => server.last !== first && client.state === 'connected', 'reconnected');
+    await server.last.waitForFrame('subscribe');
+    expect(client.typing('c1')).toBe(false);
+    hold = false;
+    server.last.send({ type: 'subscribed', conversation: 'c1', head_seq: 0, replayed: 0, complete: true });
+    await waitFor(() => room.status === 'subscribed', 'resubscribed');
+    expect(client.typing('c1')).toBe(true);
+    await server.last.waitForFrame('typing');
+    expect(errors).toEqual([]);
   });
 
   it('incoming indicators expire after ~3 s unless refreshed; own typing is ignored', async () => {

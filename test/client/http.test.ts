@@ -1,4 +1,6 @@
 // The HTTP half: error bodies become HeraldClientError with the catalog code.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HeraldClientError, HeraldHttp } from '../../src/client/index.ts';
 import { errorReply, FakeServer } from './fake-server.ts';
@@ -24,6 +26,35 @@ describe('HeraldHttp', () => {
     server.onHttp = () => ({ status: 502, body: { error: { code: 'WHO_KNOWS', message: 'x' } } });
     const http = new HeraldHttp({ baseUrl: server.url, token: () => 't' });
     await expect(http.inbox()).rejects.toMatchObject({ code: 'INTERNAL', status: 502 });
+  });
+
+  it('a request not fully answered within timeoutMs fails NETWORK_ERROR (retryable); the caller may still abort', async () => {
+    // Headers, then silence: the body never completes, as on a connection whose path died.
+    const stalled = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"entries":[');
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`;
+    try {
+      const http = new HeraldHttp({ baseUrl: url, token: () => 't', timeoutMs: 200 });
+      const started = Date.now();
+      const err = await http.inbox().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'NETWORK_ERROR', retryable: true });
+      expect((err as Error).message).toContain('200 ms');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      // The caller's own abort is still an abort (not dressed up as a timeout).
+      const patient = new HeraldHttp({ baseUrl: url, token: () => 't', timeoutMs: 60_000 });
+      const ctl = new AbortController();
+      const pending = patient.events('c1', 0, 10, { signal: ctl.signal }).catch((e: unknown) => e);
+      setTimeout(() => ctl.abort(), 50);
+      const aborted = await pending;
+      expect(aborted).toMatchObject({ code: 'NETWORK_ERROR' });
+      expect((aborted as Error).message).not.toContain('ms');
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise((r) => stalled.close(r));
+    }
   });
 
   it('a network failure is NETWORK_ERROR', async () => {

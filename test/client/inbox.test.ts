@@ -153,6 +153,27 @@ describe('inbox store', () => {
     expect(fresh.inbox.list().map((e) => e.conversation_id)).toEqual(['b']);
   });
 
+  it('a sync that gets no answer (a dead connection) is given up after requestTimeoutMs and retried', async () => {
+    // Found by the chaos test: a request on a connection whose path had died waited for ever
+    // (fetch has no timeout), and every later sync joined the one that hung.
+    server.setInbox('a');
+    const never = deferred();
+    let asked = 0;
+    server.onHttp = async (req) => {
+      if (req.path === '/v1/inbox' && asked++ === 0) await never.promise;
+      return undefined;
+    };
+    const client = makeClient(server, { requestTimeoutMs: 300 });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced after the timeout');
+    expect(client.inbox.get('a')).toBeDefined();
+    expect(errors).toEqual(['NETWORK_ERROR']);
+    expect(asked).toBe(2);
+    never.resolve();
+  });
+
   it('a sync cut short by disconnect() stops paging, and the next connection still syncs', async () => {
     server.setInbox('a');
     const hold = deferred();

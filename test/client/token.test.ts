@@ -123,6 +123,23 @@ describe('token refresh', () => {
     expect(server.connections.map((c) => c.token)).toEqual(['tok-1', 'tok-2']);
   });
 
+  it('a token whose exp has passed is refreshed before the dial, not offered to be refused', async () => {
+    // Seen in the chaos test: back after longer than the token's life, the SDK dialled with the
+    // token it knew had expired, was refused (error TOKEN_EXPIRED + 4100) and dialled again.
+    server = await FakeServer.start();
+    const old = jwt(Math.floor(Date.now() / 1000) - 60, 1);
+    server.expiredTokens.add(old);
+    const src = tokenSource();
+    const client = makeClient(server, { token: old, getToken: src.getToken });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    await client.ready();
+    expect(server.connections.map((c) => c.token)).toEqual(['tok-2']);
+    expect(src.calls).toEqual(['expired']);
+    expect(errors).toEqual([]);
+  });
+
   it('calls the callback for the first token when none is given', async () => {
     server = await FakeServer.start();
     const src = tokenSource();
