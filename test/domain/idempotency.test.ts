@@ -145,11 +145,9 @@ describe.each(backends())('idempotent sends (%s)', (backend: Backend) => {
       reply_to: parent.message.id,
     });
     expect(again).toEqual({ message: original.message, replayed: true });
-    // Absent, null and empty optional fields are one request.
+    // Absent and empty optional fields are one request.
     await send(group.id, { client_id: 'r2' });
-    expect(
-      (await send(group.id, { client_id: 'r2', mentions: [], attachments: [] })).replayed,
-    ).toBe(true);
+    expect((await send(group.id, { client_id: 'r2', mentions: [], attachments: [] })).replayed).toBe(true);
   });
 
   it('a direct message by user reusing a key of another conversation creates no conversation', async () => {
