@@ -347,9 +347,10 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
       [tenant_id],
     );
     const statements = async (who: TokenPair) => {
-      // The relay and the webhook dispatcher poll the same store: keep them out of the count.
+      // The relay and the webhook and push dispatchers poll the same store: keep them out of the count.
       await t.herald.relay.stop();
       await t.herald.webhooks.stop();
+      await t.herald.push.dispatcher.stop();
       const seen: string[] = [];
       t.db.onQuery((text) => seen.push(text));
       try {
@@ -359,6 +360,7 @@ describe.each(backends())('inbox and notices (%s)', (backend: Backend) => {
         t.db.onQuery(null);
         await t.herald.relay.start();
         await t.herald.webhooks.start();
+        await t.herald.push.dispatcher.start();
       }
     };
     const small = await statements(few);

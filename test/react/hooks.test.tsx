@@ -383,6 +383,9 @@ describe('@herald/react', () => {
     await waitFor(() => expect(screen.getByTestId('typing').textContent).toBe('bob'));
     await waitFor(() => expect(screen.getByTestId('typing').textContent).toBe(''), { timeout: 5000 });
 
+    // Typing goes out for a conversation this connection has subscribed to (as the server requires).
+    act(() => void client.open('c1'));
+    await waitFor(() => expect(client.subscription('c1')?.status).toBe('subscribed'));
     act(() => {
       notify!();
       notify!();
