@@ -116,6 +116,25 @@ describe.each(backends())('delivery receipts (%s)', (backend: Backend) => {
     expect(b.of('error')).toEqual([]);
   });
 
+  it('an ack leaves the inbox entry as clients sync it: same version, not re-sent by GET /v1/inbox?since=', async () => {
+    const { tenant, id, head } = await group(['bob']);
+    const entry = () =>
+      store.db.query<{ version: string; xid: string; last_delivered_seq: string }>(
+        `SELECT version, xid::text AS xid, last_delivered_seq FROM inbox_entries
+          WHERE tenant_id = $1 AND user_id = 'bob' AND conversation_id = $2`,
+        [tenant, id],
+      );
+    const before = (await entry()).rows[0];
+    const bob = await socket(tenant, 'bob');
+    bob.send({ type: 'delivered', conversation: id, seq: head });
+    await until(async () => Number((await entry()).rows[0].last_delivered_seq) === head, 'the marker');
+    const after = (await entry()).rows[0];
+    expect({ version: after.version, xid: after.xid }).toEqual({ version: before.version, xid: before.xid });
+    // A change clients do see still bumps it.
+    await markRead(node.herald.deps, tenant, 'bob', id, head);
+    expect(Number((await entry()).rows[0].version)).toBeGreaterThan(Number(before.version));
+  });
+
   it('bad acks get typed errors with the conversation as ref, and write nothing', async () => {
     const g = await group(['bob']);
     const other = await group(['carol']);
