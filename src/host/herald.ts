@@ -119,6 +119,8 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
           dataDir: config.dataDir,
           migrate: false,
           maxConnections: 2,
+          // A frozen relay must not hold its partitions (store/postgres.ts).
+          idleInTransactionTimeoutMs: 5_000,
           onError: (err) => log.warn({ err }, 'relay store connection error'),
         })
       : db;

@@ -9,6 +9,8 @@ export interface OpenStoreOptions {
   migrate?: boolean;
   /** Pool size on a PostgreSQL server. */
   maxConnections?: number;
+  /** PostgreSQL ends a session idle inside a transaction this long (see PostgresOptions). */
+  idleInTransactionTimeoutMs?: number;
   /** Told what a slow first start is doing (creating the embedded store). */
   progress?: (line: string) => void;
   /** Connection errors the store recovered from (PostgreSQL): for the log, never thrown. */
@@ -27,6 +29,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Db> {
     ? await (await import('./postgres.ts')).openPostgres(opts.databaseUrl, {
         max: opts.maxConnections,
         onError: opts.onError,
+        idleInTransactionTimeoutMs: opts.idleInTransactionTimeoutMs,
       })
     : await openEmbedded(resolve(opts.dataDir), opts.onLockLost, opts.progress);
   if (opts.migrate !== false) {

@@ -19,6 +19,14 @@ export interface PostgresOptions {
    * with STORE_UNAVAILABLE: while the database is down requests fail fast instead of hanging.
    */
   connectTimeoutMs?: number;
+  /**
+   * The server ends a session that sits idle inside a transaction this long
+   * (`idle_in_transaction_session_timeout`). The relay's connections set it: a relay process
+   * frozen mid-batch (SIGSTOP, a VM pause) would otherwise keep its partitions' advisory locks
+   * while its connection stays open, and the other relays would skip those partitions until it
+   * woke. Ending the session releases them; its unmarked rows are published again (at least once).
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** Default bound on waiting for a connection (ms). */
@@ -33,6 +41,9 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     // probes start after 10 s of silence (then at the OS's probe interval).
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    ...(opts.idleInTransactionTimeoutMs
+      ? { idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs }
+      : {}),
   };
   const onError = (err: Error) => opts.onError?.(err);
   const pool = new pg.Pool({ ...connection, max: opts.max ?? 10 });
