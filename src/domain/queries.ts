@@ -13,7 +13,15 @@ import type {
 } from '../protocol/index.ts';
 import { HeraldError, topics } from '../protocol/index.ts';
 import type { Row, Sql } from './ports.ts';
-import { inboxEntryJson, insertInboxFrames, iso, NOTICE_JSON, TOMBSTONE_JSON, toMessage } from './rows.ts';
+import {
+  inboxEntryJson,
+  insertInboxFrames,
+  iso,
+  lockEntrySql,
+  NOTICE_JSON,
+  TOMBSTONE_JSON,
+  toMessage,
+} from './rows.ts';
 
 /** The most rows any list returns in one page. */
 export const MAX_PAGE = 200;
@@ -303,6 +311,8 @@ export async function updateInboxEntry(
   largeThreshold: number,
   traceId?: string,
 ): Promise<InboxEntry> {
+  // The row lock first, in its own statement: the write below then sees any send that held it.
+  await sql.query(lockEntrySql('$1', '$2', '$3'), [tenant, user, conversation]);
   const { rows } = await sql.query<{ entry: InboxEntry }>(
     `WITH up AS (
        INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, archived, muted, pinned)

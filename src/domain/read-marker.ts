@@ -4,7 +4,7 @@
 import { HeraldError, type InboxEntry, topics } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
 import type { ComposeContext } from './compose.ts';
-import { inboxEntryJson, insertInboxFrames } from './rows.ts';
+import { inboxEntryJson, insertInboxFrames, lockEntrySql } from './rows.ts';
 
 /** Counting stops here: a badge shows "999+" long before exact counts matter. */
 export const COUNT_CAP = 999;
@@ -47,7 +47,11 @@ export async function markRead(
       audience: string;
       role: string | null;
     }>(
-      `SELECT c.last_seq, c.kind, c.audience, m.role FROM conversations c
+      // Also takes the entry's row lock (see lockEntrySql): the upsert below then runs on a
+      // snapshot that holds every send that had the row locked before us.
+      `SELECT c.last_seq, c.kind, c.audience, m.role,
+              (${lockEntrySql('$1', '$3', '$2')}) AS locked
+         FROM conversations c
          LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
         WHERE c.tenant_id = $1 AND c.id = $2`,
       [tenant, conversation, user],

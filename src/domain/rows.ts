@@ -58,6 +58,19 @@ export function inboxEntryJson(largeThreshold: number): string {
 }
 
 /**
+ * A statement (or scalar sub-select) that takes one user's inbox row lock, waiting for a send
+ * that holds it. A statement that rewrites an entry and builds the entry it returns or sends from
+ * the conversation row and the log must not be the one that waits: in READ COMMITTED it would
+ * update the row the send left but read the conversation and messages from its snapshot taken
+ * before the wait — a new version with the old last_seq, preview and unread count, for good.
+ * Taking the lock in an earlier statement gives the writing statement a snapshot with the send.
+ */
+export function lockEntrySql(tenant: string, user: string, conversation: string): string {
+  return `SELECT true FROM inbox_entries
+     WHERE tenant_id = ${tenant} AND user_id = ${user} AND conversation_id = ${conversation} FOR UPDATE`;
+}
+
+/**
  * SQL expression of a user's personal topic, the same string as `topics.user` (protocol/topics.ts):
  * `tenant` and `user` are SQL expressions (a parameter like `$1`, a column like `e.user_id`).
  */

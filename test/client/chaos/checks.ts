@@ -4,9 +4,12 @@
 // equal to the server's, every read reflected, no typing indicator left.
 // `converge` polls the server (straight to the node) and the clients until
 // nothing differs or the bound passes; then it returns what still differs.
+
+import pg from 'pg';
 import type { HeraldClient } from '../../../src/client/index.ts';
 import type { OutgoingMessage } from '../../../src/client/outbox.ts';
 import type { InboxEntry, Message } from '../../../src/protocol/model.ts';
+import { counterDrift } from '../../support/invariants.ts';
 import { history, inbox } from './world.ts';
 
 export interface Device {
@@ -205,4 +208,26 @@ function canonical(v: unknown): string {
       ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
       : x,
   );
+}
+
+/**
+ * The stored counters equal a recount from the log (the clients matching the server's entries
+ * proves nothing when the server's own count is wrong): one line per entry that differs.
+ */
+export async function storedCounterDrift(dbUrl: string, name: (id: string) => string): Promise<string[]> {
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  try {
+    const { rows: tenants } = await db.query<{ id: string }>('SELECT id FROM tenants');
+    const out: string[] = [];
+    for (const t of tenants)
+      for (const d of await counterDrift(db, t.id))
+        out.push(
+          `${d.user_id}/${name(d.conversation_id)}: stored unread ${d.unread_count} / mentions ` +
+            `${d.mention_count}, the log says ${d.unread_recount} / ${d.mention_recount}`,
+        );
+    return out;
+  } finally {
+    await db.end();
+  }
 }

@@ -16,7 +16,7 @@ import type { FetchLike } from '../../../src/client/http.ts';
 import { HeraldClient } from '../../../src/client/index.ts';
 import type { OutgoingMessage } from '../../../src/client/outbox.ts';
 import { Rng } from '../../sim/prng.ts';
-import { type ChaosWorld, converge, type Device, type TrackedSend } from './checks.ts';
+import { type ChaosWorld, converge, type Device, storedCounterDrift, type TrackedSend } from './checks.ts';
 import { ChaosProxy, type FaultProfile } from './proxy.ts';
 import { call, startWorld } from './world.ts';
 
@@ -340,6 +340,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const settled = await converge(cw, opts.settleMs ?? 45_000);
     log(`converged in ${settled.ms} ms`);
     failures.push(...settled.diffs);
+    failures.push(...(await storedCounterDrift(world.dbUrl, convName)));
     // Converged or not, a request of the SDK that never ends wedges whatever waits on it: give
     // each call still open up to HUNG_MS, then report it.
     const young = () => [...inFlight.values()].some((r) => Date.now() - r.since <= HUNG_MS);

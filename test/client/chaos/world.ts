@@ -12,6 +12,8 @@ export interface NodeHandle {
   readonly node: NodeProcess;
   /** The operator's token (POST /v1/tenants). */
   readonly adminToken: string;
+  /** The run's database (checks of what is stored, straight to PostgreSQL). */
+  readonly dbUrl: string;
   /** Nodes that exited without being told to (their output, for the report). */
   readonly crashed: string[];
   /** Stops the node (SIGKILL, or SIGTERM: drain) and starts a new one on the same database. */
@@ -50,6 +52,7 @@ export async function startWorld(extraEnv: Record<string, string>): Promise<Node
       return node;
     },
     adminToken: env.HERALD_ADMIN_TOKEN,
+    dbUrl: db.url,
     crashed,
     async restart(signal) {
       stopping = true;
