@@ -1,7 +1,11 @@
 // Configuration: read once from the environment at start-up, validated, with
 // documented defaults. Nothing else in Herald reads process.env.
-import { readFileSync } from 'node:fs';
+import { bool, ConfigError, type Env, int, url } from './config/env.ts';
+import { type PushConfig, push } from './config/push.ts';
 import { defaultLimits, type Limits } from './domain/limits.ts';
+
+export { ConfigError } from './config/env.ts';
+export type { ApnsConfig, FcmConfig, PushConfig } from './config/push.ts';
 
 /** What a node runs (HERALD_ROLES / --roles); every role by default. */
 export const ROLES = ['api', 'gateway', 'relay'] as const;
@@ -101,56 +105,6 @@ export interface WebhookConfig {
   logRetentionSec: number;
 }
 
-/** Offline push (docs/push.md). Outbound requests follow webhooks.allowHosts (SSRF). */
-export interface PushConfig {
-  /** A recipient who has not read a message this long (and has no socket) gets a push (ms). */
-  delayMs: number;
-  /** The same for a mentioned recipient (ms); 0: at once. */
-  mentionDelayMs: number;
-  /** Polling fallback of the dispatcher (ms). */
-  pollMs: number;
-  /** Per-attempt timeout (ms). */
-  timeoutMs: number;
-  /** How long a failing push is retried before it is marked failed (s). */
-  retryWindowSec: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  /** How long the provider keeps an undelivered push for an offline device (s). */
-  ttlSec: number;
-  /** Finished log rows (and removed devices) older than this are pruned (s). */
-  logRetentionSec: number;
-  /** Devices per user; registering one more drops the least recently registered. */
-  maxDevicesPerUser: number;
-  /** Put the message preview in the notification (off: "New message"). */
-  showBody: boolean;
-  /** VAPID keys (base64url); generated on first start and kept in the store when unset. */
-  vapid: { publicKey: string | null; privateKey: string | null; subject: string };
-  fcm: FcmConfig | null;
-  apns: ApnsConfig | null;
-}
-
-export interface FcmConfig {
-  projectId: string;
-  clientEmail: string;
-  /** PKCS#8 PEM of the service account. */
-  privateKey: string;
-  /** OAuth2 token endpoint (the service account's token_uri by default). */
-  tokenUrl: string;
-  /** Base URL of the FCM HTTP v1 API. */
-  sendUrl: string;
-}
-
-export interface ApnsConfig {
-  /** PKCS#8 PEM of the .p8 signing key. */
-  key: string;
-  keyId: string;
-  teamId: string;
-  /** apns-topic: the app's bundle id. */
-  topic: string;
-  /** https://api.push.apple.com (or api.sandbox.push.apple.com). */
-  url: string;
-}
-
 export interface RateLimit {
   max: number;
   windowSec: number;
@@ -168,42 +122,6 @@ export interface HostJwtConfig {
   issuer: string | null;
   audience: string | null;
   tenantClaim: string;
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return n;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
-  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
-}
-
-function url(env: Env, name: string, schemes: string[]): string | null {
-  const raw = env[name];
-  if (!raw) return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} is not a URL`);
-  }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${schemes.join(' or ')}`);
-  return raw;
 }
 
 /**
@@ -241,84 +159,6 @@ function hostJwt(env: Env): HostJwtConfig | null {
     issuer: env.HERALD_HOST_JWT_ISSUER || null,
     audience: env.HERALD_HOST_JWT_AUDIENCE || null,
     tenantClaim: env.HERALD_HOST_JWT_TENANT_CLAIM || 'tenant_id',
-  };
-}
-
-/** A setting given inline (JSON / PEM) or as the path of a file holding it. */
-function inlineOrFile(env: Env, name: string, inline: (v: string) => boolean): string | null {
-  const raw = env[name];
-  if (!raw) return null;
-  if (inline(raw.trim())) return raw.trim();
-  try {
-    return readFileSync(raw, 'utf8').trim();
-  } catch (err) {
-    throw new ConfigError(`${name}: cannot read ${raw} (${(err as Error).message})`);
-  }
-}
-
-function fcm(env: Env): FcmConfig | null {
-  const text = inlineOrFile(env, 'HERALD_FCM_SERVICE_ACCOUNT', (v) => v.startsWith('{'));
-  if (!text) return null;
-  let sa: Record<string, unknown>;
-  try {
-    sa = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new ConfigError('HERALD_FCM_SERVICE_ACCOUNT is not a service-account JSON');
-  }
-  for (const field of ['project_id', 'client_email', 'private_key'])
-    if (typeof sa[field] !== 'string' || !sa[field])
-      throw new ConfigError(`HERALD_FCM_SERVICE_ACCOUNT lacks ${field}`);
-  return {
-    projectId: sa.project_id as string,
-    clientEmail: sa.client_email as string,
-    privateKey: sa.private_key as string,
-    tokenUrl:
-      url(env, 'HERALD_FCM_TOKEN_URL', ['https:', 'http:']) ??
-      (typeof sa.token_uri === 'string' ? sa.token_uri : 'https://oauth2.googleapis.com/token'),
-    sendUrl: url(env, 'HERALD_FCM_URL', ['https:', 'http:']) ?? 'https://fcm.googleapis.com',
-  };
-}
-
-function apns(env: Env): ApnsConfig | null {
-  const key = inlineOrFile(env, 'HERALD_APNS_KEY', (v) => v.startsWith('-----BEGIN'));
-  if (!key) return null;
-  const need = (name: string) => {
-    const v = env[name];
-    if (!v) throw new ConfigError(`HERALD_APNS_KEY is set: ${name} is required too`);
-    return v;
-  };
-  return {
-    key,
-    keyId: need('HERALD_APNS_KEY_ID'),
-    teamId: need('HERALD_APNS_TEAM_ID'),
-    topic: need('HERALD_APNS_TOPIC'),
-    url: url(env, 'HERALD_APNS_URL', ['https:', 'http:']) ?? 'https://api.push.apple.com',
-  };
-}
-
-function push(env: Env): PushConfig {
-  const subject = env.HERALD_VAPID_SUBJECT || 'mailto:push@herald.invalid';
-  if (!/^(mailto:|https:\/\/)/.test(subject))
-    throw new ConfigError('HERALD_VAPID_SUBJECT must be a mailto: or https: URL');
-  const publicKey = env.HERALD_VAPID_PUBLIC_KEY || null;
-  const privateKey = env.HERALD_VAPID_PRIVATE_KEY || null;
-  if (Boolean(publicKey) !== Boolean(privateKey))
-    throw new ConfigError('Set both HERALD_VAPID_PUBLIC_KEY and HERALD_VAPID_PRIVATE_KEY, or neither');
-  return {
-    delayMs: int(env, 'HERALD_PUSH_DELAY_MS', 10_000),
-    mentionDelayMs: int(env, 'HERALD_PUSH_MENTION_DELAY_MS', 0),
-    pollMs: int(env, 'HERALD_PUSH_POLL_MS', 1000, 10),
-    timeoutMs: int(env, 'HERALD_PUSH_TIMEOUT_MS', 10_000, 10),
-    retryWindowSec: int(env, 'HERALD_PUSH_RETRY_WINDOW_SEC', 900, 1),
-    retryBaseMs: int(env, 'HERALD_PUSH_RETRY_BASE_MS', 1000, 1),
-    retryMaxMs: int(env, 'HERALD_PUSH_RETRY_MAX_MS', 60_000, 1),
-    ttlSec: int(env, 'HERALD_PUSH_TTL_SEC', 24 * 3600, 0),
-    logRetentionSec: int(env, 'HERALD_PUSH_LOG_RETENTION_SEC', 7 * 24 * 3600, 60),
-    maxDevicesPerUser: int(env, 'HERALD_PUSH_MAX_DEVICES_PER_USER', 10, 1),
-    showBody: bool(env, 'HERALD_PUSH_SHOW_BODY', true),
-    vapid: { publicKey, privateKey, subject },
-    fcm: fcm(env),
-    apns: apns(env),
   };
 }
 
