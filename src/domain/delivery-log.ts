@@ -3,6 +3,7 @@
 // row (published), the recipients' inbox markers (delivered, read) and the webhook delivery
 // rows. Nothing here is written on the hot path for it.
 import { HeraldError, type Sender } from '../protocol/index.ts';
+import { isTenantWide } from './access.ts';
 import { DELIVERED_SQL } from './delivery-marker.ts';
 import type { Sql } from './ports.ts';
 import { iso } from './rows.ts';
@@ -85,7 +86,7 @@ export async function deliveryLog(
   const m = msgs[0];
   if (!m) throw new HeraldError('MESSAGE_NOT_FOUND');
   const seq = Number(m.seq);
-  const tenantWide = convs[0].kind === 'announcement' && convs[0].audience === 'tenant';
+  const tenantWide = isTenantWide(convs[0]);
   const published = await publishedAt(sql, tenant, conversation, seq, m.created_at);
   const recipients = await recipientsOf(sql, tenant, conversation, tenantWide, seq, m, opts.detailMax);
   const webhooks = await webhooksOf(sql, tenant, conversation, seq);

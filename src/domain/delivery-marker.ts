@@ -4,6 +4,7 @@
 // and the head, moves the marker forward only, and — in conversations small enough for
 // per-recipient receipts — writes one `receipt` frame to the room through the outbox.
 import { HeraldError, isSeq, topics } from '../protocol/index.ts';
+import { mayReadSql } from './access.ts';
 import type { DomainDeps } from './commands.ts';
 import type { Sql } from './ports.ts';
 
@@ -51,7 +52,7 @@ async function deliveredIn(
   }>(
     `WITH c AS (
        SELECT c.last_seq, c.member_count,
-              (m.role IS NOT NULL OR (c.kind = 'announcement' AND c.audience = 'tenant')) AS allowed
+              ${mayReadSql('c', 'm')} AS allowed
          FROM conversations c
          LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
         WHERE c.tenant_id = $1 AND c.id = $2),

@@ -12,6 +12,7 @@ import type {
   Notice,
 } from '../protocol/index.ts';
 import { HeraldError, topics } from '../protocol/index.ts';
+import { mayRead } from './access.ts';
 import type { Row, Sql } from './ports.ts';
 import {
   inboxEntryJson,
@@ -65,7 +66,7 @@ export async function readableConversation(
   if (!r) throw new HeraldError('CONVERSATION_NOT_FOUND');
   const role = (r.role as Member['role'] | null) ?? null;
   const audience = r.audience as 'members' | 'tenant';
-  if (!role && !(r.kind === 'announcement' && audience === 'tenant')) throw new HeraldError('NOT_A_MEMBER');
+  if (!mayRead({ kind: r.kind as string, audience }, role !== null)) throw new HeraldError('NOT_A_MEMBER');
   return { conversation: toConversation(r), role, audience };
 }
 

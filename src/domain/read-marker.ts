@@ -2,6 +2,7 @@
 // mention counts from the log, and fans a receipt out to the room plus the
 // reader's own inbox change to their other devices.
 import { HeraldError, type InboxEntry, topics } from '../protocol/index.ts';
+import { mayRead } from './access.ts';
 import type { DomainDeps } from './commands.ts';
 import type { ComposeContext } from './compose.ts';
 import { inboxEntryJson, insertInboxFrames, lockEntrySql } from './rows.ts';
@@ -58,8 +59,7 @@ export async function markRead(
     );
     const conv = convs[0];
     if (!conv) throw new HeraldError('CONVERSATION_NOT_FOUND');
-    const tenantWide = conv.kind === 'announcement' && conv.audience === 'tenant';
-    if (!conv.role && !tenantWide) throw new HeraldError('NOT_A_MEMBER');
+    if (!mayRead(conv, conv.role !== null)) throw new HeraldError('NOT_A_MEMBER');
     if (seq > conv.last_seq)
       throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
 

@@ -2,6 +2,7 @@
 // size. Built from the inbox entries (last_delivered_seq, last_read_seq) — what acks and
 // reads already wrote — never from per-socket records.
 import { HeraldError } from '../protocol/index.ts';
+import { isTenantWide } from './access.ts';
 import { DELIVERED_SQL } from './delivery-marker.ts';
 import type { Sql } from './ports.ts';
 import type { ReadableConversation } from './queries.ts';
@@ -56,7 +57,7 @@ export async function receiptsOf(
   const seq = at ?? c.last_seq;
   if (seq > c.last_seq)
     throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${c.last_seq}).`);
-  const tenantWide = c.kind === 'announcement' && readable.audience === 'tenant';
+  const tenantWide = isTenantWide({ kind: c.kind, audience: readable.audience });
   const { rows: n } = await sql.query<{ recipients: number; delivered: number; read: number }>(
     `SELECT count(*)::int AS recipients,
             count(*) FILTER (WHERE ${DELIVERED_SQL} >= $3)::int AS delivered,

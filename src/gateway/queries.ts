@@ -1,5 +1,6 @@
 // The few reads the gateway makes from the store: access checks, replay
 // from the events table, tenant origins. Everything is tenant-scoped.
+import { mayRead, mayReadSql } from '../domain/access.ts';
 import type { Sql } from '../domain/ports.ts';
 import type { ConversationKind } from '../protocol/model.ts';
 
@@ -37,11 +38,10 @@ export async function conversationAccess(
   );
   const r = rows[0];
   if (!r) return null;
-  const tenantWide = r.kind === 'announcement' && r.audience === 'tenant';
   return {
     kind: r.kind,
     member_count: Number(r.member_count),
-    allowed: r.member || tenantWide,
+    allowed: mayRead(r, r.member),
     head: Number(r.last_seq),
   };
 }
@@ -107,7 +107,7 @@ export async function subscribeRead(
        LEFT JOIN LATERAL (
          SELECT seq, payload::text AS payload FROM events
           WHERE tenant_id = c.tenant_id AND conversation_id = c.id AND seq > $4
-            AND (m.user_id IS NOT NULL OR (c.kind = 'announcement' AND c.audience = 'tenant'))
+            AND ${mayReadSql('c', 'm')}
           ORDER BY seq LIMIT $5) e ON true
       WHERE c.tenant_id = $1 AND c.id = $2
       ORDER BY e.seq`,
@@ -120,7 +120,7 @@ export async function subscribeRead(
   const access: Access = {
     kind: r.kind,
     member_count: Number(r.member_count),
-    allowed: r.member || (r.kind === 'announcement' && r.audience === 'tenant'),
+    allowed: mayRead(r, r.member),
     head,
   };
   return { access, replay: { head, events: eventFrames(conversation, rows) } };
