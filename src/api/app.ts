@@ -5,7 +5,7 @@
 
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import { refuseApiRoutes } from '../host/roles.ts';
 import { HeraldError } from '../protocol/index.ts';
 import { validationMessage } from '../protocol/issues.ts';
@@ -180,6 +180,3 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
 }
 
 /** The trace of a request (a traceparent), passed to the domain so outbox rows carry it. */
-export function traceOf(req: FastifyRequest): string {
-  return req.traceparent || req.id;
-}

@@ -22,6 +22,7 @@ import { HeraldError } from '../protocol/index.ts';
 import type { Push } from '../push/index.ts';
 import type { Db } from '../store/db.ts';
 import type { Tracing } from '../tracing/tracer.ts';
+import type { Caller } from '../usecases/messaging.ts';
 import type { AddressPolicy } from '../webhooks/address-policy.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
@@ -102,6 +103,17 @@ export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
       host.auth.checkAdmin(token);
     }
   });
+}
+
+/** The request's W3C traceparent (or its id when it came without one). */
+export function traceOf(req: FastifyRequest): string {
+  return req.traceparent || req.id;
+}
+
+/** The authenticated user of a `user` route, as the use cases take it. */
+export function callerOf(req: FastifyRequest): Caller {
+  const p = principalOf(req);
+  return { tenant: p.tenant_id, user: p.user_id, trace: traceOf(req) };
 }
 
 /** The authenticated user of a `user` route. */

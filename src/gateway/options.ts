@@ -9,15 +9,11 @@ import type { Logger } from '../host/logger.ts';
 import type { LimiterPort, SocketSlots } from '../limits/port.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { noTracing, type Tracing } from '../tracing/tracer.ts';
+import type { UserLimiter } from '../usecases/messaging.ts';
 import type { MetricsOptions } from './metrics.ts';
 import type { RateSpec } from './rate-limit.ts';
 
-/** A per-user limit; rejects with HeraldError RATE_LIMITED (with retryAfter) when it is used up. */
-export interface UserLimiter {
-  take(tenant: string, user: string): Promise<void>;
-  /** The average rate and the burst it allows, announced in `welcome.limits`. */
-  readonly rate?: RateSpec;
-}
+export type { UserLimiter };
 
 export interface GatewayOptions {
   /** Domain dependencies (db, limits, viewing registry): the same ones the HTTP API uses. */

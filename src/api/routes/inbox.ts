@@ -1,14 +1,13 @@
 // The conversation list / inbox sync (one statement, no N+1) and the
 // caller's own flags on an entry.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { listInbox, readableConversation, updateInboxEntry } from '../../domain/queries.ts';
+import { messaging } from '../../usecases/messaging.ts';
 import type { RouteDeps } from '../app.ts';
-import { traceOf } from '../app.ts';
-import { principalOf } from '../context.ts';
+import { callerOf } from '../context.ts';
 import { errorReplies, InboxParams, InboxPatchBody, Replies, SyncQuery } from '../schemas.ts';
 
-export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
-  const { db, config } = host;
+export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
+  const m = messaging(host.deps, limiters.send);
   const user = { config: { auth: 'user' as const } };
   const doc = (operationId: string, summary: string) => ({ tags: ['inbox'], summary, operationId });
 
@@ -23,15 +22,7 @@ export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { h
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const page = await listInbox(
-        db,
-        p.tenant_id,
-        p.user_id,
-        req.query.since,
-        req.query.limit ?? 50,
-        config.limits.largeChannelThreshold,
-      );
+      const page = await m.inbox(callerOf(req), req.query.since, req.query.limit ?? 50);
       return { entries: page.items, next_since: page.next_since, has_more: page.has_more };
     },
   );
@@ -48,21 +39,7 @@ export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { h
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const id = req.params.conversation_id;
-      const entry = await db.transaction(async (tx) => {
-        await readableConversation(tx, p.tenant_id, p.user_id, id);
-        return updateInboxEntry(
-          tx,
-          p.tenant_id,
-          p.user_id,
-          id,
-          req.body,
-          config.limits.largeChannelThreshold,
-          traceOf(req),
-        );
-      });
-      return { entry };
+      return { entry: await m.setInboxFlags(callerOf(req), req.params.conversation_id, req.body) };
     },
   );
 };

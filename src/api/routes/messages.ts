@@ -2,17 +2,12 @@
 // delete, history (keyset by seq), the event log (gap repair), read
 // markers and receipts.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { commandFor, conversationKindOf, execute } from '../../domain/commands.ts';
 import type { MessageInput } from '../../domain/compose.ts';
-import { deleteMessage, editMessage } from '../../domain/edits.ts';
-import { listEvents, listMessages, readableConversation } from '../../domain/queries.ts';
-import { markRead } from '../../domain/read-marker.ts';
-import { receiptsOf } from '../../domain/receipts.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import { noTracing } from '../../tracing/tracer.ts';
+import { messaging } from '../../usecases/messaging.ts';
 import type { RouteDeps } from '../app.ts';
-import { traceOf } from '../app.ts';
-import { principalOf } from '../context.ts';
+import { callerOf } from '../context.ts';
 import { gapFetchMetrics } from '../metrics.ts';
 import {
   ConversationParams,
@@ -30,7 +25,7 @@ import {
 import { inSpan } from '../tracing.ts';
 
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {
-  const { db, deps } = host;
+  const m = messaging(host.deps, limiters.send);
   const tracing = host.tracing ?? noTracing;
   const user = { config: { auth: 'user' as const } };
   // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
@@ -58,19 +53,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req, reply) => {
-      const p = principalOf(req);
       const key = req.headers['idempotency-key'];
       if (key !== undefined && req.body.client_id !== undefined && key !== req.body.client_id) {
         throw new HeraldError('VALIDATION_FAILED', 'Idempotency-Key and client_id differ.');
       }
-      // Checked before anything is read or written: over the limit changes nothing. The
-      // limiter is shared with the gateway's `send` frames.
-      await limiters.send.take(p.tenant_id, p.user_id);
-      const kind = await conversationKindOf(db, p.tenant_id, req.params.id);
       const input: MessageInput = { ...req.body, client_id: key ?? req.body.client_id };
-      const command = commandFor(kind, p.user_id, req.params.id, input);
+      const caller = callerOf(req);
       const result = await inSpan(req, tracing, 'herald.commit', (trace) =>
-        execute(deps, p.tenant_id, command, trace),
+        m.send({ ...caller, trace }, req.params.id, input),
       );
       return reply.status(result.replayed ? 200 : 201).send({ message: result.message });
     },
@@ -88,11 +78,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
       const { id, message_id } = req.params;
-      return {
-        message: await editMessage(deps, p.tenant_id, p.user_id, id, message_id, req.body.body, traceOf(req)),
-      };
+      return { message: await m.edit(callerOf(req), id, message_id, req.body.body) };
     },
   );
 
@@ -107,9 +94,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
       const { id, message_id } = req.params;
-      return { message: await deleteMessage(deps, p.tenant_id, p.user_id, id, message_id, traceOf(req)) };
+      return { message: await m.remove(callerOf(req), id, message_id) };
     },
   );
 
@@ -125,10 +111,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
       const { after_seq, before_seq, limit } = req.query;
-      return listMessages(db, p.tenant_id, req.params.id, { after_seq, before_seq, limit: limit ?? 50 });
+      return m.history(callerOf(req), req.params.id, { after_seq, before_seq, limit: limit ?? 50 });
     },
   );
 
@@ -144,22 +128,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
-      const page = await listEvents(
-        db,
-        p.tenant_id,
-        conversation.id,
+      const page = await m.events(
+        callerOf(req),
+        req.params.id,
         req.query.after_seq ?? 0,
         req.query.limit ?? 100,
       );
       gapFetched(page.events.length);
-      return {
-        conversation: conversation.id,
-        events: page.events,
-        head_seq: conversation.last_seq,
-        has_more: page.has_more,
-      };
+      return page;
     },
   );
 
@@ -175,15 +151,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const { entry } = await markRead(
-        deps,
-        p.tenant_id,
-        p.user_id,
-        req.params.id,
-        req.body.seq,
-        traceOf(req),
-      );
+      const { entry } = await m.read(callerOf(req), req.params.id, req.body.seq);
       return { entry };
     },
   );
@@ -203,9 +171,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const readable = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
-      return receiptsOf(db, p.tenant_id, readable, deps.limits.receiptDetailMax, req.query.seq);
+      return m.receipts(callerOf(req), req.params.id, req.query.seq);
     },
   );
 };
