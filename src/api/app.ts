@@ -178,5 +178,3 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   for (const plugin of opts.plugins ?? []) await app.register(async (scope) => plugin(scope, host));
   return app;
 }
-
-/** The trace of a request (a traceparent), passed to the domain so outbox rows carry it. */
