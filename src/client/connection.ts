@@ -1,20 +1,12 @@
-// The transport: one socket at a time with an explicit state machine. It dials
-// (WebSocket, or SSE + HTTP when WebSockets are blocked), backs off, pings,
-// follows drain hints and renews the token; it knows nothing of conversations.
-// States and the only legal moves between them:
-//
-//   disconnected ──connect()──► connecting ──welcome──► connected
-//        ▲                          │                       │ close (reconnect | refresh), drain,
-//        │ disconnect(),            │ close, no welcome     │ no pong, token renewed (renewInPlace: false)
-//        │ close with 'stop' code   ▼                       ▼
-//        └──────────────────── reconnecting ◄───────────────┘
-//                                   │ backoff timer → dial … welcome
-//                                   └──────────────► connected
-//
-// What a close code means is decided by closeAction() in src/protocol, not here.
+// The transport: one socket at a time, moving through the states of
+// connection-state.ts. It dials (WebSocket, or SSE + HTTP when WebSockets are
+// blocked), backs off, pings, follows drain hints and renews the token; it
+// knows nothing of conversations. What a close code means is decided by
+// closeAction() in src/protocol, not here.
 import { CLOSE, closeAction } from '../protocol/close-codes.ts';
 import type { ClientFrame, ServerFrame } from '../protocol/frames.ts';
-import { fullJitterDelay } from './backoff.ts';
+import { longJitterDelay } from './backoff.ts';
+import { checkTransition } from './connection-state.ts';
 import { openWebSocket, socketUrl } from './dial.ts';
 import { HeraldClientError, toClientError } from './errors.ts';
 import { isTransportFailure, type Transport } from './fallback.ts';
@@ -73,16 +65,6 @@ export interface ConnectionDeps {
   restored(): Promise<void>;
   hooks: ConnectionHooks;
 }
-
-/** The window of a `TOO_MANY_CONNECTIONS` (4004) backoff starts this many doublings later. */
-const LONG_BACKOFF_SHIFT = 4;
-
-const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
-  disconnected: ['connecting'],
-  connecting: ['connected', 'reconnecting', 'disconnected'],
-  connected: ['reconnecting', 'disconnected'],
-  reconnecting: ['connected', 'disconnected'],
-};
 
 /** Timers of one socket: cleared whenever it is given up. */
 const SOCKET_TIMERS = ['connect', 'ping', 'renew', 'drain', 'probe', 'probe-timeout'];
@@ -375,11 +357,10 @@ export class Connection {
     } else {
       // An HTTP 401 may already have refreshed the token since this socket opened: reuse it.
       if (action === 'refresh') this.deps.tokens.socketTokenRejected();
-      // Over the socket cap: only another socket closing helps, so wait long (half to all of a
-      // window LONG_BACKOFF_SHIFT doublings wider than the usual one).
+      // Over the socket cap: only another socket closing helps, so wait long.
       delay =
         code === CLOSE.TOO_MANY_CONNECTIONS
-          ? this.longBackoffDelay(this.attempt++)
+          ? longJitterDelay(this.attempt++, this.opts.backoff ?? {}, this.deps.random)
           : this.deps.backoff(this.attempt++);
     }
     this.reconnectIn(delay, { closeCode: code, closeReason: reason, action });
@@ -425,15 +406,8 @@ export class Connection {
     this.hooks.detached();
   }
 
-  private longBackoffDelay(attempt: number): number {
-    const window = fullJitterDelay(attempt + LONG_BACKOFF_SHIFT, this.opts.backoff ?? {}, () => 1);
-    return Math.floor(window / 2 + (this.deps.random() * window) / 2);
-  }
-
   private setState(change: StateChange): void {
-    if (!TRANSITIONS[change.from].includes(change.to)) {
-      throw new Error(`Illegal client state transition ${change.from} → ${change.to}`);
-    }
+    checkTransition(change);
     this._state = change.to;
     this.hooks.state(change);
   }
