@@ -37,17 +37,17 @@ export function openWebSocket(
  * Does a WebSocket open now? The probe offers no token (the gateway waits for an `auth` frame, and
  * we close first), so it opens no session. `done` is called once: opened, or not (closed, failed,
  * or the timeout that `arm` schedules fired; `disarm` cancels it). False, and no `done`, when the
- * constructor threw.
+ * URL or the constructor threw.
  */
 export function probeWebSocket(
   WS: WebSocketConstructor,
-  url: string,
+  url: () => string,
   timeout: { arm: (fn: () => void) => void; disarm: () => void },
   done: (opened: boolean) => void,
 ): boolean {
   let probe: WebSocketLike;
   try {
-    probe = new WS(url, [SUBPROTOCOL]);
+    probe = new WS(url(), [SUBPROTOCOL]);
   } catch {
     return false;
   }

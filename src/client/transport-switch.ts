@@ -121,16 +121,21 @@ export class TransportSwitch {
       arm: (fn: () => void) => timers.set('probe-timeout', opts.connectTimeoutMs ?? 10_000, fn),
       disarm: () => timers.clear('probe-timeout'),
     };
-    const started = probeWebSocket(this.deps.WS, this.deps.socketUrl(), timeout, (opened) => {
-      if (!same() || this.dialTransport !== 'sse') return;
-      if (!opened) {
-        this.policy.probeFailed();
-        this.scheduleProbe();
-        return;
-      }
-      this.policy.probeSucceeded();
-      this.deps.backToWebSocket();
-    });
+    const started = probeWebSocket(
+      this.deps.WS,
+      () => this.deps.socketUrl(),
+      timeout,
+      (opened) => {
+        if (!same() || this.dialTransport !== 'sse') return;
+        if (!opened) {
+          this.policy.probeFailed();
+          this.scheduleProbe();
+          return;
+        }
+        this.policy.probeSucceeded();
+        this.deps.backToWebSocket();
+      },
+    );
     if (!started) {
       this.policy.probeFailed();
       this.scheduleProbe();
