@@ -26,3 +26,15 @@ export function fullJitterDelay(attempt: number, opts: BackoffOptions, random: (
   const window = Math.min(max, base * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * window);
 }
+
+/** The window of a long backoff starts this many doublings later than the usual one. */
+const LONG_BACKOFF_SHIFT = 4;
+
+/**
+ * A long wait, for a close where only another socket closing helps (TOO_MANY_CONNECTIONS): half
+ * to all of a window LONG_BACKOFF_SHIFT doublings wider than the usual one.
+ */
+export function longJitterDelay(attempt: number, opts: BackoffOptions, random: () => number): number {
+  const window = fullJitterDelay(attempt + LONG_BACKOFF_SHIFT, opts, () => 1);
+  return Math.floor(window / 2 + (random() * window) / 2);
+}

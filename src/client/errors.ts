@@ -84,3 +84,9 @@ export function errorFromBody(status: number, body: unknown, retryAfterMs?: numb
   const fallback: ErrorCode = status === 401 ? 'UNAUTHENTICATED' : status === 404 ? 'NOT_FOUND' : 'INTERNAL';
   return new HeraldClientError(fallback, `HTTP ${status}`, { status, retryAfterMs });
 }
+
+/** Any failure as a client error: ours as they are, anything else wrapped under `fallback`. */
+export function toClientError(err: unknown, fallback: ClientErrorCode): HeraldClientError {
+  if (err instanceof HeraldClientError) return err;
+  return new HeraldClientError(fallback, err instanceof Error ? err.message : undefined, { cause: err });
+}

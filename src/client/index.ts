@@ -21,6 +21,7 @@ export {
   type TokenRequest,
   type WelcomeInfo,
 } from './client.ts';
+export { defaultStorage, storageNameFor } from './default-storage.ts';
 export { CLIENT_ERRORS, type ClientErrorCode, HeraldClientError } from './errors.ts';
 export {
   type EventsPage,
@@ -36,7 +37,6 @@ export { NoticeStore } from './notice-store.ts';
 export { OutgoingMessage, type OutgoingStatus, type SendOptions, type SentMessage } from './outbox.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
 export {
-  defaultStorage,
   type HeraldStorage,
   memoryStorage,
   type StorageOp,
@@ -45,7 +45,6 @@ export {
   type StoredRead,
   type StoredSend,
   type StoredState,
-  storageNameFor,
 } from './storage.ts';
 export { type IndexedDbStorageOptions, indexedDbStorage } from './storage-indexeddb.ts';
 export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';
