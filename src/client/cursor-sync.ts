@@ -45,22 +45,28 @@ export class CursorSync {
       this.again = true;
       return this.running;
     }
+    let ended = false;
     const run = (async () => {
-      do {
-        this.again = false;
-        const epoch = this.epoch;
-        for (;;) {
-          const page = await this.fetchPage();
-          if (epoch !== this.epoch) break; // stale: dropped (a newer request may go again)
-          page.apply();
-          if (!page.more) break;
-        }
-      } while (this.again);
+      try {
+        do {
+          this.again = false;
+          const epoch = this.epoch;
+          for (;;) {
+            const page = await this.fetchPage();
+            if (epoch !== this.epoch) break; // stale: dropped (a newer request may go again)
+            page.apply();
+            if (!page.more) break;
+          }
+        } while (this.again);
+      } finally {
+        // Freed in the same step as the last look at `again`: a request from here on starts a
+        // run of its own. (Freed a microtask later, a request in between joined a finished run.)
+        ended = true;
+        this.running = null;
+      }
     })();
-    this.running = run;
-    return run.finally(() => {
-      if (this.running === run) this.running = null;
-    });
+    if (!ended) this.running = run;
+    return run;
   }
 
   /**
