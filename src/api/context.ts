@@ -10,19 +10,19 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditActor } from '../audit/record.ts';
 import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import type { Lifecycle } from '../host/lifecycle.ts';
-import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Push } from '../push/index.ts';
 import type { Db } from '../store/db.ts';
 import type { Tracing } from '../tracing/tracer.ts';
 import type { AddressPolicy } from '../webhooks/address-policy.ts';
+import type { Lifecycle } from './lifecycle.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
 /**
@@ -72,6 +72,17 @@ export interface Limiters {
   /** Shared with the gateway's `send` frames (see SendLimiter). */
   send: SendLimiter;
   apiKey: ApiKeyLimiter;
+}
+
+/** What each route plugin under routes/ is registered with. */
+export interface RouteDeps {
+  host: ApiHost;
+  limiters: Limiters;
+}
+
+/** The trace of a request (a traceparent), passed to the domain so outbox rows carry it. */
+export function traceOf(req: FastifyRequest): string {
+  return req.traceparent || req.id;
 }
 
 export type App = FastifyInstance<

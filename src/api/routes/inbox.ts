@@ -2,9 +2,8 @@
 // caller's own flags on an entry.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { listInbox, readableConversation, updateInboxEntry } from '../../domain/queries.ts';
-import type { RouteDeps } from '../app.ts';
-import { traceOf } from '../app.ts';
-import { principalOf } from '../context.ts';
+import type { RouteDeps } from '../context.ts';
+import { principalOf, traceOf } from '../context.ts';
 import { errorReplies, InboxParams, InboxPatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {

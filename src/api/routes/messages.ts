@@ -10,9 +10,8 @@ import { markRead } from '../../domain/read-marker.ts';
 import { receiptsOf } from '../../domain/receipts.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import { noTracing } from '../../tracing/tracer.ts';
-import type { RouteDeps } from '../app.ts';
-import { traceOf } from '../app.ts';
-import { principalOf } from '../context.ts';
+import type { RouteDeps } from '../context.ts';
+import { principalOf, traceOf } from '../context.ts';
 import { gapFetchMetrics } from '../metrics.ts';
 import {
   ConversationParams,
