@@ -43,7 +43,8 @@ export interface Room {
   presence: boolean;
 }
 
-function move(room: Room, to: RoomState): void {
+/** Moves a subscription along the table; any other move is a bug. */
+export function moveRoom(room: Room, to: RoomState): void {
   if (!NEXT[room.state].includes(to))
     throw new Error(`subscription ${room.conversation}: ${room.state} → ${to} is not a move`);
   room.state = to;
@@ -134,7 +135,7 @@ export class Rooms {
       const { access, replay } = read;
       if (!access.allowed) throw new HeraldError('NOT_A_MEMBER');
       if (!this.current(sub)) return this.drop(sub);
-      move(sub, 'replaying');
+      moveRoom(sub, 'replaying');
       // Membership and the replay come from one snapshot: a `left` of this user at or below the
       // head is history (they were re-added since), one above it ends the subscription.
       sub.memberAt = access.head;
@@ -194,7 +195,7 @@ export class Rooms {
     const targets: ResyncTarget[] = [];
     for (const sub of this.subs.values()) {
       if (sub.state === 'live') {
-        move(sub, 'resyncing');
+        moveRoom(sub, 'resyncing');
         targets.push(this.resyncTarget(sub));
       } else {
         sub.resyncAgain = true;
@@ -229,11 +230,11 @@ export class Rooms {
     if (!this.current(sub)) return;
     if (sub.resyncAgain) {
       sub.resyncAgain = false;
-      move(sub, 'resyncing');
+      moveRoom(sub, 'resyncing');
       void this.core.resync([this.resyncTarget(sub)]);
       return;
     }
-    move(sub, 'live');
+    moveRoom(sub, 'live');
     const buffered = sub.buffer;
     sub.buffer = [];
     for (const f of buffered) {
@@ -269,7 +270,7 @@ export class Rooms {
     for (const u of sub.unlisten) u();
     sub.unlisten = [];
     sub.buffer = [];
-    move(sub, 'closed');
+    moveRoom(sub, 'closed');
   }
 
   /** The connection is closing: every subscription ends. */
