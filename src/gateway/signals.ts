@@ -13,6 +13,20 @@ import type { Outbound } from './outbound.ts';
 import type { SessionIdentity } from './ports.ts';
 import { isLive, type Rooms } from './rooms.ts';
 
+/** Records `user` typing and tells the room (the frame and POST …/typing alike). */
+export async function publishTyping(
+  core: GatewayCore,
+  tenant: string,
+  conversation: string,
+  user: string,
+  now: number,
+): Promise<void> {
+  await core.typing.set(tenant, conversation, user, now);
+  // Ephemeral: straight onto the bus, never PostgreSQL.
+  const frame: ServerFrame = { type: 'typing', conversation, user_id: user, ttl_ms: core.typing.ttlMs };
+  await core.opts.bus.publish(topics.ephemeral(tenant, conversation), JSON.stringify(frame));
+}
+
 export class Signals {
   private status: PresenceStatus = 'active';
   private resource: string | null = null;
@@ -79,15 +93,7 @@ export class Signals {
     const now = core.opts.now();
     if (now - sub.lastTypingMs < core.opts.typingIntervalMs) return;
     sub.lastTypingMs = now;
-    await core.typing.set(who.tenant, conversation, who.user, now);
-    // Ephemeral: straight onto the bus, never PostgreSQL.
-    const frame: ServerFrame = {
-      type: 'typing',
-      conversation,
-      user_id: who.user,
-      ttl_ms: core.typing.ttlMs,
-    };
-    await core.opts.bus.publish(topics.ephemeral(who.tenant, conversation), JSON.stringify(frame));
+    await publishTyping(core, who.tenant, conversation, who.user, now);
   }
 
   /** A sent message ends the typing burst: the next keystroke must announce itself at once. */
