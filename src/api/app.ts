@@ -6,14 +6,14 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
-import { refuseApiRoutes } from '../host/roles.ts';
 import { HeraldError } from '../protocol/index.ts';
 import { validationMessage } from '../protocol/issues.ts';
-import { type ApiHost, type App, installAuth, type Limiters } from './context.ts';
+import { type ApiHost, type App, installAuth, type Limiters, type RouteDeps } from './context.ts';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandlers } from './errors.ts';
 import { httpMetrics } from './metrics.ts';
 import { OPENAPI_TAGS, openapiTransform, SECURITY_SCHEMES } from './openapi.ts';
 import { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
+import { refuseApiRoutes } from './roles.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
@@ -42,11 +42,6 @@ export interface ApiOptions {
   sendLimiter?: SendLimiter;
   /** Calls per API key; the host passes a cluster-wide one with Redis (default: in process). */
   apiKeyLimiter?: ApiKeyLimiter;
-}
-
-export interface RouteDeps {
-  host: ApiHost;
-  limiters: Limiters;
 }
 
 /**

@@ -10,20 +10,20 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditActor } from '../audit/record.ts';
 import { bearer } from '../auth/secrets.ts';
 import type { Auth, Principal } from '../auth/service.ts';
 import type { Config } from '../config.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import type { Lifecycle } from '../host/lifecycle.ts';
-import type { Logger } from '../host/logger.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Push } from '../push/index.ts';
 import type { Db } from '../store/db.ts';
 import type { Tracing } from '../tracing/tracer.ts';
 import type { Caller } from '../usecases/messaging.ts';
 import type { AddressPolicy } from '../webhooks/address-policy.ts';
+import type { Lifecycle } from './lifecycle.ts';
 import type { ApiKeyLimiter, SendLimiter } from './rate-limit.ts';
 
 /**
@@ -75,6 +75,17 @@ export interface Limiters {
   apiKey: ApiKeyLimiter;
 }
 
+/** What each route plugin under routes/ is registered with. */
+export interface RouteDeps {
+  host: ApiHost;
+  limiters: Limiters;
+}
+
+/** The trace of a request (a traceparent), passed to the domain so outbox rows carry it. */
+export function traceOf(req: FastifyRequest): string {
+  return req.traceparent || req.id;
+}
+
 export type App = FastifyInstance<
   RawServerDefault,
   RawRequestDefaultExpression,
@@ -103,11 +114,6 @@ export function installAuth(app: App, host: ApiHost, limiters: Limiters): void {
       host.auth.checkAdmin(token);
     }
   });
-}
-
-/** The request's W3C traceparent (or its id when it came without one). */
-export function traceOf(req: FastifyRequest): string {
-  return req.traceparent || req.id;
 }
 
 /** The authenticated user of a `user` route, as the use cases take it. */

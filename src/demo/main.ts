@@ -6,7 +6,7 @@ import { ChatApp } from './chat.ts';
 import { avatar, byId, displayName, h } from './dom.ts';
 import { setupPush } from './push.ts';
 
-/** The demo tenant's users (created by src/host/demo.ts on the first start). */
+/** The demo tenant's users (created by src/demo/seed.ts on the first start). */
 const DEMO_USERS = ['alice', 'bob', 'carol'] as const;
 const USER_KEY = 'herald-demo:user';
 

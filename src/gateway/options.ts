@@ -2,10 +2,10 @@
 // is configurable so tests can tighten it; `now` is injectable for presence,
 // typing and rate limits.
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import type { AccessTokens } from '../auth/tokens.ts';
 import type { Bus } from '../bus/port.ts';
 import type { DomainDeps } from '../domain/commands.ts';
-import type { Logger } from '../host/logger.ts';
 import type { LimiterPort, SocketSlots } from '../limits/port.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { noTracing, type Tracing } from '../tracing/tracer.ts';

@@ -9,9 +9,11 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { bearer } from '../auth/secrets.ts';
 import { findInputProblem, HeraldError, MAX_SEQ, PROTOCOL_VERSION, parseSeq } from '../protocol/index.ts';
-import { deviceIdOf, type Gateway } from './gateway.ts';
-import { Session, type Sink } from './session.ts';
+import type { Gateway } from './gateway.ts';
+import type { Sink } from './ports.ts';
+import { Session } from './session.ts';
 import { typingRoute } from './typing-route.ts';
+import { deviceIdOf } from './upgrade.ts';
 import { sseData, Writer } from './writer.ts';
 
 export interface SseOptions {

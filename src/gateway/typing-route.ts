@@ -7,8 +7,9 @@
 // subscribes on another connection, so the member check stands in for it.
 import type { FastifyInstance } from 'fastify';
 import { bearer } from '../auth/secrets.ts';
-import { findInputProblem, HeraldError, type ServerFrame, topics } from '../protocol/index.ts';
+import { findInputProblem, HeraldError } from '../protocol/index.ts';
 import type { GatewayCore } from './core.ts';
+import { publishTyping } from './signals.ts';
 
 const TYPING_OPENAPI = {
   tags: ['realtime'],
@@ -53,14 +54,7 @@ export async function typingRoute(app: FastifyInstance, coreOf: () => GatewayCor
       last.set(key, now);
       if (last.size > PRUNE_AT)
         for (const [k, at] of last) if (now - at >= core.opts.typingIntervalMs) last.delete(k);
-      await core.typing.set(tenant, id, user, now);
-      const frame: ServerFrame = {
-        type: 'typing',
-        conversation: id,
-        user_id: user,
-        ttl_ms: core.typing.ttlMs,
-      };
-      await core.opts.bus.publish(topics.ephemeral(tenant, id), JSON.stringify(frame));
+      await publishTyping(core, tenant, id, user, now);
     }
     return reply.code(204).send();
   });

@@ -6,12 +6,15 @@
 import type { Registry } from 'prom-client';
 import { type ApiPlugin, buildApi } from '../api/app.ts';
 import type { App } from '../api/context.ts';
+import { Lifecycle } from '../api/lifecycle.ts';
 import { createMetricsRegistry, readinessGauge, relayLagGauge, relayMetrics } from '../api/metrics.ts';
 import { ApiKeyLimiter, SendLimiter } from '../api/rate-limit.ts';
+import { gatewayRefusal, refuseUpgrade } from '../api/roles.ts';
 import { Auth } from '../auth/service.ts';
 import type { Bus } from '../bus/port.ts';
 import type { Config } from '../config.ts';
 import { demoPlugin } from '../demo/plugin.ts';
+import { ensureDemo } from '../demo/seed.ts';
 import type { DomainDeps } from '../domain/commands.ts';
 import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
 import { countRefusals, limiterFallbackReporter } from '../limits/metrics.ts';
@@ -26,10 +29,7 @@ import { AddressPolicy, type Resolver } from '../webhooks/address-policy.ts';
 import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { webhookMetrics } from '../webhooks/metrics.ts';
 import { type Adapters, createAdapters } from './adapters.ts';
-import { ensureDemo } from './demo.ts';
-import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { gatewayRefusal, refuseUpgrade } from './roles.ts';
 
 /** How long close() lets in-flight HTTP requests finish before cutting their connections. */
 const HTTP_CLOSE_BOUND_MS = 2_000;

@@ -1,10 +1,10 @@
 import os from 'node:os';
+import { describeRoles } from '../api/roles.ts';
 import type { Config } from '../config.ts';
+import { DEMO_TENANT } from '../demo/seed.ts';
 import { ensureDatabase } from '../store/create-database.ts';
-import { DEMO_TENANT } from './demo.ts';
 import { startHerald } from './herald.ts';
 import type { Logger } from './logger.ts';
-import { describeRoles } from './roles.ts';
 
 /** What closing takes at most after the drain (sockets, HTTP server, relay, Redis, store). */
 const CLOSE_BOUND_MS = 5_000;

@@ -1,8 +1,8 @@
 // What the limits report: checks that Redis could not answer (decided by the
 // node's own in-process limiter instead), and refusals, by limit name.
 
+import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '../host/logger.ts';
 import type { Limiter, LimiterPort } from './port.ts';
 
 /** Counts each fallback and logs a warning at most once per limit per 10 s. */

@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import { listAudit } from '../../audit/query.ts';
 import { AUDIT_ACTIONS } from '../../audit/record.ts';
 import { addAdmin, listAdmins, removeAdmin } from '../../auth/tenant-admins.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, backendTenantOf, keyActor } from '../context.ts';
 import { errorReplies, UserParams } from '../schemas.ts';
 

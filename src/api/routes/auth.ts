@@ -4,7 +4,7 @@
 // tenant the session was granted (the operator's grants, or the host JWT's).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, principalOf } from '../context.ts';
 import {
   CreateTenantBody,

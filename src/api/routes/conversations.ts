@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { addMembers, createConversation, getDirect, join, removeMember } from '../../domain/conversations.ts';
 import { listMembers, readableConversation } from '../../domain/queries.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { principalOf, traceOf } from '../context.ts';
 import {
   AddMembersBody,

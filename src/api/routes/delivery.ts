@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { deliveryLog } from '../../domain/delivery-log.ts';
 import { pushSummaryForMessage } from '../../push/deliveries.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { backendTenantOf } from '../context.ts';
 import { errorReplies, MessageParams } from '../schemas.ts';
 

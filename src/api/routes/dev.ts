@@ -1,9 +1,9 @@
 // Dev-only: a token for any user of the demo tenant, no API key needed.
 // Registered only when config.devTokens (embedded, non-production default).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DEMO_TENANT } from '../../host/demo.ts';
+import { DEMO_TENANT } from '../../demo/seed.ts';
 import { HeraldError } from '../../protocol/index.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { DevTokenBody, errorReplies, Replies } from '../schemas.ts';
 
 export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {

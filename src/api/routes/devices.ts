@@ -8,7 +8,7 @@ import { listPushDeliveries } from '../../push/deliveries.ts';
 import { deleteDevice, getDevice, listDevices, registerDevice, toDevice } from '../../push/devices.ts';
 import type { Push } from '../../push/index.ts';
 import { AddressPolicy } from '../../webhooks/address-policy.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { principalOf } from '../context.ts';
 import { errorReplies, Id, Replies } from '../schemas.ts';
 

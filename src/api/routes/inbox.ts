@@ -2,8 +2,7 @@
 // caller's own flags on an entry.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { messaging } from '../../usecases/messaging.ts';
-import type { RouteDeps } from '../app.ts';
-import { callerOf } from '../context.ts';
+import { callerOf, type RouteDeps } from '../context.ts';
 import { errorReplies, InboxParams, InboxPatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const inboxRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host, limiters }) => {

@@ -6,8 +6,7 @@ import type { MessageInput } from '../../domain/compose.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import { noTracing } from '../../tracing/tracer.ts';
 import { messaging } from '../../usecases/messaging.ts';
-import type { RouteDeps } from '../app.ts';
-import { callerOf } from '../context.ts';
+import { callerOf, type RouteDeps } from '../context.ts';
 import { gapFetchMetrics } from '../metrics.ts';
 import {
   ConversationParams,

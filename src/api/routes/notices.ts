@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { execute } from '../../domain/commands.ts';
 import { listNotices, updateNoticeEntry } from '../../domain/queries.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, keyActor, principalOf, traceOf } from '../context.ts';
 import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQuery } from '../schemas.ts';
 

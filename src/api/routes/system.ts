@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HeraldError } from '../../protocol/index.ts';
 import { STORE_RETRY_AFTER_SEC } from '../../store/unavailable.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 
 export const systemRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const hide = { hide: true } as const;

@@ -14,7 +14,7 @@ import {
   updateEndpoint,
 } from '../../webhooks/endpoints.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
-import type { RouteDeps } from '../app.ts';
+import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, keyActor } from '../context.ts';
 import { errorReplies, Id, Replies } from '../schemas.ts';
 

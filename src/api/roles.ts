@@ -4,9 +4,9 @@
 // obvious from one curl.
 import type { Duplex } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import type { App } from '../api/context.ts';
 import { ROLES, type Roles } from '../config.ts';
 import { HeraldError } from '../protocol/index.ts';
+import type { App } from './context.ts';
 
 /** Served on every node, whatever its roles: probes, metrics and the API description. */
 const ALWAYS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
