@@ -164,7 +164,22 @@ export async function conversationKindOf(
   const hit = cache.get(key);
   if (hit) return hit;
   const kind = await conversationKind(db, tenant, conversation);
-  if (cache.size >= KIND_CACHE_MAX) cache.clear();
-  cache.set(key, kind);
+  rememberConversationKind(db, tenant, conversation, kind);
   return kind;
+}
+
+/** A kind read elsewhere (the gateway's subscribe check): the first send there needs no lookup. */
+export function rememberConversationKind(
+  db: Transactor,
+  tenant: string,
+  conversation: string,
+  kind: ConversationKind,
+): void {
+  let cache = kindCaches.get(db);
+  if (!cache) {
+    cache = new Map();
+    kindCaches.set(db, cache);
+  }
+  if (cache.size >= KIND_CACHE_MAX) cache.clear();
+  cache.set(`${tenant}\0${conversation}`, kind);
 }

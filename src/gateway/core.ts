@@ -3,14 +3,16 @@
 // Transport-independent: the WebSocket server and the SSE route both build sessions on it.
 // It sees a session only as a CoreSession (ports.ts): session.ts imports this, not back.
 import { randomUUID } from 'node:crypto';
+import { rememberConversationKind } from '../domain/commands.ts';
 import { memoryLimiters, memorySlots } from '../limits/memory.ts';
 import type { Limiter } from '../limits/port.ts';
 import { type AdmitResult, SocketAdmission } from '../limits/socket-caps.ts';
-import { type ConversationKind, HeraldError } from '../protocol/index.ts';
+import type { ConversationKind } from '../protocol/index.ts';
 import { memoryConnections } from '../registry/memory-connections.ts';
 import { memoryPresence } from '../registry/memory-presence.ts';
 import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
+import { type Messaging, messaging } from '../usecases/messaging.ts';
 import { type AuthResult, Handshake } from './handshake.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
@@ -22,8 +24,6 @@ import { type TopicFrame, TopicHub } from './topic-hub.ts';
 import { FlushScheduler } from './writer.ts';
 
 export { type AuthFailure, type AuthResult, originAllowed } from './handshake.ts';
-
-const KIND_CACHE_MAX = 50_000;
 
 /** `S`: the sessions the transports keep here (session.ts's Session; any CoreSession for the core). */
 export class GatewayCore<S extends CoreSession = CoreSession> {
@@ -50,12 +50,14 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   draining = false;
 
   private readonly handshake: Handshake;
-  private readonly kinds = new Map<string, ConversationKind>();
+  /** The use cases a frame calls (the ones HTTP calls too). */
+  readonly messaging: Messaging;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopResync: () => void;
 
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
+    this.messaging = messaging(this.opts.deps, this.opts.sendLimiter);
     this.metrics = new GatewayMetrics(options.metrics);
     const sessions = this.sessions;
     this.metrics.watchQueues(function* () {
@@ -196,17 +198,8 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   }
 
   private rememberKind(tenant: string, conversation: string, kind: ConversationKind): void {
-    if (this.kinds.size >= KIND_CACHE_MAX) this.kinds.clear();
-    this.kinds.set(`${tenant}\0${conversation}`, kind); // A conversation's kind never changes.
-  }
-
-  /** A conversation's kind, for routing a send (cached: it never changes). */
-  async kindOf(tenant: string, conversation: string, user: string): Promise<ConversationKind> {
-    const k = this.kinds.get(`${tenant}\0${conversation}`);
-    if (k) return k;
-    const a = await this.access(tenant, conversation, user);
-    if (!a) throw new HeraldError('CONVERSATION_NOT_FOUND');
-    return a.kind;
+    // Shared with the send use case's cache: a send after a subscribe reads no kind.
+    rememberConversationKind(this.opts.deps.db, tenant, conversation, kind);
   }
 
   private async refreshConnections(): Promise<void> {
