@@ -6,17 +6,10 @@ import { commandFor, conversationKindOf, type DomainDeps, execute } from '../dom
 import type { Composed, MessageInput } from '../domain/compose.ts';
 import { type DeliveredResult, markDelivered } from '../domain/delivery-marker.ts';
 import { deleteMessage, editMessage } from '../domain/edits.ts';
-import {
-  type InboxFlags,
-  listEvents,
-  listInbox,
-  listMessages,
-  type Page,
-  readableConversation,
-  updateInboxEntry,
-} from '../domain/queries.ts';
+import { listEvents, listMessages, type Page, readableConversation } from '../domain/queries.ts';
 import { markRead } from '../domain/read-marker.ts';
 import { type Receipts, receiptsOf } from '../domain/receipts.ts';
+import { type InboxFlags, listInbox, updateInboxEntry } from '../domain/recipient-state.ts';
 import type { ConversationEvent, InboxEntry, Message } from '../protocol/index.ts';
 
 /** Who calls: a user of a tenant, and the trace the call belongs to. */

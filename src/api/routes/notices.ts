@@ -1,7 +1,7 @@
 // System notices: a tenant backend sends; each user lists and flags their own copies.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { execute } from '../../domain/commands.ts';
-import { listNotices, updateNoticeEntry } from '../../domain/queries.ts';
+import { listNotices, updateNoticeEntry } from '../../domain/recipient-state.ts';
 import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, keyActor, principalOf, traceOf } from '../context.ts';
 import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQuery } from '../schemas.ts';
