@@ -43,6 +43,7 @@ import { frameText, OPEN, type WebSocketConstructor, type WebSocketLike } from '
 import { httpLimits, SSE_MAX_CONVERSATIONS, SseSocket, sseUrl } from './sse-transport.ts';
 import { defaultStorage, type StoredConversation, type StoredIdentity } from './storage.ts';
 import { type AppliedEvent, ENDS_SUBSCRIPTION, Subscription } from './subscription.ts';
+import { ThreadTimeline } from './thread.ts';
 import { realTimers, type Timers } from './timers.ts';
 import { jwtExpiryMs, normaliseEpoch, TokenKeeper } from './token-keeper.ts';
 import { TypingTracker } from './typing.ts';
@@ -307,6 +308,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.flush();
     }
     return sub;
+  }
+
+  /** A thread's timeline: its root, history and live replies, reply and mark-read (thread.ts). */
+  thread(conversation: string, rootId: string): ThreadTimeline {
+    return new ThreadTimeline(this, conversation, rootId);
   }
 
   subscription(conversation: string): Subscription | undefined {
@@ -1091,6 +1097,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
           this.confirm({ client_id, conversation, seq, message_id });
         return;
       }
+      case 'thread':
+        this.emit('thread', frame.entry);
+        return;
       case 'inbox':
         this.settleRead(frame.entry.conversation_id, frame.entry.last_read_seq);
         this.inbox._applyFrame(frame.entry);
