@@ -124,6 +124,15 @@ BEGIN
   RETURN jsonb_build_object('message', p_msg);
 END $$;
 
+-- A thread reply pushes nobody (yet): the push decision (src/push/decide.ts) reaches every
+-- recipient who has not read a seq, which for a reply would be the whole conversation instead
+-- of the thread's participants.
+DROP TRIGGER events_push ON events;
+CREATE TRIGGER events_push AFTER INSERT ON events
+  FOR EACH ROW WHEN (NEW.type = 'message.created' AND (NEW.payload->'message'->>'kind') IS DISTINCT FROM 'system'
+                     AND NOT (NEW.payload->'message' ? 'thread_root'))
+  EXECUTE FUNCTION herald_push_on_event();
+
 -- herald_send_one as in 008, plus the thread root's check and the reply's writes (above).
 CREATE OR REPLACE FUNCTION herald_send_one(s jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
