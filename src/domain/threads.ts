@@ -5,6 +5,7 @@
 // the same thread as its root's.
 import { HeraldError, type Message, type ThreadEntry, topics } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
+import type { ComposeContext } from './compose.ts';
 import type { Sql } from './ports.ts';
 import { MAX_PAGE, type Page, readableConversation } from './queries.ts';
 import { toMessage } from './rows.ts';
@@ -128,4 +129,25 @@ export async function markThreadRead(
     }
     return entry;
   });
+}
+
+/**
+ * A deleted reply leaves the unread of the participants who had not read it (all but its
+ * sender), who get their entry as a `thread` frame — one statement. The root keeps its
+ * reply_count: the deleted reply stays in the thread as "deleted", as in the main timeline.
+ */
+export async function forgetReply(ctx: ComposeContext, reply: Message): Promise<void> {
+  const sender = reply.sender.type === 'user' ? reply.sender.user_id : null;
+  await ctx.tx.query(
+    `WITH t AS (
+       UPDATE thread_entries t SET unread_count = GREATEST(t.unread_count - 1, 0),
+              version = nextval('inbox_version')
+        WHERE t.tenant_id = $1 AND t.root_id = $2 AND t.last_read_seq < $3 AND t.unread_count > 0
+          AND t.user_id IS DISTINCT FROM $4
+       RETURNING t.*)
+     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
+     SELECT $1, 't:' || $1 || ':u:' || t.user_id, jsonb_build_object('type', 'thread', 'entry', ${ENTRY_JSON}), $5
+       FROM t JOIN messages r ON r.tenant_id = $1 AND r.id = $2`,
+    [ctx.tenant, reply.thread_root, reply.seq, sender, ctx.traceId ?? null],
+  );
 }

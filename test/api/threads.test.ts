@@ -148,6 +148,31 @@ describe.each(backends())('threads over HTTP (%s)', (backend: Backend) => {
     });
   });
 
+  it('deleting a reply takes it from the thread unread of those who had not read it, not from the inbox', async () => {
+    const { alice, bob, carol, id } = await group();
+    const root = (await send(bob, id, { body: 'root' })).body.message;
+    const reply = (await send(alice, id, { body: 'oops @carol', mentions: ['carol'], thread_root: root.id }))
+      .body.message;
+    const inboxBefore = await inboxOf(carol, id);
+    expect((await entries(carol, id))[0]).toMatchObject({ unread_count: 1 });
+    const del = await t.call({
+      method: 'DELETE',
+      url: `/v1/conversations/${id}/messages/${reply.id}`,
+      headers: t.bearer(alice),
+    });
+    expect(del.status).toBe(200);
+    expect((await entries(carol, id))[0]).toMatchObject({ unread_count: 0 });
+    expect((await entries(bob, id))[0]).toMatchObject({ unread_count: 0 });
+    // (The delete event moves the head; the entry itself is untouched.)
+    const { unread_count, mention_count, version } = inboxBefore ?? {};
+    expect(await inboxOf(carol, id)).toMatchObject({ unread_count, mention_count, version });
+    const page = await thread(bob, id, root.id);
+    expect(page.body.root.reply_count).toBe(1);
+    expect(page.body.messages).toEqual([
+      expect.objectContaining({ id: reply.id, body: '', deleted_at: expect.any(String) }),
+    ]);
+  });
+
   it('a thread pages by keyset, ascending, newest page by default', async () => {
     const { alice, bob, id } = await group();
     const root = (await send(bob, id, { body: 'root' })).body.message;
