@@ -124,9 +124,14 @@ export class HeraldHttp {
     });
   }
 
-  /** Your thread entries of a conversation (unread per thread), latest reply first. */
-  threads(conversation: string, limit?: number): Promise<{ threads: ThreadEntry[] }> {
-    return this.request('GET', `/v1/conversations/${enc(conversation)}/threads`, { query: { limit } });
+  /** Your thread entries of a conversation (unread per thread), latest reply first; `rootId`: that one. */
+  threads(
+    conversation: string,
+    opts: { limit?: number; rootId?: string } = {},
+  ): Promise<{ threads: ThreadEntry[] }> {
+    return this.request('GET', `/v1/conversations/${enc(conversation)}/threads`, {
+      query: { limit: opts.limit, root_id: opts.rootId },
+    });
   }
 
   /** Marks a thread read up to seq; your other devices get the entry as a `thread` frame. */

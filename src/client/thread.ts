@@ -22,6 +22,7 @@ export interface ThreadHost {
   send(conversation: string, body: string, opts?: SendOptions): OutgoingMessage;
   on(type: 'event', listener: (e: AppliedEvent) => void): () => void;
   on(type: 'thread', listener: (e: ThreadEntry) => void): () => void;
+  on(type: 'welcome', listener: () => void): () => void;
 }
 
 export class ThreadTimeline extends Emitter<ThreadEvents> {
@@ -40,7 +41,12 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     super();
     // Live replies come through the conversation's subscription: follow it.
     host.open(conversation);
-    this.offs = [host.on('event', (e) => this.onEvent(e)), host.on('thread', (entry) => this.onEntry(entry))];
+    this.offs = [
+      host.on('event', (e) => this.onEvent(e)),
+      host.on('thread', (entry) => this.onEntry(entry)),
+      // `thread` frames missed while away are not replayed: read the entry again.
+      host.on('welcome', () => void this.syncEntry().catch(() => {})),
+    ];
   }
 
   get root(): Message | null {
@@ -62,18 +68,22 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     return [...this.replies.values()].sort((a, b) => a.seq - b.seq);
   }
 
-  /** Loads the newest page (first call) or the page before the oldest loaded reply. */
+  /** Loads the newest page (first call: with the user's entry) or the page before the oldest loaded reply. */
   async loadOlder(limit = 50): Promise<Message[]> {
     const oldest = this.messages()[0]?.seq;
     const page = await this.host.http.threadMessages(this.conversation, this.rootId, {
       beforeSeq: oldest,
       limit,
     });
-    // Keep a live copy that is newer than the page's (an edit that came while it loaded).
-    if (!this._root || (page.root.edited_at ?? '') >= (this._root.edited_at ?? '')) this._root = page.root;
+    // Keep what live events said while the page loaded: a newer edit, a higher count.
+    const live = this._root;
+    this._root = live && (live.edited_at ?? '') > (page.root.edited_at ?? '') ? live : page.root;
+    if (live?.reply_count && live.reply_count > (this._root.reply_count ?? 0))
+      this._root = { ...this._root, reply_count: live.reply_count, last_reply_at: live.last_reply_at };
     for (const m of page.messages) if (!this.replies.has(m.id)) this.replies.set(m.id, m);
     this._hasOlder = page.has_more;
     this.changed();
+    if (oldest === undefined) await this.syncEntry(); // now by the root's id
     return page.messages;
   }
 
@@ -88,6 +98,15 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     const { thread } = await this.host.http.markThreadRead(this.conversation, this.rootId, upTo);
     this.onEntry(thread);
     return thread;
+  }
+
+  /** Reads the user's entry of this thread over HTTP (none: not a participant). */
+  async syncEntry(): Promise<ThreadEntry | null> {
+    const rootId = this._root?.id ?? this.rootId;
+    const { threads } = await this.host.http.threads(this.conversation, { rootId });
+    const entry = threads.find((e) => this.isOurs(e.root_id)) ?? null;
+    if (entry) this.onEntry(entry);
+    return entry;
   }
 
   /** Stops following (the conversation's subscription stays open). */

@@ -61,14 +61,17 @@ export async function listThreadEntries(
   user: string,
   conversation: string,
   limit: number,
+  /** Only this thread's entry (a root's id). */
+  rootId?: string,
 ): Promise<ThreadEntry[]> {
   await readableConversation(sql, tenant, user, conversation);
   const { rows } = await sql.query<{ entry: ThreadEntry }>(
     `SELECT ${ENTRY_JSON} AS entry FROM thread_entries t
        JOIN messages r ON r.tenant_id = t.tenant_id AND r.id = t.root_id
       WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.conversation_id = $3
+        AND ($5::text IS NULL OR t.root_id = $5)
       ORDER BY r.last_reply_at DESC NULLS LAST, t.root_id LIMIT $4`,
-    [tenant, user, conversation, Math.min(limit, MAX_PAGE)],
+    [tenant, user, conversation, Math.min(limit, MAX_PAGE), rootId ?? null],
   );
   return rows.map((r) => r.entry);
 }

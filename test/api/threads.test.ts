@@ -125,6 +125,10 @@ describe.each(backends())('threads over HTTP (%s)', (backend: Backend) => {
       expect.objectContaining({ root_id: root.id, unread_count: 1, reply_count: 2 }),
     ]);
     const [bobs] = await entries(bob, id);
+    const one = (root_id: string) =>
+      get<{ threads: ThreadEntry[] }>(bob, `/v1/conversations/${id}/threads?root_id=${root_id}`);
+    expect((await one(root.id)).body.threads).toEqual([bobs]);
+    expect((await one(r1.id)).body.threads).toEqual([]); // a reply's id is no entry's
     expect(bobs).toMatchObject({ unread_count: 2, reply_count: 2 });
 
     const mark = (who: TokenPair, seq: number, root_id = root.id) =>

@@ -88,6 +88,18 @@ describe.each(backends())('SDK threads (%s)', (backend: Backend) => {
     const main = room.messages();
     expect(main.map((m) => m.id)).not.toContain(early.message.id);
     expect(main.find((m) => m.id === root.message_id)?.reply_count).toBe(4);
+
+    // Away while bob replies: the reply comes with the conversation's catch-up, the entry
+    // (whose `thread` frame was missed) is read again on the welcome.
+    alice.disconnect();
+    const away = await bob.http.postMessage(conversation.id, {
+      body: 'while away',
+      thread_root: root.message_id,
+    });
+    alice.connect();
+    await waitFor(() => thread.messages().some((m) => m.id === away.message.id), 10_000, 'the missed reply');
+    await waitFor(() => thread.entry?.unread_count === 1, 10_000, 'the entry after the reconnect');
+    expect(thread.root?.reply_count).toBe(5);
     thread.close();
   });
 });

@@ -28,7 +28,10 @@ const ThreadPage = Type.Object(
   { ...strict, description: "The thread's root, and a page of its replies ascending by seq" },
 );
 const EntriesQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) },
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    root_id: Type.Optional(Id),
+  },
   strict,
 );
 
@@ -65,7 +68,10 @@ export const threadRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     {
       ...user,
       schema: {
-        ...doc('listThreadEntries', 'Your threads of the conversation (unread), latest reply first'),
+        ...doc(
+          'listThreadEntries',
+          'Your threads of the conversation (unread), latest reply first; root_id: that one only',
+        ),
         params: ConversationParams,
         querystring: EntriesQuery,
         response: { 200: Type.Object({ threads: Type.Array(ThreadEntry) }, strict), ...fails },
@@ -79,6 +85,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         p.user_id,
         req.params.id,
         req.query.limit ?? 50,
+        req.query.root_id,
       );
       return { threads };
     },
