@@ -24,6 +24,7 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
+import { threadRoutes } from './routes/threads.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { inputProblemOf, sharedSchemas } from './schemas.ts';
 import { installTracing, requestTraceId } from './tracing.ts';
@@ -163,6 +164,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(authRoutes, deps);
   await app.register(conversationRoutes, deps);
   await app.register(messageRoutes, deps);
+  await app.register(threadRoutes, deps);
   await app.register(inboxRoutes, deps);
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);

@@ -181,6 +181,9 @@ export const MessageSchema = Type.Object(
     created_at: Timestamp,
     edited_at: Nullable(Timestamp),
     deleted_at: Nullable(Timestamp),
+    thread_root: Type.Optional(Type.String({ description: 'A thread reply: its root message.' })),
+    reply_count: Type.Optional(Type.Integer({ minimum: 1, description: 'A thread root: its replies.' })),
+    last_reply_at: Type.Optional(Timestamp),
   },
   { ...strict, $id: 'Message' },
 );
@@ -218,6 +221,12 @@ export const ConversationEventSchema = Type.Union(
       {
         type: Type.Union([Type.Literal('message.created'), Type.Literal('message.edited')]),
         message: Type.Ref('Message'),
+        thread: Type.Optional(
+          Type.Object(
+            { root_id: Type.String(), reply_count: Int, last_reply_at: Timestamp },
+            { ...strict, description: "A thread reply's event: its root's count after it." },
+          ),
+        ),
       },
       strict,
     ),

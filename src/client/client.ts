@@ -36,6 +36,7 @@ import type {
 import type { OutgoingMessage, SendOptions } from './outbox.ts';
 import type { WebSocketConstructor } from './socket.ts';
 import type { Subscription } from './subscription.ts';
+import { ThreadTimeline } from './thread.ts';
 
 export type {
   ConnectionState,
@@ -145,6 +146,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.core.flush();
     }
     return sub;
+  }
+
+  /** A thread's timeline: its root, history and live replies, reply and mark-read (thread.ts). */
+  thread(conversation: string, rootId: string): ThreadTimeline {
+    return new ThreadTimeline(this, conversation, rootId);
   }
 
   subscription(conversation: string): Subscription | undefined {

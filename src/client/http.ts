@@ -3,7 +3,14 @@
 // HeraldClientError with the catalog code; a 401 TOKEN_EXPIRED asks the
 // host for a new token once and retries.
 
-import type { Conversation, ConversationEvent, InboxEntry, Message, Notice } from '../protocol/model.ts';
+import type {
+  Conversation,
+  ConversationEvent,
+  InboxEntry,
+  Message,
+  Notice,
+  ThreadEntry,
+} from '../protocol/model.ts';
 import type { MessageInputFields } from '../protocol/schema.ts';
 import { errorFromBody, HeraldClientError } from './errors.ts';
 
@@ -17,6 +24,11 @@ export interface EventsPage {
 export interface MessagesPage {
   messages: Message[];
   has_more: boolean;
+}
+
+/** A page of a thread: its root and replies ascending by seq. */
+export interface ThreadPage extends MessagesPage {
+  root: Message;
 }
 
 export interface InboxPage {
@@ -98,6 +110,34 @@ export class HeraldHttp {
   ): Promise<MessagesPage> {
     return this.request('GET', `/v1/conversations/${enc(conversation)}/messages`, {
       query: { before_seq: page.beforeSeq, after_seq: page.afterSeq, limit: page.limit },
+    });
+  }
+
+  /** A thread's replies, keyset by seq (no bound: the newest page), with its root. */
+  threadMessages(
+    conversation: string,
+    rootId: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit?: number } = {},
+  ): Promise<ThreadPage> {
+    return this.request('GET', `/v1/conversations/${enc(conversation)}/threads/${enc(rootId)}/messages`, {
+      query: { before_seq: page.beforeSeq, after_seq: page.afterSeq, limit: page.limit },
+    });
+  }
+
+  /** Your thread entries of a conversation (unread per thread), latest reply first; `rootId`: that one. */
+  threads(
+    conversation: string,
+    opts: { limit?: number; rootId?: string } = {},
+  ): Promise<{ threads: ThreadEntry[] }> {
+    return this.request('GET', `/v1/conversations/${enc(conversation)}/threads`, {
+      query: { limit: opts.limit, root_id: opts.rootId },
+    });
+  }
+
+  /** Marks a thread read up to seq; your other devices get the entry as a `thread` frame. */
+  markThreadRead(conversation: string, rootId: string, seq: number): Promise<{ thread: ThreadEntry }> {
+    return this.request('POST', `/v1/conversations/${enc(conversation)}/threads/${enc(rootId)}/read`, {
+      body: { seq },
     });
   }
 

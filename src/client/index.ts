@@ -10,6 +10,8 @@ export type {
   Message,
   Notice,
   Receipt,
+  ThreadEntry,
+  ThreadSummary,
 } from '../protocol/model.ts';
 export { type BackoffOptions, fullJitterDelay } from './backoff.ts';
 export {
@@ -31,6 +33,7 @@ export {
   type MessagesPage,
   type NoticeFlags,
   type NoticesPage,
+  type ThreadPage,
 } from './http.ts';
 export { InboxStore, isTombstone } from './inbox-store.ts';
 export { NoticeStore } from './notice-store.ts';
@@ -48,4 +51,5 @@ export {
 } from './storage.ts';
 export { type IndexedDbStorageOptions, indexedDbStorage } from './storage-indexeddb.ts';
 export { type AppliedEvent, Subscription, type SubscriptionStatus } from './subscription.ts';
+export { type ThreadEvents, type ThreadHost, ThreadTimeline } from './thread.ts';
 export { realTimers, type Timers } from './timers.ts';

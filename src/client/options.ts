@@ -2,7 +2,7 @@
 // state machine so the shapes a host codes against read in one place.
 import type { CloseAction } from '../protocol/close-codes.ts';
 import type { PresenceEntry } from '../protocol/frames.ts';
-import type { InboxEntry, Notice, Receipt } from '../protocol/model.ts';
+import type { InboxEntry, Notice, Receipt, ThreadEntry } from '../protocol/model.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { HeraldClientError } from './errors.ts';
 import type { FallbackOptions, Transport } from './fallback.ts';
@@ -51,6 +51,8 @@ export interface HeraldClientEvents {
   /** A send was confirmed (by ack or by its event). */
   sent: SentMessage;
   inbox: { entries: InboxEntry[] };
+  /** A thread entry of this user changed (client.thread() timelines follow it). */
+  thread: ThreadEntry;
   /** A notice this client had not seen (live, or caught up after a reconnect); not the first sync's backlog. */
   notice: Notice;
   receipt: Receipt;

@@ -53,6 +53,7 @@ export function sessionHandlers(p: SessionParts): SessionHandlers {
     ack: ({ client_id, conversation, seq, message_id }) =>
       p.sends.acked({ client_id, conversation, seq, message_id }),
     inbox: (f) => serverEntry(p, f.entry),
+    thread: (f) => p.emit('thread', f.entry),
     notice: (f) => {
       const fresh = p.notices._applyFrame(f.notice);
       if (fresh) p.emit('notice', fresh);

@@ -45,9 +45,15 @@ export class Timeline {
   record(event: ConversationEvent): void {
     switch (event.type) {
       case 'message.created':
-      case 'message.edited':
-        this.put(event.message);
+      case 'message.edited': {
+        // Thread replies stay out of the main timeline (as in history); their root counts them.
+        if (event.message.thread_root === undefined) this.put(event.message);
+        const t = event.type === 'message.created' ? event.thread : undefined;
+        const root = t && this.byId.get(t.root_id);
+        if (t && root && (root.reply_count ?? 0) < t.reply_count)
+          this.byId.set(root.id, { ...root, reply_count: t.reply_count, last_reply_at: t.last_reply_at });
         break;
+      }
       case 'message.deleted': {
         const m = this.byId.get(event.message_id);
         if (m) this.byId.set(m.id, { ...m, body: '', attachments: [], deleted_at: event.deleted_at });

@@ -21,6 +21,8 @@ export function expandMessage(m: WireMessage, tenant: string, conversation: stri
     created_at: m.created_at,
     edited_at: m.edited_at ?? null,
     deleted_at: m.deleted_at ?? null,
+    ...(m.thread_root !== undefined ? { thread_root: m.thread_root } : {}),
+    ...(m.reply_count !== undefined ? { reply_count: m.reply_count, last_reply_at: m.last_reply_at } : {}),
   };
 }
 
@@ -31,7 +33,10 @@ export function expandEvent(
   seq: number,
 ): ConversationEvent {
   switch (e.type) {
-    case 'message.created':
+    case 'message.created': {
+      const message = expandMessage(e.message, tenant, conversation, seq);
+      return e.thread ? { type: e.type, message, thread: e.thread } : { type: e.type, message };
+    }
     case 'message.edited':
       return { type: e.type, message: expandMessage(e.message, tenant, conversation, seq) };
     case 'message.deleted':

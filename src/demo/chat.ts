@@ -17,6 +17,7 @@ import {
 import { type CachedThread, DemoCache } from './cache.ts';
 import { byId, clock, displayName } from './dom.ts';
 import { mountPage, type PageModel, type ScrollMode, type ThreadModel } from './page.ts';
+import { ThreadPanel } from './thread-panel.ts';
 import type { Presence, Row } from './views.ts';
 
 /** Events replayed when a conversation is first opened without a cache. */
@@ -66,6 +67,7 @@ export class ChatApp {
   /** How the next render places the message list: at the end, where it was, or below older history. */
   private scroll: ScrollMode = 'bottom';
   private readonly render: (m: PageModel, scroll: ScrollMode) => void;
+  private readonly panel: ThreadPanel;
 
   constructor(private readonly opts: ChatOptions) {
     this.me = opts.user;
@@ -79,7 +81,11 @@ export class ChatApp {
       deviceId: opts.deviceId,
     });
     this.wire();
+    this.panel = new ThreadPanel(this.client, this.me);
     this.render = mountPage(this.me, {
+      openThread: (id) => {
+        if (this.selected) this.panel.open(this.selected, id);
+      },
       select: (id) => this.select(id),
       startDirect: (user) => void this.startDirect(user),
       loadOlder: (id) => void this.loadOlder(id),
@@ -149,10 +155,19 @@ export class ChatApp {
     const ev = e.event;
     switch (ev.type) {
       case 'message.created':
-      case 'message.edited':
+      case 'message.edited': {
+        // Thread replies live in the thread panel; here only their root's count moves.
+        const count = ev.type === 'message.created' ? ev.thread : undefined;
+        const root = count && t.messages.get(count.root_id);
+        if (count && root) {
+          const { reply_count, last_reply_at } = count;
+          t.messages.set(root.id, { ...root, reply_count, last_reply_at });
+        }
+        if (ev.message.thread_root) break;
         t.messages.set(ev.message.id, ev.message);
         if (ev.message.client_id) this.outgoing.delete(ev.message.client_id);
         break;
+      }
       case 'message.deleted': {
         const m = t.messages.get(ev.message_id);
         if (m) t.messages.set(m.id, { ...m, body: '', attachments: [], deleted_at: ev.deleted_at });
@@ -213,6 +228,7 @@ export class ChatApp {
   }
 
   private select(id: string | null): void {
+    if (this.panel.conversation !== id) this.panel.close();
     this.selected = id;
     if (id) sessionStorage.setItem(this.selectedKey(), id);
     else sessionStorage.removeItem(this.selectedKey());

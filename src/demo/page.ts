@@ -43,6 +43,8 @@ export interface PageActions {
   startDirect(user: string): void;
   loadOlder(id: string): void;
   retry(clientId: string): void;
+  /** Opens the thread of a message of the open conversation (thread-panel.ts). */
+  openThread(messageId: string): void;
   reconnect(): void;
   switchUser(): void;
   send(body: string): void;
@@ -186,7 +188,15 @@ function renderThread(m: PageModel, a: PageActions, scroll: ScrollMode): void {
       ),
     );
   }
-  children.push(...threadRows(t.rows, m.me, t.seenBy, (key) => a.retry(key)));
+  children.push(
+    ...threadRows(
+      t.rows,
+      m.me,
+      t.seenBy,
+      (key) => a.retry(key),
+      (id) => a.openThread(id),
+    ),
+  );
   if (t.rows.length === 0) {
     children.push(h('p', { class: 'empty' }, t.loading ? 'Loading…' : 'No messages yet. Say hello!'));
   }

@@ -79,7 +79,8 @@ export function memberChip(user: string, p: Presence, me: boolean): HTMLElement 
 /** One line of the thread: a system event, a message bubble, or an unconfirmed send. */
 export interface Row {
   key: string;
-  message: Pick<Message, 'body' | 'created_at' | 'sender' | 'kind' | 'data' | 'edited_at' | 'deleted_at'>;
+  message: Pick<Message, 'body' | 'created_at' | 'sender' | 'kind' | 'data' | 'edited_at' | 'deleted_at'> &
+    Partial<Pick<Message, 'id' | 'reply_count'>>;
   seq: number | null;
   mine: boolean;
   /** sending | sent | failed, for our own sends not yet seen as events. */
@@ -92,6 +93,8 @@ export function threadRows(
   me: string,
   seenBy: { after: string | null; users: string[] },
   onRetry: (key: string) => void,
+  /** Given: each stored message offers its thread (the main timeline; not inside a thread). */
+  onThread?: (messageId: string) => void,
 ): HTMLElement[] {
   const out: HTMLElement[] = [];
   let prevSender: string | null = null;
@@ -129,6 +132,7 @@ export function threadRows(
           !row.mine && first && h('div', { class: 'author' }, displayName(sender)),
           body,
           h('div', { class: 'meta' }, meta.filter(Boolean).join(' · ')),
+          onThread && m.id && threadLink(m.id, m.reply_count ?? 0, onThread),
         ),
       ),
     );
@@ -147,6 +151,14 @@ export function threadRows(
     }
   }
   return out;
+}
+
+function threadLink(id: string, replies: number, onThread: (id: string) => void): HTMLElement {
+  return h(
+    'button',
+    { type: 'button', class: 'link thread-link', 'data-testid': 'thread-link', onclick: () => onThread(id) },
+    replies ? `${replies} ${replies === 1 ? 'reply' : 'replies'}` : 'Reply in thread',
+  );
 }
 
 function describeSystem(data: Message['data'], body: string, me: string): string {

@@ -178,6 +178,8 @@ export interface SendSpec {
   id: string;
   body: string;
   reply_to: string | null;
+  /** Absent for an ordinary message: the spec's JSON stays as it was. */
+  thread_root?: string;
   mentions: string[];
   attachments: Attachment[];
   data: Record<string, unknown> | null;
@@ -217,6 +219,8 @@ export function requestHash(conversation: string, input: MessageInput): string {
     mentions: [...new Set(input.mentions ?? [])].sort(),
     attachments: input.attachments ?? [],
     data: input.data ?? null,
+    // Only when set: the fingerprints of sends outside threads stay what they were.
+    ...(input.thread_root !== undefined ? { thread_root: input.thread_root } : {}),
   };
   return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
 }
@@ -240,6 +244,7 @@ export function specOf(
     id: randomUUID(),
     body: req.input.body,
     reply_to: req.input.reply_to ?? null,
+    ...(req.input.thread_root !== undefined ? { thread_root: req.input.thread_root } : {}),
     mentions: [...new Set(req.input.mentions ?? [])],
     attachments: req.input.attachments ?? [],
     data: req.input.data ?? null,

@@ -10,6 +10,7 @@ import {
   validateInput,
 } from './compose.ts';
 import { inboxEntryJson, insertInboxFrames, toMessage, toPreview } from './rows.ts';
+import { forgetReply } from './threads.ts';
 
 async function loadForChange(ctx: ComposeContext, conversation: string, messageId: string, actor: Actor) {
   const conv = await lockConversation(ctx, conversation, actor);
@@ -184,8 +185,10 @@ export async function deleteMessage(
       { type: 'message.deleted', message_id: messageId, deleted_at: deleted.deleted_at as string },
       latest ? toPreview(deleted) : undefined,
     );
-    // `message` is the state before the delete: its mentions decide whose counts drop.
-    await refreshInbox(ctx, conv, { previewChanged: latest, removed: message });
+    // `message` is the state before the delete: its mentions decide whose counts drop. A thread
+    // reply never counted in the inbox: its participants' thread unread drops instead.
+    await refreshInbox(ctx, conv, { previewChanged: latest, removed: message.thread_root ? null : message });
+    if (message.thread_root) await forgetReply(ctx, message);
     return deleted;
   });
 }

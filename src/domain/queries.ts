@@ -71,7 +71,8 @@ export interface Page {
 }
 
 /**
- * History by keyset on seq, never OFFSET. No bound: the newest page. Pages
+ * The main timeline by keyset on seq, never OFFSET: thread replies are not in it (their
+ * roots carry reply_count; threads.ts lists a thread). No bound: the newest page. Pages
  * come back in ascending seq; `has_more` says whether more lie beyond the
  * page in the direction of travel (older for before/newest, newer for after).
  */
@@ -85,7 +86,7 @@ export async function listMessages(
   const ascending = page.after_seq !== undefined;
   const { rows } = await sql.query(
     `SELECT * FROM messages
-      WHERE tenant_id = $1 AND conversation_id = $2
+      WHERE tenant_id = $1 AND conversation_id = $2 AND thread_root IS NULL
         AND ($3::bigint IS NULL OR seq > $3) AND ($4::bigint IS NULL OR seq < $4)
       ORDER BY seq ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
     [tenant, conversation, page.after_seq ?? null, page.before_seq ?? null, limit + 1],

@@ -12,8 +12,8 @@ export const COUNT_CAP = 999;
 
 /**
  * SQL expressions of an entry's unread and mention counts recounted from the log: live messages
- * after `after` (the read marker), capped at COUNT_CAP. Unread skips system messages and the
- * user's own. The one definition of what counts, for mark-read, recounts and `herald reconcile`.
+ * after `after` (the read marker), capped at COUNT_CAP. Unread skips system messages, the
+ * user's own and thread replies (a thread keeps its own unread: threads.ts). The one definition of what counts, for mark-read, recounts and `herald reconcile`.
  * Arguments are SQL expressions (`$1`, `e.user_id`, …).
  */
 export function recountSql(o: { tenant: string; conversation: string; user: string; after: string }): {
@@ -21,7 +21,7 @@ export function recountSql(o: { tenant: string; conversation: string; user: stri
   mention: string;
 } {
   const live = `m.tenant_id = ${o.tenant} AND m.conversation_id = ${o.conversation}
-                AND m.seq > ${o.after} AND m.deleted_at IS NULL`;
+                AND m.seq > ${o.after} AND m.deleted_at IS NULL AND m.thread_root IS NULL`;
   return {
     unread: `(SELECT count(*) FROM (
                SELECT 1 FROM messages m WHERE ${live} AND m.kind <> 'system'

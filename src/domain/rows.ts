@@ -30,6 +30,11 @@ export function toMessage(r: Row): Message {
     created_at: iso(r.created_at),
     edited_at: isoOrNull(r.edited_at),
     deleted_at: isoOrNull(r.deleted_at),
+    // Only when set, as herald_message_json writes them (migration 016).
+    ...(r.thread_root != null ? { thread_root: r.thread_root as string } : {}),
+    ...(Number(r.reply_count ?? 0) > 0
+      ? { reply_count: Number(r.reply_count), last_reply_at: iso(r.last_reply_at) }
+      : {}),
   };
 }
 

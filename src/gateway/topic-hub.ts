@@ -68,6 +68,7 @@ export function priorityOf(type: string): Priority {
       return 'receipt';
     case 'inbox':
     case 'notice':
+    case 'thread':
       return 'inbox';
     default:
       return 'message';

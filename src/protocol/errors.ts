@@ -20,6 +20,11 @@ export const ERRORS = {
   TOO_MANY_MENTIONS: { status: 400, message: 'Too many mentions in one message.', retryable: false },
   TOO_MANY_ATTACHMENTS: { status: 400, message: 'Too many attachments in one message.', retryable: false },
   TOO_MANY_MEMBERS: { status: 400, message: 'Too many members in one call.', retryable: false },
+  INVALID_THREAD_ROOT: {
+    status: 400,
+    message: 'thread_root must name a message of the same conversation.',
+    retryable: false,
+  },
   INVALID_REPLY: {
     status: 400,
     message: 'reply_to must name a message of the same conversation.',

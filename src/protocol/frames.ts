@@ -1,7 +1,7 @@
 // WebSocket frames: discriminated unions by `type`. Imported by the gateway
 // and the SDK; adding a frame is a compile error wherever a switch forgets it.
 import type { ErrorCode } from './errors.ts';
-import type { InboxEntry, Message, Notice } from './model.ts';
+import type { InboxEntry, Message, Notice, ThreadEntry, ThreadSummary } from './model.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -53,6 +53,8 @@ export type ServerFrame =
   | { type: 'event'; conversation: string; seq: number; event: WireEvent; trace?: string }
   | { type: 'ack'; client_id: string; conversation: string; seq: number; message_id: string }
   | { type: 'inbox'; entry: InboxEntry; trace?: string }
+  /** A thread entry of this user changed (a reply, a mark-read on another device). */
+  | { type: 'thread'; entry: ThreadEntry; trace?: string }
   | { type: 'notice'; notice: Notice; trace?: string }
   | {
       type: 'receipt';
@@ -82,7 +84,7 @@ export type WireMessage = Pick<Message, 'id' | 'kind' | 'sender' | 'body' | 'cre
 
 /** A ConversationEvent in an `event` frame. */
 export type WireEvent =
-  | { type: 'message.created'; message: WireMessage }
+  | { type: 'message.created'; message: WireMessage; thread?: ThreadSummary }
   | { type: 'message.edited'; message: WireMessage }
   | { type: 'message.deleted'; message_id: string; deleted_at: string };
 

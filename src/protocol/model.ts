@@ -35,11 +35,37 @@ export interface Message {
   created_at: string;
   edited_at: string | null;
   deleted_at: string | null;
+  /** A thread reply: the root message of its thread. Absent outside threads. */
+  thread_root?: string;
+  /** A thread root: its replies so far, and when the last came. Absent before the first reply. */
+  reply_count?: number;
+  last_reply_at?: string;
+}
+
+/** The root's count after a reply, on the reply's `message.created` event. */
+export interface ThreadSummary {
+  root_id: string;
+  reply_count: number;
+  last_reply_at: string;
+}
+
+/** A participant's own state of one thread (its author, repliers and those mentioned in it). */
+export interface ThreadEntry {
+  conversation_id: string;
+  root_id: string;
+  reply_count: number;
+  last_reply_at: string | null;
+  /** The seq of the last reply this user has read. */
+  last_read_seq: number;
+  /** Others' replies after last_read_seq. */
+  unread_count: number;
+  /** Grows with every change: a device keeps the entry of the highest version. */
+  version: number;
 }
 
 /** Every change to a conversation is an event with its own seq. */
 export type ConversationEvent =
-  | { type: 'message.created'; message: Message }
+  | { type: 'message.created'; message: Message; thread?: ThreadSummary }
   | { type: 'message.edited'; message: Message }
   | { type: 'message.deleted'; message_id: string; deleted_at: string };
 

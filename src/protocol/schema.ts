@@ -11,7 +11,7 @@ import { MAX_SEQ } from './input.ts';
 
 /** Field rules shared by every schema below (and quoted in OpenAPI). */
 export const inputRules = {
-  /** client_id (and the Idempotency-Key it comes from), reply_to, conversation ids: 1–128 characters. */
+  /** client_id (and the Idempotency-Key it comes from), reply_to, thread_root, conversation ids: 1–128 characters. */
   maxIdLength: 128,
   /** User ids: 1–128 characters, no whitespace. */
   maxUserIdLength: 128,
@@ -57,6 +57,8 @@ export const AttachmentSchema = Type.Object(
 const messageFields = {
   body: Type.String(),
   reply_to: Type.Optional(IdSchema),
+  /** A reply in the thread of this message (of the same conversation); docs/protocol.md "Threads". */
+  thread_root: Type.Optional(IdSchema),
   mentions: Type.Optional(Type.Array(UserIdSchema)),
   attachments: Type.Optional(Type.Array(AttachmentSchema)),
 };

@@ -581,6 +581,25 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
     expect((await call('DELETE', `/v1/devices/${dv}`, { auth: a })).status).toBe(204);
     expect((await call('DELETE', `/v1/devices/${dv}`, { auth: a })).status).toBe(404);
 
+    // Threads: a reply (thread_root), its root (reply_count, last_reply_at) in the thread's page.
+    const root = first.body.message.id;
+    const threadUrl = `/v1/conversations/${g}/threads`;
+    expect(
+      (
+        await call('POST', `/v1/conversations/${g}/messages`, {
+          auth: a,
+          payload: { body: 't', thread_root: root },
+        })
+      ).status,
+    ).toBe(201);
+    expect((await call('GET', `${threadUrl}/${root}/messages`, { auth: a })).status).toBe(200);
+    expect((await call('GET', `${threadUrl}/nope/messages`, { auth: a })).status).toBe(404);
+    expect((await call('GET', threadUrl, { auth: a })).status).toBe(200);
+    expect((await call('POST', `${threadUrl}/${root}/read`, { auth: a, payload: { seq: 1 } })).status).toBe(
+      200,
+    );
+    expect((await call('POST', `${threadUrl}/nope/read`, { auth: a, payload: { seq: 1 } })).status).toBe(404);
+
     // SSE: an error answer by inject, the stream itself over a real socket.
     expect((await call('GET', '/v1/sse')).status).toBe(401);
     const ctl = new AbortController();

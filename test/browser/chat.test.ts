@@ -207,6 +207,32 @@ describe.skipIf(!haveChromium)('demo chat page in a browser', { timeout: 90_000 
     expect(await messages(bob).count()).toBe(await messages(alice).count());
   });
 
+  it('replies in a thread panel: the root counts replies, the main timeline does not show them', async () => {
+    const before = await messages(bob).count();
+    await message(alice, 'sent after the reload').getByTestId('thread-link').click();
+    const panel = (page: Page) => page.getByTestId('thread-panel');
+    await panel(alice).getByTestId('thread-messages').filter({ hasText: 'sent after the reload' }).waitFor();
+    await panel(alice).getByTestId('thread-input').fill('a reply in the thread');
+    await panel(alice).getByTestId('thread-input').press('Enter');
+    await panel(alice).getByTestId('message').filter({ hasText: 'a reply in the thread' }).waitFor();
+    // Bob sees the count on the root, not the reply; opening the thread shows it.
+    const link = message(bob, 'sent after the reload').getByTestId('thread-link');
+    await link.filter({ hasText: '1 reply' }).waitFor();
+    expect(await messages(bob).count()).toBe(before);
+    await link.click();
+    await panel(bob).getByTestId('message').filter({ hasText: 'a reply in the thread' }).waitFor();
+    await panel(bob).getByTestId('thread-input').fill('and an answer');
+    await panel(bob).getByTestId('thread-input').press('Enter');
+    await panel(alice).getByTestId('message').filter({ hasText: 'and an answer' }).waitFor();
+    await message(alice, 'sent after the reload')
+      .getByTestId('thread-link')
+      .filter({ hasText: '2 replies' })
+      .waitFor();
+    await panel(alice).getByRole('button', { name: 'Close' }).click();
+    await panel(bob).getByRole('button', { name: 'Close' }).click();
+    await panel(alice).waitFor({ state: 'hidden' });
+  });
+
   it('leaves a clean page (and a screenshot when DEMO_SCREENSHOT is set)', async () => {
     await say(bob, 'Looks good from here');
     await message(alice, 'Looks good from here').waitFor();

@@ -21,6 +21,7 @@ const TABLES = [
   'messages',
   'events',
   'inbox_entries',
+  'thread_entries',
   'notices',
   'notice_entries',
   'outbox',
@@ -288,6 +289,19 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
     },
     'GET /v1/conversations/:id/receipts': {
       url: () => `/v1/conversations/${conv()}/receipts`,
+      expect: notFound,
+    },
+    'GET /v1/conversations/:id/threads/:root_id/messages': {
+      url: () => `/v1/conversations/${conv()}/threads/${victim.message}/messages`,
+      expect: notFound,
+    },
+    'GET /v1/conversations/:id/threads': {
+      url: () => `/v1/conversations/${conv()}/threads`,
+      expect: notFound,
+    },
+    'POST /v1/conversations/:id/threads/:root_id/read': {
+      url: () => `/v1/conversations/${conv()}/threads/${victim.message}/read`,
+      payload: () => ({ seq: victim.seq }),
       expect: notFound,
     },
     'POST /v1/conversations/:id/typing': {

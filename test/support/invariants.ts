@@ -13,19 +13,20 @@ export interface Queryable {
 /**
  * The recount: for every inbox entry of the tenant whose counters are stored (all but large
  * channels, whose unread is derived from seqs), the unread and mention counts the log implies
- * — messages after the read marker, not deleted, not the reader's own (system messages never
- * count as unread) — capped like the stored counters.
+ * — messages after the read marker, not deleted, not the reader's own, not thread replies
+ * (system messages never count as unread) — capped like the stored counters.
  */
 export const RECOUNT_SQL = `
   SELECT e.user_id, e.conversation_id, e.unread_count, e.mention_count,
          LEAST((SELECT count(*) FROM messages m
                  WHERE m.tenant_id = e.tenant_id AND m.conversation_id = e.conversation_id
                    AND m.seq > e.last_read_seq AND m.kind <> 'system' AND m.deleted_at IS NULL
+                   AND m.thread_root IS NULL
                    AND m.sender_id IS DISTINCT FROM e.user_id), 999)::int AS unread_recount,
          LEAST((SELECT count(*) FROM messages m
                  WHERE m.tenant_id = e.tenant_id AND m.conversation_id = e.conversation_id
                    AND m.seq > e.last_read_seq AND e.user_id = ANY(m.mentions)
-                   AND m.deleted_at IS NULL), 999)::int AS mention_recount
+                   AND m.deleted_at IS NULL AND m.thread_root IS NULL), 999)::int AS mention_recount
     FROM inbox_entries e
     JOIN conversations c ON c.tenant_id = e.tenant_id AND c.id = e.conversation_id
    WHERE e.tenant_id = $1 AND NOT (c.kind = 'channel' AND c.member_count > $2)`;
