@@ -21,6 +21,7 @@ import {
 } from '../protocol/index.ts';
 import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import { inputRules, type MessageInputFields, MessageInputSchema } from '../protocol/schema.ts';
+import { contentKindOf, contentOf } from './content-kinds.ts';
 import type { Limits } from './limits.ts';
 import type { Row, Sql, ViewingRegistry } from './ports.ts';
 
@@ -77,7 +78,11 @@ export function validateInput(
   if (issues) {
     throw new HeraldError('VALIDATION_FAILED', `${issuesMessage(issues)}.`);
   }
-  if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
+  // A content kind (a poll) is the message: its body may be empty.
+  const content = input.data ? null : contentKindOf(input);
+  if (content?.field) {
+    content.check?.((input as Record<string, unknown>)[content.field] as never, limits);
+  } else if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
     throw new HeraldError('EMPTY_BODY');
   }
   const size = encoder.encode(input.body).length;
@@ -216,7 +221,7 @@ export function requestHash(conversation: string, input: MessageInput): string {
     reply_to: input.reply_to ?? null,
     mentions: [...new Set(input.mentions ?? [])].sort(),
     attachments: input.attachments ?? [],
-    data: input.data ?? null,
+    data: contentOf(input).data,
   };
   return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
 }
@@ -232,17 +237,18 @@ export function specOf(
 ): SendSpec {
   if (req.kind !== 'system') validateInput(req.input, o.limits);
   const clientId = req.input.client_id ?? null;
+  const content = contentOf(req.input);
   return {
     tenant,
     conversation: req.conversation,
     sender: req.sender,
     kind: req.kind,
     id: randomUUID(),
-    body: req.input.body,
+    body: content.body,
     reply_to: req.input.reply_to ?? null,
     mentions: [...new Set(req.input.mentions ?? [])],
     attachments: req.input.attachments ?? [],
-    data: req.input.data ?? null,
+    data: content.data,
     client_id: clientId,
     // Only a user's send is idempotent (the system has no retrying client).
     hash: clientId && req.sender ? requestHash(req.conversation, req.input) : null,
