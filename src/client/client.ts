@@ -27,6 +27,7 @@ import { HeraldClientError } from './errors.ts';
 import { isTransportFailure, type Transport, TransportPolicy } from './fallback.ts';
 import { HeraldHttp, type NoticeFlags } from './http.ts';
 import { InboxStore } from './inbox-store.ts';
+import { type KindActions, kindActions } from './kind-actions.ts';
 import { NoticeStore } from './notice-store.ts';
 import type {
   ConnectionState,
@@ -90,6 +91,8 @@ const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
 
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   readonly http: HeraldHttp;
+  /** The kinds' actions on a message: `kinds.reactions.react(conversation, messageId, { emoji })`. */
+  readonly kinds: KindActions;
   readonly inbox = new InboxStore();
   readonly notices = new NoticeStore();
   readonly deviceId: string;
@@ -179,6 +182,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       refreshToken: opts.getToken ? () => this.tokens.refresh('expired') : undefined,
       readMarked: (entry) => this.serverEntry(entry),
     });
+    this.kinds = kindActions(this.http);
     this.typingTracker = new TypingTracker(
       this.timers,
       opts.typingThrottleMs ?? 2000,
@@ -282,6 +286,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       fetchEvents: (c, after, limit, signal) => this.http.events(c, after, limit, { signal }),
       fetchMessages: (c, before, limit) => this.http.messages(c, { beforeSeq: before, limit }),
       applied: (e) => this.onApplied(e),
+      viewer: () => this._welcome?.user_id ?? null,
       error: (err) => this.backgroundError(err),
       unsubscribe: (c) => {
         this.keepSnapshot(c);

@@ -5,6 +5,8 @@
 //   seq >  last_seq + 1        → buffered, and the hole is fetched over HTTP first;
 //   subscribed{complete:false} → the rest up to head_seq is paged over HTTP.
 // Events are therefore applied exactly once and strictly in seq order.
+
+import { applyKindEvent } from '../protocol/kinds/index.ts';
 import type { ConversationEvent, Message } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
@@ -56,6 +58,8 @@ export interface SubscriptionDeps {
   pageSize: number;
   replaySettleMs: number;
   maxMessages: number;
+  /** The signed-in user (a kind event's summary keeps the viewer's own part). */
+  viewer?: () => string | null;
 }
 
 export class Subscription extends Emitter<SubscriptionEvents> {
@@ -356,8 +360,9 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         break;
       }
       default: {
-        const unknown: never = event;
-        void unknown;
+        // A kind's event (a reaction, a vote): the message's summary changes.
+        const m = this.timeline.get(event.message_id);
+        if (m) this.timeline.set(m.id, applyKindEvent(m, event, this.deps.viewer?.() ?? ''));
       }
     }
     // Evict from the front of the seq order: O(1) per evicted message.

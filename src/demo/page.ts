@@ -48,6 +48,8 @@ export interface PageActions {
   send(body: string): void;
   /** A keystroke in the composer. */
   typing(): void;
+  /** A kind's action on a message of the open thread (a reaction, a vote). */
+  act(messageId: string, kind: string, action: string, args: Record<string, unknown>): void;
 }
 
 const STATUS: Record<ConnectionState, string> = {
@@ -186,7 +188,15 @@ function renderThread(m: PageModel, a: PageActions, scroll: ScrollMode): void {
       ),
     );
   }
-  children.push(...threadRows(t.rows, m.me, t.seenBy, (key) => a.retry(key)));
+  children.push(
+    ...threadRows(
+      t.rows,
+      m.me,
+      t.seenBy,
+      (key) => a.retry(key),
+      (...act) => a.act(...act),
+    ),
+  );
   if (t.rows.length === 0) {
     children.push(h('p', { class: 'empty' }, t.loading ? 'Loading…' : 'No messages yet. Say hello!'));
   }

@@ -3,6 +3,7 @@
 // data-testid attributes are the page's stable hooks for the browser test.
 import type { Message } from '@herald/client';
 import { avatar, clock, displayName, h, nameList } from './dom.ts';
+import { type KindAct, kindParts } from './kinds/index.ts';
 
 export type Presence = 'online' | 'away' | 'offline';
 
@@ -79,7 +80,8 @@ export function memberChip(user: string, p: Presence, me: boolean): HTMLElement 
 /** One line of the thread: a system event, a message bubble, or an unconfirmed send. */
 export interface Row {
   key: string;
-  message: Pick<Message, 'body' | 'created_at' | 'sender' | 'kind' | 'data' | 'edited_at' | 'deleted_at'>;
+  message: Pick<Message, 'body' | 'created_at' | 'sender' | 'kind' | 'data' | 'edited_at' | 'deleted_at'> &
+    Partial<Message>;
   seq: number | null;
   mine: boolean;
   /** sending | sent | failed, for our own sends not yet seen as events. */
@@ -92,6 +94,7 @@ export function threadRows(
   me: string,
   seenBy: { after: string | null; users: string[] },
   onRetry: (key: string) => void,
+  onAct: (messageId: string, ...act: Parameters<KindAct>) => void = () => {},
 ): HTMLElement[] {
   const out: HTMLElement[] = [];
   let prevSender: string | null = null;
@@ -128,6 +131,10 @@ export function threadRows(
           { class: 'bubble' },
           !row.mine && first && h('div', { class: 'author' }, displayName(sender)),
           body,
+          // A confirmed message shows its kinds (reactions, a poll) and offers their actions.
+          ...(row.status === null && !m.deleted_at && m.id
+            ? kindParts(m as Message, me, (...act) => onAct(row.key, ...act))
+            : []),
           h('div', { class: 'meta' }, meta.filter(Boolean).join(' · ')),
         ),
       ),

@@ -14,6 +14,7 @@ import {
   topics,
 } from '../protocol/index.ts';
 import type { GatewayCore } from './core.ts';
+import { handleKindFrame } from './kind-frames.ts';
 import type { Priority } from './metrics.ts';
 import { storedEventFrame, type TopicFrame } from './topic-hub.ts';
 
@@ -266,6 +267,8 @@ export class Session {
         case 'ping':
           this.send({ type: 'pong' });
           return;
+        default:
+          return await handleKindFrame(this.core, this, frame);
       }
     } catch (err) {
       const ref =

@@ -387,6 +387,12 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
         })
       ).status,
     ).toBe(403);
+    // Reactions (a kind's actions): the reply with its summary, and the refusals.
+    const reactions = `/v1/conversations/${g}/messages/${m}/reactions`;
+    expect((await call('POST', reactions, { auth: a, payload: { emoji: '👍' } })).status).toBe(200);
+    expect((await call('POST', reactions, { auth: a, payload: { emoji: 'no' } })).status).toBe(400);
+    expect((await call('DELETE', `${reactions}/${encodeURIComponent('👍')}`, { auth: a })).status).toBe(200);
+    expect((await call('DELETE', `${reactions.replace(m, 'nope')}/x`, { auth: a })).status).toBe(404);
     expect((await call('DELETE', `/v1/conversations/${g}/messages/${m}`, { auth: a })).status).toBe(200);
     expect(
       (await call('PATCH', `/v1/conversations/${g}/messages/${m}`, { auth: a, payload: { body: 'again' } }))

@@ -37,6 +37,7 @@ const FIELDS = {
   typing: ['conversation'],
   heartbeat: ['status', 'resource'],
   ping: [],
+  react: ['conversation', 'message_id', 'emoji', 'remove'],
 } as const satisfies Record<ClientFrame['type'], readonly string[]>;
 type FrameType = keyof typeof FIELDS;
 

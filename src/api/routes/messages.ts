@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { commandFor, conversationKindOf, execute } from '../../domain/commands.ts';
 import type { MessageInput } from '../../domain/compose.ts';
 import { deleteMessage, editMessage } from '../../domain/edits.ts';
+import { withSummaries } from '../../domain/kind-actions.ts';
 import { listEvents, listMessages, readableConversation } from '../../domain/queries.ts';
 import { markRead } from '../../domain/read-marker.ts';
 import { receiptsOf } from '../../domain/receipts.ts';
@@ -128,7 +129,13 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       const p = principalOf(req);
       await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
       const { after_seq, before_seq, limit } = req.query;
-      return listMessages(db, p.tenant_id, req.params.id, { after_seq, before_seq, limit: limit ?? 50 });
+      const page = await listMessages(db, p.tenant_id, req.params.id, {
+        after_seq,
+        before_seq,
+        limit: limit ?? 50,
+      });
+      // Reactions, a poll's tallies: each kind's summary, as this user sees it.
+      return { ...page, messages: await withSummaries(db, p.tenant_id, p.user_id, page.messages) };
     },
   );
 

@@ -32,6 +32,8 @@ export interface ServerKind<W extends WireKindShape> {
   };
   /** The messages the actions apply to (a vote needs a poll). */
   appliesTo?: (m: Message) => boolean;
+  /** The summary of a message with nothing to summarize (no reactions yet). */
+  none: Summary<W>;
   /**
    * The summaries of these messages as `viewer` sees them (null: no viewer's part), one
    * statement; a message with nothing to summarize is left out.

@@ -9,8 +9,9 @@ import type {
   SummariesOf,
   WireKindShape,
 } from './define.ts';
+import { reactionsWire } from './reactions.ts';
 
-export const wireKinds = [] as const;
+export const wireKinds = [reactionsWire] as const;
 
 export type WireKind = (typeof wireKinds)[number];
 export type KindSummaries = SummariesOf<WireKind>;
