@@ -104,8 +104,14 @@ export async function withSummaries(
   messages: Message[],
 ): Promise<Message[]> {
   if (messages.length === 0) return messages;
-  const ids = messages.filter((m) => !m.deleted_at).map((m) => m.id);
-  const found = await Promise.all(serverKinds.map((k) => k.summaries(sql, tenant, ids, viewer)));
+  const live = messages.filter((m) => !m.deleted_at);
+  // A kind reads only the messages it applies to: a page without polls costs polls no statement.
+  const found = await Promise.all(
+    serverKinds.map((k) => {
+      const ids = live.filter((m) => !k.appliesTo || k.appliesTo(m)).map((m) => m.id);
+      return ids.length ? k.summaries(sql, tenant, ids, viewer) : new Map<string, unknown>();
+    }),
+  );
   return messages.map((m) => {
     let out = m;
     serverKinds.forEach((k, i) => {
