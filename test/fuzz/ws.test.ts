@@ -38,6 +38,7 @@ const FIELDS = {
   heartbeat: ['status', 'resource'],
   ping: [],
   react: ['conversation', 'message_id', 'emoji', 'remove'],
+  vote: ['conversation', 'message_id', 'option'],
 } as const satisfies Record<ClientFrame['type'], readonly string[]>;
 type FrameType = keyof typeof FIELDS;
 

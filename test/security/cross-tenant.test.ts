@@ -285,6 +285,15 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       payload: () => ({ emoji: '👍' }),
       expect: notFound,
     },
+    'POST /v1/conversations/:id/messages/:message_id/votes': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/votes`,
+      payload: () => ({ option: 0 }),
+      expect: notFound,
+    },
+    'POST /v1/conversations/:id/messages/:message_id/close': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/close`,
+      expect: notFound,
+    },
     'DELETE /v1/conversations/:id/messages/:message_id/reactions/:emoji': {
       url: () =>
         `/v1/conversations/${conv()}/messages/${victim.message}/reactions/${encodeURIComponent('👍')}`,
@@ -523,6 +532,10 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       ping: { frame: { type: 'ping' } },
       react: {
         frame: { type: 'react', conversation: g, message_id: 'm-1', emoji: '👍' },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
+      vote: {
+        frame: { type: 'vote', conversation: g, message_id: 'm-1', option: 0 },
         error: 'CONVERSATION_NOT_FOUND',
       },
     };

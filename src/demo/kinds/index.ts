@@ -1,9 +1,10 @@
 // The demo's kind views. Adding a kind's view: its file here and one line below.
 import type { Message } from '@herald/client';
+import { pollView } from './poll.ts';
 import { reactionsView } from './reactions.ts';
 import type { KindView } from './view.ts';
 
-const views: readonly KindView[] = [reactionsView];
+const views: readonly KindView[] = [reactionsView, pollView];
 
 export type KindAct = (kind: string, action: string, args: Record<string, unknown>) => void;
 

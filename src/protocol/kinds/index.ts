@@ -9,9 +9,10 @@ import type {
   SummariesOf,
   WireKindShape,
 } from './define.ts';
+import { pollWire } from './poll.ts';
 import { reactionsWire } from './reactions.ts';
 
-export const wireKinds = [reactionsWire] as const;
+export const wireKinds = [reactionsWire, pollWire] as const;
 
 export type WireKind = (typeof wireKinds)[number];
 export type KindSummaries = SummariesOf<WireKind>;
