@@ -9,6 +9,7 @@ export {
   type KindAction,
   type KindEvent,
   type KindSummaries,
+  keepSummaries,
 } from '../protocol/kinds/index.ts';
 export type {
   Attachment,

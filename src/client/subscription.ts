@@ -6,7 +6,7 @@
 //   subscribed{complete:false} → the rest up to head_seq is paged over HTTP.
 // Events are therefore applied exactly once and strictly in seq order.
 
-import { applyKindEvent } from '../protocol/kinds/index.ts';
+import { applyKindEvent, keepSummaries } from '../protocol/kinds/index.ts';
 import type { ConversationEvent, Message } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
 import { HeraldClientError } from './errors.ts';
@@ -351,8 +351,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private record(event: ConversationEvent): void {
     switch (event.type) {
       case 'message.created':
-      case 'message.edited':
         this.put(event.message);
+        break;
+      case 'message.edited':
+        // The edited message carries no summaries: its reactions and tallies stay.
+        this.put(keepSummaries(this.timeline.get(event.message.id), event.message));
         break;
       case 'message.deleted': {
         const m = this.timeline.get(event.message_id);

@@ -10,6 +10,7 @@ import {
   HeraldClient,
   type HeraldClientError,
   type InboxEntry,
+  keepSummaries,
   type Message,
   type OutgoingMessage,
   type PresenceEntry,
@@ -153,7 +154,7 @@ export class ChatApp {
     switch (ev.type) {
       case 'message.created':
       case 'message.edited':
-        t.messages.set(ev.message.id, ev.message);
+        t.messages.set(ev.message.id, keepSummaries(t.messages.get(ev.message.id), ev.message));
         if (ev.message.client_id) this.outgoing.delete(ev.message.client_id);
         break;
       case 'message.deleted': {

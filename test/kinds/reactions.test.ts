@@ -2,7 +2,9 @@
 // conversation log (live to subscribers, replayed by since_seq), counts with "me" in history,
 // repeats that change nothing; over HTTP, WebSocket and the SDK, on both stores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { HeraldHttp } from '../../src/client/http.ts';
+import { HeraldClient } from '../../src/client/index.ts';
 import { kindActions } from '../../src/client/kind-actions.ts';
 import { isEmoji } from '../../src/domain/kinds/reactions.ts';
 import { applyKindEvent, type KindEvent } from '../../src/protocol/kinds/index.ts';
@@ -166,6 +168,46 @@ describe.each(backends())('reactions (%s)', (backend: Backend) => {
     await late.next('event', (f) => f.seq === m.seq + 2);
     expect(late.of('event').map((f) => f.event.type)).toEqual(['reaction.added', 'reaction.removed']);
     for (const c of [aliceWs, bobWs, late]) c.close();
+  });
+
+  it('in the SDK client: the timeline folds reaction events with your "me" and keeps them over an edit', async () => {
+    const g = await group(t);
+    const m = (await send(t, g.alice, g.id, { body: 'timeline' })).body.message;
+    const client = new HeraldClient({ url: t.url as string, token: g.bob.access_token, WebSocket });
+    try {
+      client.connect();
+      await client.ready();
+      const sub = client.open(g.id, { sinceSeq: 0 });
+      const seen = (pred: () => boolean) =>
+        new Promise<void>((resolve) => {
+          if (pred()) return resolve();
+          const off = sub.on('event', () => {
+            if (pred()) {
+              off();
+              resolve();
+            }
+          });
+        });
+      const reactionsOf = () => sub.messages().find((x) => x.id === m.id)?.reactions;
+      await seen(() => sub.messages().some((x) => x.id === m.id));
+      await client.kinds.reactions.react(g.id, m.id, { emoji: '👍' });
+      await onMessage(t, g.alice, 'POST', g.id, m.id, 'reactions', { emoji: '🎉' });
+      await seen(() => reactionsOf()?.length === 2);
+      expect(reactionsOf()).toEqual([
+        { emoji: '👍', count: 1, me: true },
+        { emoji: '🎉', count: 1 },
+      ]);
+      await t.call({
+        method: 'PATCH',
+        url: `/v1/conversations/${g.id}/messages/${m.id}`,
+        headers: t.bearer(g.alice),
+        payload: { body: 'timeline, edited' },
+      });
+      await seen(() => sub.messages().some((x) => x.body === 'timeline, edited'));
+      expect(reactionsOf()).toHaveLength(2);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('in the SDK: kinds.reactions.react picks the route; a live event folds into the message', async () => {

@@ -39,3 +39,18 @@ export function applyKindEvent<M extends object>(message: M, event: KindEvent, v
   const prev = (message as Record<string, unknown>)[field];
   return { ...message, [field]: w.apply(prev, event as unknown as KindEventBase, viewer) };
 }
+
+/**
+ * `next` (an edited message from an event, which carries no summaries) with the summaries
+ * `prev` had: an edit changes the text, not the reactions or a poll's tallies.
+ */
+export function keepSummaries<M extends object>(prev: M | undefined, next: M): M {
+  if (!prev) return next;
+  let out = next;
+  for (const w of wireKinds as readonly WireKindShape[]) {
+    const f = w.summary.field;
+    const had = (prev as Record<string, unknown>)[f];
+    if (had !== undefined && (next as Record<string, unknown>)[f] === undefined) out = { ...out, [f]: had };
+  }
+  return out;
+}
