@@ -21,6 +21,7 @@ import { deliveryRoutes } from './routes/delivery.ts';
 import { devRoutes } from './routes/dev.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { kindActionRoutes } from './routes/kind-actions.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { noticeRoutes } from './routes/notices.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -165,6 +166,7 @@ export async function buildApi(host: ApiHost, opts: ApiOptions = {}): Promise<Ap
   await app.register(conversationRoutes, deps);
   await app.register(messageRoutes, deps);
   await app.register(threadRoutes, deps);
+  await app.register(kindActionRoutes, deps);
   await app.register(inboxRoutes, deps);
   await app.register(noticeRoutes, deps);
   await app.register(webhookRoutes, deps);

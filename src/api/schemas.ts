@@ -13,6 +13,7 @@ import {
   MEMBER_ROLES,
   MESSAGE_KINDS,
 } from '../protocol/index.ts';
+import { type WireKindShape, wireKinds } from '../protocol/kinds/index.ts';
 import {
   AttachmentSchema as AttachmentInput,
   IdSchema,
@@ -176,7 +177,9 @@ export const MessageSchema = Type.Object(
     attachments: Type.Array(Type.Ref('Attachment')),
     client_id: Nullable(Type.String()),
     data: Nullable(
-      Type.Record(Type.String(), Type.Unknown(), { description: 'System events: their payload' }),
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'System events: their payload; content kinds: their content (`poll`)',
+      }),
     ),
     created_at: Timestamp,
     edited_at: Nullable(Timestamp),
@@ -184,6 +187,7 @@ export const MessageSchema = Type.Object(
     thread_root: Type.Optional(Type.String({ description: 'A thread reply: its root message.' })),
     reply_count: Type.Optional(Type.Integer({ minimum: 1, description: 'A thread root: its replies.' })),
     last_reply_at: Type.Optional(Timestamp),
+    ...kindSummaryFields(),
   },
   { ...strict, $id: 'Message' },
 );
@@ -215,8 +219,33 @@ export const MemberSchema = Type.Object(
   { user_id: Type.String(), role: enumOf(MEMBER_ROLES), joined_at: Timestamp },
   { ...strict, $id: 'Member' },
 );
+/** Each kind's summary on a message (history), from the list of kinds. */
+function kindSummaryFields(): Record<string, TSchema> {
+  return Object.fromEntries(
+    (wireKinds as readonly WireKindShape[]).map((w) => [w.summary.field, Type.Optional(w.summary.schema)]),
+  );
+}
+
+/** A union of several schemas, or the one schema itself (OpenAPI linters refuse a one-member anyOf). */
+const unionOf = (schemas: TSchema[]): TSchema => (schemas.length === 1 ? schemas[0] : Type.Union(schemas));
+
+/** The kinds' events (reaction.added, poll.voted …): who did what to which message, and its new summary. */
+const kindEventSchemas = (wireKinds as readonly WireKindShape[]).map((w) =>
+  Type.Object(
+    {
+      type: unionOf(w.events.map((e) => Type.Literal(e))),
+      message_id: Type.String(),
+      user_id: Type.String(),
+      input: unionOf(Object.values(w.actions).map((a) => a.args)),
+      [w.summary.field]: w.summary.schema,
+    },
+    strict,
+  ),
+);
+
 export const ConversationEventSchema = Type.Union(
   [
+    ...kindEventSchemas,
     Type.Object(
       {
         type: Type.Union([Type.Literal('message.created'), Type.Literal('message.edited')]),

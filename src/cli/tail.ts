@@ -10,6 +10,7 @@ import { withStore } from './context.ts';
 
 function describe(seq: number, event: ConversationEvent): string {
   if (event.type === 'message.deleted') return `#${seq} deleted ${event.message_id}`;
+  if (!('message' in event)) return `#${seq} ${event.type} ${event.message_id} by ${event.user_id}`;
   const m = event.message;
   const who = m.sender.type === 'user' ? m.sender.user_id : 'system';
   const verb = event.type === 'message.edited' ? 'edited' : m.kind;

@@ -139,6 +139,7 @@ export class ClientCore {
       pageSize: opts.pageSize ?? 200,
       replaySettleMs: opts.replaySettleMs ?? 2000,
       maxMessages: opts.maxMessages ?? 500,
+      viewer: () => this.conn.session?.user_id ?? null,
       retryDelay: backoff,
       applied: (e) => this.onApplied(e),
       error: (err) => this.backgroundError(err),

@@ -24,6 +24,7 @@ import { HeraldClientError } from './errors.ts';
 import type { Transport } from './fallback.ts';
 import type { HeraldHttp, NoticeFlags } from './http.ts';
 import type { InboxStore } from './inbox-store.ts';
+import { type KindActions, kindActions } from './kind-actions.ts';
 import type { NoticeStore } from './notice-store.ts';
 import type {
   ConnectionState,
@@ -49,6 +50,8 @@ export type {
 
 export class HeraldClient extends Emitter<HeraldClientEvents> {
   readonly http: HeraldHttp;
+  /** The kinds' actions on a message: `kinds.reactions.react(conversation, messageId, { emoji })`. */
+  readonly kinds: KindActions;
   readonly inbox: InboxStore;
   readonly notices: NoticeStore;
   readonly deviceId: string;
@@ -61,6 +64,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       throw new Error('No WebSocket available: pass the `WebSocket` option (e.g. from the `ws` package).');
     this.core = new ClientCore(opts, WS, (type, payload) => this.emit(type, payload));
     this.http = this.core.http;
+    this.kinds = kindActions(this.http);
     this.inbox = this.core.inbox;
     this.notices = this.core.notices;
     this.deviceId = this.core.deviceId;

@@ -22,6 +22,8 @@ export interface ConversationsDeps {
   pageSize: number;
   replaySettleMs: number;
   maxMessages: number;
+  /** The signed-in user (a kind event's summary keeps the viewer's own part). */
+  viewer(): string | null;
   retryDelay(attempt: number): number;
   applied(e: AppliedEvent): void;
   /** A failure of background work (catch-up). */
@@ -76,6 +78,7 @@ export class Conversations implements FlushLane {
       pageSize: this.deps.pageSize,
       replaySettleMs: this.deps.replaySettleMs,
       maxMessages: this.deps.maxMessages,
+      viewer: () => this.deps.viewer(),
     });
     this.subs.set(conversation, sub);
     this.resubscribes.delete(conversation);

@@ -3,6 +3,14 @@ export type { CloseAction, CloseCode } from '../protocol/close-codes.ts';
 export { CLOSE, closeAction } from '../protocol/close-codes.ts';
 export type { ErrorCode } from '../protocol/errors.ts';
 export type { ClientFrame, PresenceEntry, PresenceStatus, ServerFrame } from '../protocol/frames.ts';
+export {
+  applyKindEvent,
+  isKindEvent,
+  type KindAction,
+  type KindEvent,
+  type KindSummaries,
+  keepSummaries,
+} from '../protocol/kinds/index.ts';
 export type {
   Attachment,
   ConversationEvent,
@@ -36,6 +44,7 @@ export {
   type ThreadPage,
 } from './http.ts';
 export { InboxStore, isTombstone } from './inbox-store.ts';
+export { type ActionResult, type KindActions, kindActions } from './kind-actions.ts';
 export { NoticeStore } from './notice-store.ts';
 export { OutgoingMessage, type OutgoingStatus, type SendOptions, type SentMessage } from './outbox.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';

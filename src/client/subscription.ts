@@ -49,6 +49,8 @@ export interface SubscriptionDeps {
   pageSize: number;
   replaySettleMs: number;
   maxMessages: number;
+  /** The signed-in user (a kind event's summary keeps the viewer's own part). */
+  viewer?: () => string | null;
 }
 
 export class Subscription extends Emitter<SubscriptionEvents> {
@@ -64,7 +66,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     private readonly deps: SubscriptionDeps,
   ) {
     super();
-    this.timeline = new Timeline(deps.maxMessages);
+    this.timeline = new Timeline(deps.maxMessages, () => deps.viewer?.() ?? '');
     this.resume = new Resume(
       sinceSeq,
       {

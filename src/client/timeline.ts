@@ -2,6 +2,7 @@
 // from `head` on, capped at `maxMessages` (oldest evicted first). Live traffic
 // arrives in seq order and appends; only pages and rare out-of-order edits pay
 // for a sort or a binary search.
+import { applyKindEvent, keepSummaries } from '../protocol/kinds/index.ts';
 import type { ConversationEvent, Message } from '../protocol/model.ts';
 
 export class Timeline {
@@ -9,7 +10,11 @@ export class Timeline {
   private order: string[] = [];
   private head = 0;
 
-  constructor(private readonly maxMessages: number) {}
+  constructor(
+    private readonly maxMessages: number,
+    /** The signed-in user (a kind event's summary keeps the viewer's own part). */
+    private readonly viewer: () => string = () => '',
+  ) {}
 
   get size(): number {
     return this.byId.size;
@@ -47,7 +52,13 @@ export class Timeline {
       case 'message.created':
       case 'message.edited': {
         // Thread replies stay out of the main timeline (as in history); their root counts them.
-        if (event.message.thread_root === undefined) this.put(event.message);
+        // An edited message carries no summaries: its reactions and tallies stay.
+        if (event.message.thread_root === undefined)
+          this.put(
+            event.type === 'message.edited'
+              ? keepSummaries(this.byId.get(event.message.id), event.message)
+              : event.message,
+          );
         const t = event.type === 'message.created' ? event.thread : undefined;
         const root = t && this.byId.get(t.root_id);
         if (t && root && (root.reply_count ?? 0) < t.reply_count)
@@ -60,8 +71,9 @@ export class Timeline {
         break;
       }
       default: {
-        const unknown: never = event;
-        void unknown;
+        // A kind's event (a reaction, a vote): the message's summary changes.
+        const m = this.byId.get(event.message_id);
+        if (m) this.byId.set(m.id, applyKindEvent(m, event, this.viewer()));
       }
     }
     // Evict from the front of the seq order: O(1) per evicted message.

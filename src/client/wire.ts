@@ -41,5 +41,8 @@ export function expandEvent(
       return { type: e.type, message: expandMessage(e.message, tenant, conversation, seq) };
     case 'message.deleted':
       return e;
+    default:
+      // A kind's event (a reaction, a vote) carries no message: as sent.
+      return e;
   }
 }

@@ -5,10 +5,12 @@
 // (re)connecting and gives reloads a resume point.
 import {
   type AppliedEvent,
+  applyKindEvent,
   type ConnectionState,
   HeraldClient,
   type HeraldClientError,
   type InboxEntry,
+  keepSummaries,
   type Message,
   type OutgoingMessage,
   type PresenceEntry,
@@ -16,6 +18,7 @@ import {
 } from '@herald/client';
 import { type CachedThread, DemoCache } from './cache.ts';
 import { byId, clock, displayName } from './dom.ts';
+import { composed } from './kinds/index.ts';
 import { mountPage, type PageModel, type ScrollMode, type ThreadModel } from './page.ts';
 import { ThreadPanel } from './thread-panel.ts';
 import type { Presence, Row } from './views.ts';
@@ -93,6 +96,7 @@ export class ChatApp {
       reconnect: () => this.client.connect(),
       switchUser: () => opts.onSwitchUser(),
       send: (body) => this.send(body),
+      act: (id, kind, action, args) => this.act(id, kind, action, args),
       typing: () => {
         if (this.selected) this.client.typing(this.selected);
       },
@@ -164,7 +168,7 @@ export class ChatApp {
           t.messages.set(root.id, { ...root, reply_count, last_reply_at });
         }
         if (ev.message.thread_root) break;
-        t.messages.set(ev.message.id, ev.message);
+        t.messages.set(ev.message.id, keepSummaries(t.messages.get(ev.message.id), ev.message));
         if (ev.message.client_id) this.outgoing.delete(ev.message.client_id);
         break;
       }
@@ -174,8 +178,8 @@ export class ChatApp {
         break;
       }
       default: {
-        const unknown: never = ev;
-        void unknown;
+        const m = t.messages.get(ev.message_id);
+        if (m) t.messages.set(m.id, applyKindEvent(m, ev, this.me));
       }
     }
     this.saveThread(e.conversation, t);
@@ -337,16 +341,30 @@ export class ChatApp {
     if (seq) this.client.read(this.selected, seq);
   }
 
-  private send(body: string): void {
+  private send(text: string): void {
     if (!this.selected) return;
-    this.track(this.client.send(this.selected, body));
+    const { body, fields } = composed(text);
+    this.track(this.client.send(this.selected, body, fields));
+  }
+
+  /** A kind's action through the SDK; its event updates the thread, a refusal shows as a toast. */
+  private act(id: string, kind: string, action: string, args: Record<string, unknown>): void {
+    const conversation = this.selected;
+    if (!conversation) return;
+    const calls = this.client.kinds as unknown as Record<
+      string,
+      Record<string, (c: string, m: string, a: Record<string, unknown>) => Promise<unknown>>
+    >;
+    calls[kind]
+      ?.[action]?.(conversation, id, args)
+      .catch((err: HeraldClientError) => this.showToast(err.message));
   }
 
   private retry(clientId: string): void {
     const failed = this.outgoing.get(clientId)?.out;
     if (!failed) return;
     this.outgoing.delete(clientId);
-    this.track(this.client.send(failed.conversation, failed.body));
+    this.track(this.client.send(failed.conversation, failed.body, failed.options));
   }
 
   private track(out: OutgoingMessage): void {

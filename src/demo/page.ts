@@ -50,6 +50,8 @@ export interface PageActions {
   send(body: string): void;
   /** A keystroke in the composer. */
   typing(): void;
+  /** A kind's action on a message of the open thread (a reaction, a vote). */
+  act(messageId: string, kind: string, action: string, args: Record<string, unknown>): void;
 }
 
 const STATUS: Record<ConnectionState, string> = {
@@ -194,6 +196,7 @@ function renderThread(m: PageModel, a: PageActions, scroll: ScrollMode): void {
       m.me,
       t.seenBy,
       (key) => a.retry(key),
+      (...act) => a.act(...act),
       (id) => a.openThread(id),
     ),
   );

@@ -3,6 +3,7 @@
 // data-testid attributes are the page's stable hooks for the browser test.
 import type { Message } from '@herald/client';
 import { avatar, clock, displayName, h, nameList } from './dom.ts';
+import { type KindAct, kindParts } from './kinds/index.ts';
 
 export type Presence = 'online' | 'away' | 'offline';
 
@@ -80,7 +81,7 @@ export function memberChip(user: string, p: Presence, me: boolean): HTMLElement 
 export interface Row {
   key: string;
   message: Pick<Message, 'body' | 'created_at' | 'sender' | 'kind' | 'data' | 'edited_at' | 'deleted_at'> &
-    Partial<Pick<Message, 'id' | 'reply_count'>>;
+    Partial<Message>;
   seq: number | null;
   mine: boolean;
   /** sending | sent | failed, for our own sends not yet seen as events. */
@@ -93,6 +94,7 @@ export function threadRows(
   me: string,
   seenBy: { after: string | null; users: string[] },
   onRetry: (key: string) => void,
+  onAct: (messageId: string, ...act: Parameters<KindAct>) => void = () => {},
   /** Given: each stored message offers its thread (the main timeline; not inside a thread). */
   onThread?: (messageId: string) => void,
 ): HTMLElement[] {
@@ -131,6 +133,10 @@ export function threadRows(
           { class: 'bubble' },
           !row.mine && first && h('div', { class: 'author' }, displayName(sender)),
           body,
+          // A confirmed message shows its kinds (reactions, a poll) and offers their actions.
+          ...(row.status === null && !m.deleted_at && m.id
+            ? kindParts(m as Message, me, (...act) => onAct(row.key, ...act))
+            : []),
           h('div', { class: 'meta' }, meta.filter(Boolean).join(' · ')),
           onThread && m.id && threadLink(m.id, m.reply_count ?? 0, onThread),
         ),

@@ -4,63 +4,69 @@
 import { type ConversationKind, HeraldError } from '../protocol/index.ts';
 import type { ComposeContext, Composed, MessageInput, SendRequest } from './compose.ts';
 import { specOf, validateInput } from './compose.ts';
-import { type Announcement, announcementSend, handleAnnouncement } from './kinds/announcement.ts';
-import { type ChannelMessage, channelSend, handleChannelMessage } from './kinds/channel.ts';
-import { type DirectMessage, directSend, handleDirectMessage } from './kinds/direct.ts';
-import { type GroupMessage, groupSend, handleGroupMessage } from './kinds/group.ts';
-import { handleSystemEvent, type SystemEvent } from './kinds/system-event.ts';
-import { handleSystemNotice, type NoticeSent, type SystemNotice } from './kinds/system-notice.ts';
-import type { Limits } from './limits.ts';
-import type { Transactor, ViewingRegistry } from './ports.ts';
+import { contentKindOf } from './content-kinds.ts';
+import type { DomainDeps } from './context.ts';
+import { announcementKind } from './kinds/announcement.ts';
+import { channelKind } from './kinds/channel.ts';
+import type { AnyKind, CommandOf, ResultOfKind, RoutedKinds } from './kinds/define.ts';
+import { directKind } from './kinds/direct.ts';
+import { groupKind } from './kinds/group.ts';
+import { systemEventKind } from './kinds/system-event.ts';
+import { systemNoticeKind } from './kinds/system-notice.ts';
+import type { Transactor } from './ports.ts';
 import { conversationKind } from './queries.ts';
 import { batcherFor } from './send-batcher.ts';
 
-export type Command =
-  | DirectMessage
-  | GroupMessage
-  | ChannelMessage
-  | Announcement
-  | SystemNotice
-  | SystemEvent;
-export type CommandKind = Command['kind'];
+/** The command registry. Adding a conversation kind's command: its file in kinds/, one line here. */
+const kinds = [
+  directKind,
+  groupKind,
+  channelKind,
+  announcementKind,
+  systemNoticeKind,
+  systemEventKind,
+] as const;
 
-interface Results {
-  DirectMessage: Composed;
-  GroupMessage: Composed;
-  ChannelMessage: Composed;
-  Announcement: Composed;
-  SystemEvent: Composed;
-  SystemNotice: NoticeSent;
-}
+type Kind = (typeof kinds)[number];
+export type Command = CommandOf<Kind>;
+export type CommandKind = Command['kind'];
+type KindNamed<K extends CommandKind> = Extract<Kind, { command: K }>;
+export type ResultOf<C extends Command> = ResultOfKind<KindNamed<C['kind']>>;
 
 /** Each command inside a caller's transaction (a SystemEvent within a membership change). */
 type Handlers = {
-  [K in CommandKind]: (ctx: ComposeContext, cmd: Extract<Command, { kind: K }>) => Promise<Results[K]>;
+  [K in CommandKind]: (
+    ctx: ComposeContext,
+    cmd: Extract<Command, { kind: K }>,
+  ) => Promise<ResultOfKind<KindNamed<K>>>;
 };
 
-export const handlers: Handlers = {
-  DirectMessage: handleDirectMessage,
-  GroupMessage: handleGroupMessage,
-  ChannelMessage: handleChannelMessage,
-  Announcement: handleAnnouncement,
-  SystemNotice: handleSystemNotice,
-  SystemEvent: handleSystemEvent,
-};
+export const handlers = Object.fromEntries(kinds.map((k) => [k.command, k.handle])) as Handlers;
 
-export interface DomainDeps {
-  db: Transactor;
-  limits: Limits;
-  viewing: ViewingRegistry;
-}
+/** Every conversation kind takes user sends through one command, except notices (nobody posts there). */
+type Unrouted = Exclude<ConversationKind, RoutedKinds<Kind> | 'notices'>;
+const everyKindRouted: [Unrouted] extends [never] ? true : Unrouted = true;
+void everyKindRouted;
 
-export type ResultOf<C extends Command> = Results[C['kind']];
+export type { DomainDeps } from './context.ts';
 
 /** The commands a user's send can become (HTTP and WebSocket alike). */
-export type UserSend = DirectMessage | GroupMessage | ChannelMessage | Announcement;
+export type UserSend = CommandOf<Extract<Kind, { fromUser: unknown }>>;
+
+const byConversationKind = new Map<ConversationKind, AnyKind>();
+for (const k of kinds as readonly AnyKind[]) {
+  for (const c of k.conversationKinds) {
+    if (byConversationKind.has(c)) throw new Error(`Two commands route sends to ${c} conversations.`);
+    byConversationKind.set(c, k);
+  }
+}
+const byCommand = new Map<string, AnyKind>((kinds as readonly AnyKind[]).map((k) => [k.command, k]));
 
 /**
- * Which command a user's send to a conversation of `kind` becomes. The one routing
- * table for HTTP and the gateway. Notices take no user messages: INVALID_KIND.
+ * Which command a user's send to a conversation of `kind` becomes: the one routing table for
+ * HTTP and the gateway, on two axes. The conversation kind picks the command; the content kind
+ * (text, or the content field the input carries, e.g. `poll`) must allow that conversation
+ * kind, and turns its field into the message's data. Notices take no user messages: INVALID_KIND.
  */
 export function commandFor(
   kind: ConversationKind,
@@ -68,40 +74,22 @@ export function commandFor(
   conversation: string,
   input: MessageInput,
 ): UserSend {
-  switch (kind) {
-    case 'direct':
-      return { kind: 'DirectMessage', sender, conversation, input };
-    case 'group':
-      return { kind: 'GroupMessage', sender, conversation, input };
-    case 'channel':
-      return { kind: 'ChannelMessage', sender, conversation, input };
-    case 'announcement':
-      return { kind: 'Announcement', actor: { type: 'user', user_id: sender }, conversation, input };
-    case 'notices':
-      throw new HeraldError('INVALID_KIND', 'Nobody posts to a notices conversation.');
-    default: {
-      const unknown: never = kind;
-      throw new HeraldError('INVALID_KIND', `Unknown conversation kind ${String(unknown)}.`);
-    }
+  const route = byConversationKind.get(kind);
+  if (!route?.fromUser) {
+    throw new HeraldError(
+      'INVALID_KIND',
+      kind === 'notices' ? 'Nobody posts to a notices conversation.' : `Unknown conversation kind ${kind}.`,
+    );
   }
+  const content = contentKindOf(input);
+  if (!content.conversationKinds.includes(kind)) {
+    throw new HeraldError('INVALID_KIND', `A ${content.name} cannot be sent to a ${kind} conversation.`);
+  }
+  return route.fromUser(sender, conversation, input) as UserSend;
 }
 
-/** What each user send sends: on its own, these go through the store's group commit. */
-const sends: {
-  [K in UserSend['kind']]: (
-    deps: DomainDeps,
-    tenant: string,
-    cmd: Extract<UserSend, { kind: K }>,
-  ) => SendRequest | Promise<SendRequest>;
-} = {
-  DirectMessage: (deps, tenant, cmd) => directSend(deps.db, tenant, cmd),
-  GroupMessage: (_deps, _tenant, cmd) => groupSend(cmd),
-  ChannelMessage: (_deps, _tenant, cmd) => channelSend(cmd),
-  Announcement: (_deps, _tenant, cmd) => announcementSend(cmd),
-};
-
 function isUserSend(cmd: Command): cmd is UserSend {
-  return cmd.kind in sends;
+  return byCommand.get(cmd.kind)?.send !== undefined;
 }
 
 /**
@@ -129,7 +117,7 @@ async function sendBatched(
   cmd: UserSend,
   traceId?: string,
 ): Promise<Composed> {
-  const toRequest = sends[cmd.kind] as (
+  const toRequest = byCommand.get(cmd.kind)?.send as (
     d: DomainDeps,
     t: string,
     c: UserSend,

@@ -10,45 +10,21 @@ import {
   type Actor,
   type Attachment,
   type ConversationEvent,
-  type ConversationKind,
   type ErrorCode,
   HeraldError,
-  type MemberRole,
   type Message,
   type MessageKind,
   type MessagePreview,
   topics,
 } from '../protocol/index.ts';
 import { compileCheck, issuesMessage } from '../protocol/issues.ts';
-import { inputRules, type MessageInputFields, MessageInputSchema } from '../protocol/schema.ts';
+import { inputRules, MessageInputSchema } from '../protocol/schema.ts';
+import { contentKindOf, contentOf } from './content-kinds.ts';
+import type { ComposeContext, ConversationRow, MessageInput } from './context.ts';
 import type { Limits } from './limits.ts';
-import type { Row, Sql, ViewingRegistry } from './ports.ts';
+import type { Row, Sql } from './ports.ts';
 
-/** What a handler needs besides its command. */
-export interface ComposeContext {
-  tx: Sql;
-  tenant: string;
-  limits: Limits;
-  viewing: ViewingRegistry;
-  traceId?: string;
-}
-
-/**
- * What a kind sends: the protocol's message input (its one schema, src/protocol/schema.ts)
- * plus what only the system writes (a system event's structured data).
- */
-export type MessageInput = MessageInputFields & { data?: Record<string, unknown> | null };
-
-export interface ConversationRow {
-  id: string;
-  kind: ConversationKind;
-  title: string | null;
-  audience: 'members' | 'tenant';
-  last_seq: number;
-  member_count: number;
-  /** The actor's role, when the actor is a member. */
-  role: MemberRole | null;
-}
+export type { ComposeContext, ConversationRow, MessageInput } from './context.ts';
 
 /** Result of a compose: the message, and whether it was a replay of an earlier send. */
 export interface Composed {
@@ -77,7 +53,11 @@ export function validateInput(
   if (issues) {
     throw new HeraldError('VALIDATION_FAILED', `${issuesMessage(issues)}.`);
   }
-  if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
+  // A content kind (a poll) is the message: its body may be empty.
+  const content = input.data ? null : contentKindOf(input);
+  if (content?.field) {
+    content.check?.((input as Record<string, unknown>)[content.field] as never, limits);
+  } else if (!opts.allowEmpty && input.body.trim() === '' && !input.attachments?.length) {
     throw new HeraldError('EMPTY_BODY');
   }
   const size = encoder.encode(input.body).length;
@@ -218,7 +198,7 @@ export function requestHash(conversation: string, input: MessageInput): string {
     reply_to: input.reply_to ?? null,
     mentions: [...new Set(input.mentions ?? [])].sort(),
     attachments: input.attachments ?? [],
-    data: input.data ?? null,
+    data: contentOf(input).data,
     // Only when set: the fingerprints of sends outside threads stay what they were.
     ...(input.thread_root !== undefined ? { thread_root: input.thread_root } : {}),
   };
@@ -236,18 +216,19 @@ export function specOf(
 ): SendSpec {
   if (req.kind !== 'system') validateInput(req.input, o.limits);
   const clientId = req.input.client_id ?? null;
+  const content = contentOf(req.input);
   return {
     tenant,
     conversation: req.conversation,
     sender: req.sender,
     kind: req.kind,
     id: randomUUID(),
-    body: req.input.body,
+    body: content.body,
     reply_to: req.input.reply_to ?? null,
     ...(req.input.thread_root !== undefined ? { thread_root: req.input.thread_root } : {}),
     mentions: [...new Set(req.input.mentions ?? [])],
     attachments: req.input.attachments ?? [],
-    data: req.input.data ?? null,
+    data: content.data,
     client_id: clientId,
     // Only a user's send is idempotent (the system has no retrying client).
     hash: clientId && req.sender ? requestHash(req.conversation, req.input) : null,

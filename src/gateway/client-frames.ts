@@ -5,7 +5,7 @@
 // src/protocol/input.ts, as HTTP requests do.
 import { type ClientFrame, type ErrorCode, findInputProblem, unsafeText } from '../protocol/index.ts';
 import { compileCheck, type Issue, issuesMessage } from '../protocol/issues.ts';
-import { type ClientFrameType, clientFrameSchemas } from '../protocol/schema.ts';
+import { type ClientFrameType, clientFrameSchemas, kindFrameSchemas } from '../protocol/schema.ts';
 
 export type Parsed =
   | { ok: true; frame: ClientFrame }
@@ -14,7 +14,10 @@ export type Parsed =
 type Obj = Record<string, unknown>;
 
 const checks = Object.fromEntries(
-  Object.entries(clientFrameSchemas).map(([type, schema]) => [type, compileCheck(schema)]),
+  Object.entries({ ...clientFrameSchemas, ...kindFrameSchemas }).map(([type, schema]) => [
+    type,
+    compileCheck(schema),
+  ]),
 ) as Record<ClientFrameType, (value: unknown) => Issue[] | null>;
 
 const isFrameType = (t: string): t is ClientFrameType => Object.hasOwn(checks, t);

@@ -1,7 +1,9 @@
 // Client frames to their handlers: one table entry per frame type. A new frame type is
 // one line in ROUTES (its handler in its own module, taking a FrameContext); the mapped
 // type makes a protocol frame without an entry a compile error.
+import type { KindFrame } from '../protocol/kinds/index.ts';
 import type { FrameContext, FrameOf, SessionFrame, SessionFrameType } from './frame-context.ts';
+import { kindFrame, kindFrameTypes } from './kind-frames.ts';
 import { deliveredFrame, readFrame, sendFrame } from './writes.ts';
 
 interface Route<F extends SessionFrame> {
@@ -10,7 +12,13 @@ interface Route<F extends SessionFrame> {
   inOrder?(f: F): string;
 }
 
+/** One route per kind action frame (`react`, `vote`…), from the kinds' wire list. */
+const KIND_ROUTES = Object.fromEntries(kindFrameTypes.map((t) => [t, { run: kindFrame }])) as {
+  [T in KindFrame['type']]: Route<FrameOf<T>>;
+};
+
 const ROUTES: { [T in SessionFrameType]: Route<FrameOf<T>> } = {
+  ...KIND_ROUTES,
   subscribe: { run: (s, f) => s.rooms.subscribe(f.conversation, f.since_seq) },
   unsubscribe: { run: (s, f) => s.rooms.unsubscribe(f.conversation, 'UNSUBSCRIBED') },
   // A send waits for the previous send of this connection to the same conversation: their

@@ -56,6 +56,7 @@ export const ERRORS = {
     message: 'This server has no credentials for that push platform.',
     retryable: false,
   },
+  INVALID_EMOJI: { status: 400, message: 'A reaction must be one emoji.', retryable: false },
   INVALID_SEQ: {
     status: 400,
     message: 'The sequence number is beyond the head of the conversation.',

@@ -1,6 +1,7 @@
 // WebSocket frames: discriminated unions by `type`. Imported by the gateway
 // and the SDK; adding a frame is a compile error wherever a switch forgets it.
 import type { ErrorCode } from './errors.ts';
+import type { KindEvent } from './kinds/index.ts';
 import type { InboxEntry, Message, Notice, ThreadEntry, ThreadSummary } from './model.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -86,7 +87,8 @@ export type WireMessage = Pick<Message, 'id' | 'kind' | 'sender' | 'body' | 'cre
 export type WireEvent =
   | { type: 'message.created'; message: WireMessage; thread?: ThreadSummary }
   | { type: 'message.edited'; message: WireMessage }
-  | { type: 'message.deleted'; message_id: string; deleted_at: string };
+  | { type: 'message.deleted'; message_id: string; deleted_at: string }
+  | KindEvent;
 
 export type ServerFrameType = ServerFrame['type'];
 

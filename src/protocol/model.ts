@@ -1,6 +1,7 @@
 // Wire shapes of the things Herald stores and delivers. Snake_case on the
 // wire, matching the HTTP API and the database columns.
 import type { Static } from 'typebox';
+import type { KindEvent, KindSummaries } from './kinds/index.ts';
 import type { AttachmentSchema } from './schema.ts';
 
 export const CONVERSATION_KINDS = ['direct', 'group', 'channel', 'announcement', 'notices'] as const;
@@ -18,7 +19,8 @@ export type Attachment = Static<typeof AttachmentSchema>;
 
 export type Sender = { type: 'user'; user_id: string } | { type: 'system' };
 
-export interface Message {
+/** A message; the kinds' summaries (reactions, a poll's tallies) ride along when there are any. */
+export interface Message extends KindSummaries {
   id: string;
   tenant_id: string;
   conversation_id: string;
@@ -67,7 +69,9 @@ export interface ThreadEntry {
 export type ConversationEvent =
   | { type: 'message.created'; message: Message; thread?: ThreadSummary }
   | { type: 'message.edited'; message: Message }
-  | { type: 'message.deleted'; message_id: string; deleted_at: string };
+  | { type: 'message.deleted'; message_id: string; deleted_at: string }
+  /** An action of a kind on a message (a reaction, a vote), with the message's new summary. */
+  | KindEvent;
 
 export type ConversationEventType = ConversationEvent['type'];
 

@@ -6,8 +6,9 @@
 //
 // Counts and sizes that come from configuration (body bytes, mentions and attachments per
 // message) are not in the schema: the domain checks them with their own error codes.
-import { type Static, type TSchema, Type } from 'typebox';
+import { type Static, type TOptional, type TSchema, Type } from 'typebox';
 import { MAX_SEQ } from './input.ts';
+import { type KindFrame, type WireKind, type WireKindShape, wireKinds } from './kinds/index.ts';
 
 /** Field rules shared by every schema below (and quoted in OpenAPI). */
 export const inputRules = {
@@ -53,8 +54,24 @@ export const AttachmentSchema = Type.Object(
   strict,
 );
 
+type ContentSchemas = {
+  [W in WireKind as W extends { content: { field: infer F extends string } } ? F : never]: W extends {
+    content: { schema: infer S extends TSchema };
+  }
+    ? TOptional<S>
+    : never;
+};
+
+/** The content kinds' input fields (a poll's `poll`), from the list of kinds. */
+const contentFields = Object.fromEntries(
+  (wireKinds as readonly WireKindShape[]).flatMap((w) =>
+    w.content ? [[w.content.field, Type.Optional(w.content.schema)]] : [],
+  ),
+) as ContentSchemas;
+
 /** What a user writes in a message, whatever the transport. */
 const messageFields = {
+  ...contentFields,
   body: Type.String(),
   reply_to: Type.Optional(IdSchema),
   /** A reply in the thread of this message (of the same conversation); docs/protocol.md "Threads". */
@@ -99,7 +116,20 @@ export const clientFrameSchemas = {
   ping: frame('ping', {}),
 };
 
+/** The kinds' action frames (`react`, `vote`): each names its message and carries the action's args. */
+export const kindFrameSchemas = Object.fromEntries(
+  (wireKinds as readonly WireKindShape[]).flatMap((w) =>
+    Object.values(w.actions).flatMap((a) =>
+      a.frame
+        ? [[a.frame, frame(a.frame, { conversation: IdSchema, message_id: IdSchema, ...a.args.properties })]]
+        : [],
+    ),
+  ),
+) as unknown as Record<KindFrame['type'], TSchema>;
+
 type FrameSchemas = typeof clientFrameSchemas;
-export type ClientFrameType = keyof FrameSchemas;
-export type ClientFrame = { [K in ClientFrameType]: Static<FrameSchemas[K]> }[ClientFrameType];
+export type ClientFrameType = keyof FrameSchemas | KindFrame['type'];
+export type ClientFrame =
+  | { [K in keyof FrameSchemas]: Static<FrameSchemas[K]> }[keyof FrameSchemas]
+  | KindFrame;
 export type PresenceStatus = NonNullable<Static<FrameSchemas['heartbeat']>['status']>;

@@ -6,6 +6,7 @@ import { commandFor, conversationKindOf, type DomainDeps, execute } from '../dom
 import type { Composed, MessageInput } from '../domain/compose.ts';
 import { type DeliveredResult, markDelivered } from '../domain/delivery-marker.ts';
 import { deleteMessage, editMessage } from '../domain/edits.ts';
+import { type ActionReply, runAction, withSummaries } from '../domain/kind-actions.ts';
 import { listEvents, listMessages, type Page, readableConversation } from '../domain/queries.ts';
 import { markRead } from '../domain/read-marker.ts';
 import { type Receipts, receiptsOf } from '../domain/receipts.ts';
@@ -53,6 +54,16 @@ export interface Messaging {
     limit: number,
   ) => Promise<{ items: InboxEntry[]; next_since: number; has_more: boolean }>;
   setInboxFlags(c: Caller, conversation: string, flags: InboxFlags): Promise<InboxEntry>;
+  /** A kind's action on a message (a reaction, a vote, closing a poll: src/protocol/kinds/). */
+  act(c: Caller, target: KindAction): Promise<ActionReply>;
+}
+
+export interface KindAction {
+  conversation: string;
+  messageId: string;
+  kind: string;
+  action: string;
+  args: Record<string, unknown>;
 }
 
 export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging {
@@ -72,7 +83,9 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
     delivered: (c, conversation, seq) => markDelivered(deps, c.tenant, c.user, conversation, seq, c.trace),
     async history(c, conversation, page) {
       await readableConversation(db, c.tenant, c.user, conversation);
-      return listMessages(db, c.tenant, conversation, page);
+      const found = await listMessages(db, c.tenant, conversation, page);
+      // Reactions, a poll's tallies: each kind's summary, as this user sees it.
+      return { ...found, messages: await withSummaries(db, c.tenant, c.user, found.messages) };
     },
     async events(c, conversation, afterSeq, limit) {
       const { conversation: conv } = await readableConversation(db, c.tenant, c.user, conversation);
@@ -84,6 +97,11 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
       return receiptsOf(db, c.tenant, readable, limits.receiptDetailMax, seq);
     },
     inbox: (c, since, limit) => listInbox(db, c.tenant, c.user, since, limit, limits.largeChannelThreshold),
+    async act(c, t) {
+      // Actions share the send budget: a reaction storm is throttled like a message storm.
+      await sendLimiter.take(c.tenant, c.user);
+      return runAction(deps, { tenant: c.tenant, user: c.user, ...t, traceId: c.trace });
+    },
     setInboxFlags: (c, conversation, flags) =>
       db.transaction(async (tx) => {
         await readableConversation(tx, c.tenant, c.user, conversation);

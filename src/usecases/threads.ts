@@ -1,6 +1,7 @@
 // A user's threads, for both transports: a thread's history, their thread entries (unread) and a
 // thread's read marker. A reply itself is a send with `thread_root` (messaging.ts).
 import type { DomainDeps } from '../domain/commands.ts';
+import { withSummaries } from '../domain/kind-actions.ts';
 import type { Page } from '../domain/queries.ts';
 import { listThread, listThreadEntries, markThreadRead } from '../domain/threads.ts';
 import type { Message, ThreadEntry } from '../protocol/model.ts';
@@ -21,7 +22,12 @@ export interface Threads {
 export function threads(deps: DomainDeps): Threads {
   const { db } = deps;
   return {
-    history: (c, conversation, rootId, page) => listThread(db, c.tenant, c.user, conversation, rootId, page),
+    async history(c, conversation, rootId, page) {
+      const t = await listThread(db, c.tenant, c.user, conversation, rootId, page);
+      // Replies and their root carry their kinds' summaries (reactions, tallies) as history does.
+      const [root, ...messages] = await withSummaries(db, c.tenant, c.user, [t.root, ...t.messages]);
+      return { root, messages, has_more: t.has_more };
+    },
     entries: (c, conversation, limit, rootId) =>
       listThreadEntries(db, c.tenant, c.user, conversation, limit, rootId),
     read: (c, conversation, rootId, seq) =>

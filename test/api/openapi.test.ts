@@ -387,6 +387,23 @@ describe.each(backends())('every route answers what /openapi.json declares (%s)'
         })
       ).status,
     ).toBe(403);
+    // Reactions (a kind's actions): the reply with its summary, and the refusals.
+    const reactions = `/v1/conversations/${g}/messages/${m}/reactions`;
+    expect((await call('POST', reactions, { auth: a, payload: { emoji: '👍' } })).status).toBe(200);
+    expect((await call('POST', reactions, { auth: a, payload: { emoji: 'no' } })).status).toBe(400);
+    expect((await call('DELETE', `${reactions}/${encodeURIComponent('👍')}`, { auth: a })).status).toBe(200);
+    expect((await call('DELETE', `${reactions.replace(m, 'nope')}/x`, { auth: a })).status).toBe(404);
+    // A poll: a vote, a refused vote, the close by its author.
+    const poll = await call<{ message: { id: string } }>('POST', `/v1/conversations/${g}/messages`, {
+      auth: a,
+      payload: { body: '', poll: { question: 'Q?', options: ['a', 'b'] } },
+    });
+    expect(poll.status).toBe(201);
+    const pm = `/v1/conversations/${g}/messages/${poll.body.message.id}`;
+    expect((await call('POST', `${pm}/votes`, { auth: a, payload: { option: 1 } })).status).toBe(200);
+    expect((await call('POST', `${pm}/votes`, { auth: a, payload: { option: 5 } })).status).toBe(400);
+    expect((await call('POST', `${pm}/close`, { auth: bob.access_token })).status).toBe(403);
+    expect((await call('POST', `${pm}/close`, { auth: a })).status).toBe(200);
     expect((await call('DELETE', `/v1/conversations/${g}/messages/${m}`, { auth: a })).status).toBe(200);
     expect(
       (await call('PATCH', `/v1/conversations/${g}/messages/${m}`, { auth: a, payload: { body: 'again' } }))

@@ -37,6 +37,8 @@ const FIELDS = {
   typing: ['conversation'],
   heartbeat: ['status', 'resource'],
   ping: [],
+  react: ['conversation', 'message_id', 'emoji', 'remove'],
+  vote: ['conversation', 'message_id', 'option'],
 } as const satisfies Record<ClientFrame['type'], readonly string[]>;
 type FrameType = keyof typeof FIELDS;
 

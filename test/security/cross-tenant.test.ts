@@ -281,6 +281,25 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       url: () => `/v1/conversations/${conv()}/messages/${victim.message}`,
       expect: notFound,
     },
+    'POST /v1/conversations/:id/messages/:message_id/reactions': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/reactions`,
+      payload: () => ({ emoji: '👍' }),
+      expect: notFound,
+    },
+    'POST /v1/conversations/:id/messages/:message_id/votes': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/votes`,
+      payload: () => ({ option: 0 }),
+      expect: notFound,
+    },
+    'POST /v1/conversations/:id/messages/:message_id/close': {
+      url: () => `/v1/conversations/${conv()}/messages/${victim.message}/close`,
+      expect: notFound,
+    },
+    'DELETE /v1/conversations/:id/messages/:message_id/reactions/:emoji': {
+      url: () =>
+        `/v1/conversations/${conv()}/messages/${victim.message}/reactions/${encodeURIComponent('👍')}`,
+      expect: notFound,
+    },
     'GET /v1/conversations/:id/events': { url: () => `/v1/conversations/${conv()}/events`, expect: notFound },
     'POST /v1/conversations/:id/read': {
       url: () => `/v1/conversations/${conv()}/read`,
@@ -525,6 +544,14 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
       typing: { frame: { type: 'typing', conversation: g } },
       heartbeat: { frame: { type: 'heartbeat', status: 'active', resource: g } },
       ping: { frame: { type: 'ping' } },
+      react: {
+        frame: { type: 'react', conversation: g, message_id: 'm-1', emoji: '👍' },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
+      vote: {
+        frame: { type: 'vote', conversation: g, message_id: 'm-1', option: 0 },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
     };
     for (const [type, c] of Object.entries(frames)) {
       ws.send(c.frame);

@@ -802,7 +802,7 @@ function describe(item: unknown): string {
 }
 
 function eventKey(e: AppliedEvent['event']): string {
-  return e.type === 'message.deleted' ? `${e.type}:${e.message_id}` : `${e.type}:${e.message.id}`;
+  return 'message' in e ? `${e.type}:${e.message.id}` : `${e.type}:${e.message_id}`;
 }
 
 /** Every table a run writes, emptied between seeds so each starts from the same store. */

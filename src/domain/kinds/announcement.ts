@@ -9,6 +9,7 @@ import {
   type MessageInput,
   type SendRequest,
 } from '../compose.ts';
+import { defineKind } from './define.ts';
 
 export interface Announcement {
   kind: 'Announcement';
@@ -29,3 +30,16 @@ export function announcementSend(cmd: Announcement): SendRequest {
 export async function handleAnnouncement(ctx: ComposeContext, cmd: Announcement): Promise<Composed> {
   return composeOne(ctx, announcementSend(cmd));
 }
+
+export const announcementKind = defineKind<Announcement, Composed>()({
+  command: 'Announcement',
+  conversationKinds: ['announcement'],
+  handle: handleAnnouncement,
+  fromUser: (sender, conversation, input) => ({
+    kind: 'Announcement',
+    actor: { type: 'user', user_id: sender },
+    conversation,
+    input,
+  }),
+  send: (_deps, _tenant, cmd) => announcementSend(cmd),
+});

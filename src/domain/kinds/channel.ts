@@ -9,6 +9,7 @@ import {
   type MessageInput,
   type SendRequest,
 } from '../compose.ts';
+import { defineKind } from './define.ts';
 
 export interface ChannelMessage {
   kind: 'ChannelMessage';
@@ -24,3 +25,11 @@ export function channelSend(cmd: ChannelMessage): SendRequest {
 export async function handleChannelMessage(ctx: ComposeContext, cmd: ChannelMessage): Promise<Composed> {
   return composeOne(ctx, channelSend(cmd));
 }
+
+export const channelKind = defineKind<ChannelMessage, Composed>()({
+  command: 'ChannelMessage',
+  conversationKinds: ['channel'],
+  handle: handleChannelMessage,
+  fromUser: (sender, conversation, input) => ({ kind: 'ChannelMessage', sender, conversation, input }),
+  send: (_deps, _tenant, cmd) => channelSend(cmd),
+});

@@ -10,6 +10,7 @@ import {
   type SendRequest,
 } from '../compose.ts';
 import type { Sql, Transactor } from '../ports.ts';
+import { defineKind } from './define.ts';
 
 export interface DirectMessage {
   kind: 'DirectMessage';
@@ -98,3 +99,11 @@ export async function handleDirectMessage(ctx: ComposeContext, cmd: DirectMessag
   if (!id) throw new HeraldError('VALIDATION_FAILED', 'A direct message needs `to` or `conversation`.');
   return composeOne(ctx, sendTo(cmd, id));
 }
+
+export const directKind = defineKind<DirectMessage, Composed>()({
+  command: 'DirectMessage',
+  conversationKinds: ['direct'],
+  handle: handleDirectMessage,
+  fromUser: (sender, conversation, input) => ({ kind: 'DirectMessage', sender, conversation, input }),
+  send: (deps, tenant, cmd) => directSend(deps.db, tenant, cmd),
+});

@@ -7,6 +7,7 @@ import {
   type MessageInput,
   type SendRequest,
 } from '../compose.ts';
+import { defineKind } from './define.ts';
 
 export interface GroupMessage {
   kind: 'GroupMessage';
@@ -22,3 +23,11 @@ export function groupSend(cmd: GroupMessage): SendRequest {
 export async function handleGroupMessage(ctx: ComposeContext, cmd: GroupMessage): Promise<Composed> {
   return composeOne(ctx, groupSend(cmd));
 }
+
+export const groupKind = defineKind<GroupMessage, Composed>()({
+  command: 'GroupMessage',
+  conversationKinds: ['group'],
+  handle: handleGroupMessage,
+  fromUser: (sender, conversation, input) => ({ kind: 'GroupMessage', sender, conversation, input }),
+  send: (_deps, _tenant, cmd) => groupSend(cmd),
+});

@@ -7,6 +7,7 @@
 // whatever the member count). Creation marks every member (herald_send's kind rules,
 // migration 005): no costlier than the creation itself.
 import { type ComposeContext, type Composed, composeOne } from '../compose.ts';
+import { defineKind } from './define.ts';
 
 export type SystemEventData =
   | { event: 'created'; by: string | null; title: string | null }
@@ -44,3 +45,10 @@ export async function handleSystemEvent(ctx: ComposeContext, cmd: SystemEvent): 
     created: d.event === 'created',
   });
 }
+
+/** The system's own: no user send routes here. */
+export const systemEventKind = defineKind<SystemEvent, Composed>()({
+  command: 'SystemEvent',
+  conversationKinds: [],
+  handle: handleSystemEvent,
+});

@@ -6,6 +6,7 @@ import { type AuditActor, recordAudit } from '../../audit/record.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import type { ComposeContext } from '../compose.ts';
 import { NOTICE_JSON, userTopicSql } from '../rows.ts';
+import { defineKind } from './define.ts';
 
 export interface SystemNotice {
   kind: 'SystemNotice';
@@ -86,3 +87,10 @@ export async function handleSystemNotice(ctx: ComposeContext, cmd: SystemNotice)
   }
   return { notice_id: id, recipients: recipients.length };
 }
+
+/** Notices go to users, not conversations: no user send routes here. */
+export const systemNoticeKind = defineKind<SystemNotice, NoticeSent>()({
+  command: 'SystemNotice',
+  conversationKinds: [],
+  handle: handleSystemNotice,
+});

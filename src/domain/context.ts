@@ -1,0 +1,41 @@
+// The shapes every part of the domain passes around: what a handler runs with, what a send
+// carries, a conversation row as the write path reads it. Types only, below everything else
+// in src/domain, so kind descriptors and the write path can share them without importing
+// each other.
+import type { ConversationKind, MemberRole } from '../protocol/index.ts';
+import type { MessageInputFields } from '../protocol/schema.ts';
+import type { Limits } from './limits.ts';
+import type { Sql, Transactor, ViewingRegistry } from './ports.ts';
+
+/** What the use cases run the domain with. */
+export interface DomainDeps {
+  db: Transactor;
+  limits: Limits;
+  viewing: ViewingRegistry;
+}
+
+/** What a handler needs besides its command. */
+export interface ComposeContext {
+  tx: Sql;
+  tenant: string;
+  limits: Limits;
+  viewing: ViewingRegistry;
+  traceId?: string;
+}
+
+/**
+ * What a kind sends: the protocol's message input (its one schema, src/protocol/schema.ts)
+ * plus what only the system writes (a system event's structured data).
+ */
+export type MessageInput = MessageInputFields & { data?: Record<string, unknown> | null };
+
+export interface ConversationRow {
+  id: string;
+  kind: ConversationKind;
+  title: string | null;
+  audience: 'members' | 'tenant';
+  last_seq: number;
+  member_count: number;
+  /** The actor's role, when the actor is a member. */
+  role: MemberRole | null;
+}
