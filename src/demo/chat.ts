@@ -11,17 +11,14 @@ import {
   type HeraldClientError,
   type InboxEntry,
   keepSummaries,
-  type Message,
   type OutgoingMessage,
-  type PresenceEntry,
-  type Subscription,
 } from '@herald/client';
 import { type CachedThread, DemoCache } from './cache.ts';
-import { byId, clock, displayName } from './dom.ts';
+import { type ChatView, entryOf, inboxEntries, pageModel, type Thread } from './chat-model.ts';
+import { byId, displayName } from './dom.ts';
 import { composed } from './kinds/index.ts';
-import { mountPage, type PageModel, type ScrollMode, type ThreadModel } from './page.ts';
+import { mountPage, type PageModel, type ScrollMode } from './page.ts';
 import { ThreadPanel } from './thread-panel.ts';
-import type { Presence, Row } from './views.ts';
 
 /** Events replayed when a conversation is first opened without a cache. */
 const HISTORY = 50;
@@ -29,17 +26,6 @@ const HISTORY = 50;
 const ENDS_FOLLOWING: ReadonlySet<string> = new Set(['NOT_A_MEMBER', 'CONVERSATION_NOT_FOUND', 'FORBIDDEN']);
 /** Followed conversations (the demo subscribes to the whole list). */
 const MAX_FOLLOWED = 50;
-
-interface Thread {
-  sub: Subscription;
-  messages: Map<string, Message>;
-  /** Every message at or after this seq is known (1: the whole history). */
-  historyFrom: number;
-  members: string[] | null;
-  /** Read positions of the other members (GET …/receipts, then `receipt` frames). */
-  receipts: Map<string, number>;
-  loadingOlder: boolean;
-}
 
 export interface ChatOptions {
   user: string;
@@ -391,62 +377,6 @@ export class ChatApp {
     });
   }
 
-  private inboxEntries(): InboxEntry[] {
-    const live = this.client.inbox.list().filter((e) => e.kind !== 'notices');
-    const known = new Set(live.map((e) => e.conversation_id));
-    const base = this.client.inbox.synced || live.length ? live : this.cachedInbox;
-    const extra = [...this.directs.values()].map((d) => d.entry).filter((e) => !known.has(e.conversation_id));
-    return [...extra, ...base];
-  }
-
-  private entry(id: string): InboxEntry | undefined {
-    return (
-      this.client.inbox.get(id) ??
-      this.directs.get(id)?.entry ??
-      this.cachedInbox.find((e) => e.conversation_id === id)
-    );
-  }
-
-  private otherOf(id: string, kind: string): string | null {
-    if (kind !== 'direct') return null;
-    const d = this.directs.get(id);
-    if (d) return d.other;
-    return this.threads.get(id)?.members?.find((u) => u !== this.me) ?? null;
-  }
-
-  private title(e: InboxEntry): string {
-    const other = this.otherOf(e.conversation_id, e.kind);
-    if (other) return displayName(other);
-    return e.title ?? (e.kind === 'direct' ? 'Direct message' : 'Untitled');
-  }
-
-  private presenceOf(user: string): Presence {
-    // Offline ourselves, we know nothing of the others either.
-    if (this.connection !== 'connected') return 'offline';
-    if (user === this.me) return 'online';
-    let best: Presence = 'offline';
-    for (const p of this.devicesOf(user)) {
-      if (p.status === 'active' || p.status === 'viewing') return 'online';
-      if (p.status === 'idle' || p.status === 'away') best = 'away';
-    }
-    return best;
-  }
-
-  /** The user's present devices, as the SDK knows them from every followed conversation. */
-  private *devicesOf(user: string): Iterable<PresenceEntry> {
-    for (const conversation of this.threads.keys()) {
-      for (const p of this.client.presence(conversation)) if (p.user_id === user) yield p;
-    }
-  }
-
-  private preview(e: InboxEntry): string {
-    const m = e.last_message;
-    if (!m) return 'No messages yet';
-    if (m.sender.type === 'system') return m.body || 'Conversation updated';
-    const who = m.sender.user_id === this.me ? 'You' : displayName(m.sender.user_id);
-    return `${who}: ${m.body}`;
-  }
-
   // ---- rendering ----------------------------------------------------------------
 
   private showToast(text: string): void {
@@ -472,85 +402,32 @@ export class ChatApp {
     }, 0);
   }
 
-  /** What the page shows, derived from the client and the state above. */
+  /** What the page shows, derived from the client and the state above (chat-model.ts). */
   private model(): PageModel {
-    const entries = this.inboxEntries();
-    const thread = this.selected ? this.threadModel(this.selected) : null;
+    return pageModel(this.view());
+  }
+
+  private view(): ChatView {
     return {
+      client: this.client,
       me: this.me,
+      people: this.opts.people,
+      threads: this.threads,
+      outgoing: this.outgoing,
+      typing: this.typing,
+      directs: this.directs,
+      cachedInbox: this.cachedInbox,
+      selected: this.selected,
       connection: this.connection,
-      hasCache: (thread?.rows.length ?? 0) > 0 || entries.length > 0,
       toast: this.toast?.text ?? null,
-      listLoading: !this.client.inbox.synced,
-      list: entries.map((e) => {
-        const other = this.otherOf(e.conversation_id, e.kind);
-        const active = e.conversation_id === this.selected;
-        return {
-          id: e.conversation_id,
-          title: this.title(e),
-          kind: e.kind,
-          preview: this.preview(e),
-          time: e.last_message ? clock(e.last_message.created_at) : '',
-          // The open thread is being read: its count is on its way to zero, do not flash it.
-          unread: active && document.visibilityState === 'visible' ? 0 : e.unread_count,
-          typing: this.typing.get(e.conversation_id) ?? [],
-          active,
-          other,
-          presence: other ? this.presenceOf(other) : null,
-        };
-      }),
-      people: this.opts.people
-        .filter((u) => u !== this.me)
-        .map((user) => ({ user, presence: this.presenceOf(user) })),
-      thread,
     };
   }
 
-  private threadModel(id: string): ThreadModel {
-    const entry = this.entry(id);
-    const t = this.threads.get(id);
-    const rows: Row[] = [...(t?.messages.values() ?? [])]
-      .sort((a, b) => a.seq - b.seq)
-      .map((m) => ({
-        key: m.id,
-        message: m,
-        seq: m.seq,
-        mine: m.sender.type === 'user' && m.sender.user_id === this.me,
-        status: null,
-        error: null,
-      }));
-    for (const { out, at } of this.outgoing.values()) {
-      if (out.conversation !== id) continue;
-      rows.push({
-        key: out.client_id,
-        message: {
-          body: out.body,
-          created_at: at,
-          sender: { type: 'user', user_id: this.me },
-          kind: 'group',
-          data: null,
-          edited_at: null,
-          deleted_at: null,
-        },
-        seq: out.result?.seq ?? null,
-        mine: true,
-        status: out.status === 'failed' ? 'failed' : out.status === 'confirmed' ? 'sent' : 'sending',
-        error: out.error?.code ?? null,
-      });
-    }
-    // "Seen by": under our latest confirmed message, the members whose read position reached it.
-    const lastMine = rows.filter((r) => r.mine && r.seq !== null && r.status !== 'failed').at(-1);
-    const seen =
-      lastMine && t ? [...t.receipts].filter(([, seq]) => seq >= (lastMine.seq ?? 0)).map(([u]) => u) : [];
-    return {
-      id,
-      title: entry ? this.title(entry) : 'Conversation',
-      loading: !t,
-      members: (t?.members ?? []).map((user) => ({ user, presence: this.presenceOf(user) })),
-      rows,
-      seenBy: { after: lastMine?.key ?? null, users: seen.sort() },
-      olderHistory: t ? (t.loadingOlder ? 'loading' : t.historyFrom > 1 ? 'more' : 'none') : 'none',
-      typing: this.typing.get(id) ?? [],
-    };
+  private inboxEntries(): InboxEntry[] {
+    return inboxEntries(this.view());
+  }
+
+  private entry(id: string): InboxEntry | undefined {
+    return entryOf(this.view(), id);
   }
 }
