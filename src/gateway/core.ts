@@ -14,6 +14,7 @@ import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { type Messaging, messaging } from '../usecases/messaging.ts';
 import { type AuthResult, Handshake } from './handshake.ts';
+import { InboxHints } from './inbox-hints.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import type { CoreSession, ResyncTarget } from './ports.ts';
@@ -29,6 +30,8 @@ export { type AuthFailure, type AuthResult, originAllowed } from './handshake.ts
 export class GatewayCore<S extends CoreSession = CoreSession> {
   readonly opts: ResolvedOptions;
   readonly hub: TopicHub;
+  /** Large channels' inbox hints: one room listener per channel for its local members. */
+  readonly hints: InboxHints;
   readonly metrics: GatewayMetrics;
   readonly presence: PresenceStore;
   readonly connections: ConnectionRegistry;
@@ -73,6 +76,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
       (_frame, topic) => this.presenceBatch.evict(topic),
       (frame, topic, listeners) => this.frameDelivered(frame, topic, listeners),
     );
+    this.hints = new InboxHints(this.hub, this.opts.inboxHintIntervalMs);
     this.connections = options.connections ?? memoryConnections();
     this.typing = options.typing ?? memoryTyping();
     const limiters = options.limiters ?? memoryLimiters(this.opts.now);
@@ -218,6 +222,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
     this.stopResync();
     this.admission.close();
     for (const t of this.timers) clearInterval(t);
+    this.hints.closeAll();
     await this.hub.close();
   }
 }

@@ -1,0 +1,232 @@
+// DESIGN §6, large channels: a message writes O(1) rows and publishes O(1) bus messages, yet a
+// connected member who is not subscribed to the channel sees its inbox entry move within a
+// second, from an `inbox_hint` the node derives from the one room topic it listens to.
+// Real store, real node (HTTP + gateway + relay), real SDK clients.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { TokenPair } from '../../src/auth/service.ts';
+import type { Bus } from '../../src/bus/port.ts';
+import { HeraldClient } from '../../src/client/index.ts';
+import { inboxOf, outboxHead, outboxOf, roomTopic, userTopic } from '../domain/support.ts';
+import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { waitFor } from '../support/redis.ts';
+import { type Backend, backends } from '../support/stores.ts';
+
+/** Counts what is published on the bus, by topic. */
+function countPublishes(bus: Bus): { byTopic: Map<string, number>; stop(): void } {
+  const byTopic = new Map<string, number>();
+  const add = (topic: string) => byTopic.set(topic, (byTopic.get(topic) ?? 0) + 1);
+  const { publish, publishMany } = bus;
+  bus.publish = (topic, payload) => {
+    add(topic);
+    return publish.call(bus, topic, payload);
+  };
+  bus.publishMany = (messages) => {
+    for (const m of messages) add(m.topic);
+    return publishMany.call(bus, messages);
+  };
+  return {
+    byTopic,
+    stop() {
+      bus.publish = publish;
+      bus.publishMany = publishMany;
+    },
+  };
+}
+
+const MEMBERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+
+describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) => {
+  let t: TestHerald;
+  const clients: HeraldClient[] = [];
+  beforeAll(async () => {
+    t = await startTestHerald({
+      backend,
+      listen: true,
+      env: { HERALD_LARGE_CHANNEL_THRESHOLD: '5', HERALD_SEND_RATE_MAX: '10000' },
+    });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await t?.close();
+  });
+
+  async function client(tenant: string, user: string): Promise<HeraldClient> {
+    const c = new HeraldClient({
+      url: t.url as string,
+      token: (await t.mintUser(tenant, user)).access_token,
+      getToken: async () => (await t.mintUser(tenant, user)).access_token,
+      WebSocket,
+    });
+    clients.push(c);
+    c.connect();
+    await c.ready();
+    return c;
+  }
+
+  /** A channel of the 8 members (threshold 5: large), created by alice; carol has muted it. */
+  async function largeChannel(): Promise<{ tenant: string; conv: string; pairs: Map<string, TokenPair> }> {
+    const { tenant_id: tenant } = await t.createTenant();
+    const pairs = new Map<string, TokenPair>();
+    for (const u of MEMBERS) pairs.set(u, await t.mintUser(tenant, u));
+    const created = await t.call<{ conversation: { id: string } }>({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: t.bearer(pairs.get('alice') as TokenPair),
+      payload: { kind: 'channel', title: 'big', members: MEMBERS.slice(1) },
+    });
+    expect(created.status).toBe(201);
+    const conv = created.body.conversation.id;
+    const muted = await t.call({
+      method: 'PATCH',
+      url: `/v1/inbox/${conv}`,
+      headers: t.bearer(pairs.get('carol') as TokenPair),
+      payload: { muted: true },
+    });
+    expect(muted.status).toBe(200);
+    return { tenant, conv, pairs };
+  }
+
+  const post = (pair: TokenPair, conv: string, body: string) =>
+    t.call<{ message: { seq: number } }>({
+      method: 'POST',
+      url: `/v1/conversations/${conv}/messages`,
+      headers: t.bearer(pair),
+      payload: { body },
+    });
+
+  it('a message writes O(1) rows and bus messages; connected non-subscribers see it within a second', async () => {
+    const { tenant, conv, pairs } = await largeChannel();
+    const core = t.herald.gateway.core;
+    const bob = await client(tenant, 'bob');
+    const carol = await client(tenant, 'carol');
+    const dave = await client(tenant, 'dave');
+    await waitFor(
+      () => [bob, carol, dave].every((c) => c.inbox.get(conv)) && carol.inbox.get(conv)?.muted === true,
+      10_000,
+      'inbox synced',
+    );
+    // Dave has the channel open: he gets the events themselves, no hint.
+    const room = dave.open(conv);
+    await waitFor(() => room.status === 'subscribed', 10_000, 'dave subscribed');
+    // One room listener on this node serves three member connections (and dave's subscription).
+    expect(core.hints.memberCount(tenant, conv)).toBe(3);
+    expect(core.hints.size).toBe(1);
+    expect(core.hub.listenerCount(roomTopic(tenant, conv))).toBe(2);
+
+    const before = new Map((await inboxOf(t.db, tenant, conv)).map((e) => [e.user_id, e.version]));
+    const head = await outboxHead(t.db);
+    const bus = countPublishes(t.herald.bus);
+    const bobVersion = bob.inbox.get(conv)?.version;
+    const daveBefore = dave.inbox.get(conv);
+    let sent: { seq: number };
+    let ackedAt: number;
+    try {
+      const res = await post(pairs.get('alice') as TokenPair, conv, 'hello everyone');
+      expect(res.status).toBe(201);
+      sent = res.body.message;
+      ackedAt = Date.now();
+      await waitFor(() => bob.inbox.get(conv)?.last_seq === sent.seq, 1_000, 'bob hinted within a second');
+      // Wait for the relay to publish everything the send wrote before counting.
+      await waitFor(
+        async () => (await outboxOf(t.db, tenant, head)).every((r) => r.published),
+        10_000,
+        'relay',
+      );
+    } finally {
+      bus.stop();
+    }
+    expect(Date.now() - ackedAt).toBeLessThan(5_000);
+
+    // O(1) rows: the room's frame and the sender's own inbox frame, nobody else's entry touched.
+    const out = await outboxOf(t.db, tenant, head);
+    expect(out.map((r) => r.topic).sort()).toEqual(
+      [roomTopic(tenant, conv), userTopic(tenant, 'alice')].sort(),
+    );
+    const after = await inboxOf(t.db, tenant, conv);
+    const changed = after.filter((e) => e.version !== before.get(e.user_id)).map((e) => e.user_id);
+    expect(changed).toEqual(['alice']);
+    // O(1) bus messages: the same two, however many members are connected (the ephemeral
+    // topic's presence batches are timer-driven, not per message).
+    const durable = [...bus.byTopic.entries()].filter(([topic]) => !topic.includes(':e:'));
+    expect(durable.sort()).toEqual(
+      [
+        [roomTopic(tenant, conv), 1],
+        [userTopic(tenant, 'alice'), 1],
+      ].sort(),
+    );
+
+    // Bob's entry: raised in place (version kept), unread derived from his last_read_seq.
+    const b = bob.inbox.get(conv);
+    expect(b?.version).toBe(bobVersion);
+    expect(b?.unread_count).toBe(sent.seq - (b?.last_read_seq ?? 0));
+    expect(b?.unread_count).toBeGreaterThan(0);
+    expect(b?.last_message?.body).toBe('hello everyone');
+    expect(b?.last_message?.seq).toBe(sent.seq);
+    expect(bob.inbox.totals().unread).toBe(b?.unread_count);
+    // Carol muted it: last_seq moves, her badge does not.
+    await waitFor(() => carol.inbox.get(conv)?.last_seq === sent.seq, 5_000, 'carol hinted');
+    expect(carol.inbox.totals().unread).toBe(0);
+    // Dave is subscribed: no hint (his events came through the subscription).
+    expect(dave.inbox.get(conv)).toEqual(daveBefore);
+
+    // A later real entry (higher version) still wins: bob reads, the server's entry settles it.
+    bob.read(conv, sent.seq);
+    await waitFor(() => (bob.inbox.get(conv)?.version ?? 0) > (bobVersion ?? 0), 10_000, 'read entry');
+    expect(bob.inbox.get(conv)?.unread_count).toBe(0);
+    expect(bob.inbox.get(conv)?.last_seq).toBe(sent.seq);
+  });
+
+  it('coalesces a burst to at most one hint per second, the latest winning', async () => {
+    const { tenant, conv, pairs } = await largeChannel();
+    const bob = await client(tenant, 'bob');
+    await waitFor(() => t.herald.gateway.core.hints.memberCount(tenant, conv) === 1, 10_000, 'hints live');
+    await waitFor(() => bob.inbox.get(conv) !== undefined, 10_000, 'inbox synced');
+    const changes: number[] = [];
+    bob.inbox.on('change', ({ entries }) => {
+      for (const e of entries) if (e.conversation_id === conv) changes.push(e.last_seq);
+    });
+    const started = Date.now();
+    let last = 0;
+    for (let i = 0; i < 6; i++)
+      last = (await post(pairs.get('alice') as TokenPair, conv, `m${i}`)).body.message.seq;
+    await waitFor(() => bob.inbox.get(conv)?.last_seq === last, 5_000, 'latest hinted');
+    const seconds = (Date.now() - started) / 1000;
+    // The first at once, then at most one per interval started.
+    expect(changes.length).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    expect(changes.length).toBeLessThan(6);
+    expect(changes).toEqual([...changes].sort((a, b) => a - b));
+    expect(bob.inbox.get(conv)?.last_message?.body).toBe('m5');
+  });
+
+  it('a member who leaves stops getting hints; one who joins starts', async () => {
+    const { tenant, conv, pairs } = await largeChannel();
+    const core = t.herald.gateway.core;
+    const bob = await client(tenant, 'bob');
+    const ivan = await client(tenant, 'ivan');
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 1, 10_000, 'bob hinted');
+
+    const left = await t.call({
+      method: 'DELETE',
+      url: `/v1/conversations/${conv}/members/bob`,
+      headers: t.bearer(pairs.get('bob') as TokenPair),
+    });
+    expect(left.status).toBe(200);
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 0, 10_000, 'bob no longer hinted');
+    expect(core.hub.listenerCount(roomTopic(tenant, conv))).toBe(0);
+
+    const joined = await t.call({
+      method: 'POST',
+      url: `/v1/conversations/${conv}/join`,
+      headers: t.bearer(await t.mintUser(tenant, 'ivan')),
+    });
+    expect(joined.status).toBeLessThan(300);
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 1, 10_000, 'ivan hinted');
+    await waitFor(() => ivan.inbox.get(conv) !== undefined, 10_000, 'ivan has the entry');
+    const sent = (await post(pairs.get('alice') as TokenPair, conv, 'welcome ivan')).body.message;
+    await waitFor(() => ivan.inbox.get(conv)?.last_seq === sent.seq, 5_000, 'ivan hinted');
+    expect(ivan.inbox.get(conv)?.unread_count).toBe(1);
+    expect(bob.inbox.get(conv)).toBeUndefined();
+    expect(bob.inbox.isRemoved(conv)).toBe(true);
+  });
+});
