@@ -9,7 +9,7 @@ import type { Bus } from '../../src/bus/port.ts';
 import { HeraldClient } from '../../src/client/index.ts';
 import { inboxOf, outboxHead, outboxOf, roomTopic, userTopic } from '../domain/support.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { waitFor } from '../support/redis.ts';
+import { REDIS_URL, redisAvailable, testPrefix, waitFor } from '../support/redis.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
 /** Counts what is published on the bus, by topic. */
@@ -230,3 +230,108 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
     expect(bob.inbox.isRemoved(conv)).toBe(true);
   });
 });
+
+describe.runIf(backends().includes('postgres') && redisAvailable())(
+  'large-channel inbox hints, two nodes over Redis',
+  () => {
+    let a: TestHerald;
+    let b: TestHerald;
+    const redis = testPrefix();
+    const clients: HeraldClient[] = [];
+    beforeAll(async () => {
+      const env = {
+        REDIS_URL,
+        HERALD_REDIS_PREFIX: redis.prefix,
+        HERALD_LARGE_CHANNEL_THRESHOLD: '5',
+        HERALD_SEND_RATE_MAX: '10000',
+      };
+      a = await startTestHerald({ backend: 'postgres', listen: true, env });
+      b = await startTestHerald({ db: a.db, listen: true, env });
+    }, 60_000);
+    afterAll(async () => {
+      for (const c of clients) c.disconnect();
+      await b?.close();
+      await a?.close();
+      await redis.cleanup();
+    });
+
+    /** A client on `node`, with a token that node signed (each node has its own test secret). */
+    async function client(node: TestHerald, tenant: string, user: string): Promise<HeraldClient> {
+      const c = new HeraldClient({
+        url: node.url as string,
+        token: (await node.mintUser(tenant, user)).access_token,
+        getToken: async () => (await node.mintUser(tenant, user)).access_token,
+        WebSocket,
+      });
+      clients.push(c);
+      c.connect();
+      await c.ready();
+      return c;
+    }
+
+    it("each node listens once per channel and derives its members' hints; the bus carries O(1) per message", async () => {
+      const { tenant_id: tenant } = await a.createTenant();
+      const alice = await a.mintUser(tenant, 'alice');
+      for (const u of MEMBERS) await a.mintUser(tenant, u);
+      const created = await a.call<{ conversation: { id: string } }>({
+        method: 'POST',
+        url: '/v1/conversations',
+        headers: a.bearer(alice),
+        payload: { kind: 'channel', title: 'big', members: MEMBERS.slice(1) },
+      });
+      expect(created.status).toBe(201);
+      const conv = created.body.conversation.id;
+      // Three members on node a, three on node b.
+      const onA = await Promise.all(['bob', 'carol', 'dave'].map((u) => client(a, tenant, u)));
+      const onB = await Promise.all(['erin', 'frank', 'grace'].map((u) => client(b, tenant, u)));
+      await waitFor(
+        () =>
+          a.herald.gateway.core.hints.memberCount(tenant, conv) === 3 &&
+          b.herald.gateway.core.hints.memberCount(tenant, conv) === 3,
+        10_000,
+        'hints live on both nodes',
+      );
+      const everyone = [...onA, ...onB];
+      await waitFor(() => everyone.every((c) => c.inbox.get(conv)), 10_000, 'inbox synced');
+      for (const node of [a, b])
+        expect(node.herald.gateway.core.hub.listenerCount(roomTopic(tenant, conv))).toBe(1);
+
+      const head = await outboxHead(a.db);
+      const busA = countPublishes(a.herald.bus);
+      const busB = countPublishes(b.herald.bus);
+      let seq = 0;
+      try {
+        const res = await a.call<{ message: { seq: number } }>({
+          method: 'POST',
+          url: `/v1/conversations/${conv}/messages`,
+          headers: a.bearer(alice),
+          payload: { body: 'to both nodes' },
+        });
+        expect(res.status).toBe(201);
+        seq = res.body.message.seq;
+        await waitFor(() => everyone.every((c) => c.inbox.get(conv)?.last_seq === seq), 5_000, 'all hinted');
+        await waitFor(
+          async () => (await outboxOf(a.db, tenant, head)).every((r) => r.published),
+          10_000,
+          'relay',
+        );
+      } finally {
+        busA.stop();
+        busB.stop();
+      }
+      for (const c of everyone)
+        expect(c.inbox.get(conv)?.unread_count).toBe(seq - (c.inbox.get(conv)?.last_read_seq ?? 0));
+      // Whichever node's relay published them: the room's frame and the sender's entry, once each.
+      const total = new Map<string, number>();
+      for (const m of [busA.byTopic, busB.byTopic])
+        for (const [topic, n] of m) if (!topic.includes(':e:')) total.set(topic, (total.get(topic) ?? 0) + n);
+      expect([...total.entries()].sort()).toEqual(
+        [
+          [roomTopic(tenant, conv), 1],
+          [userTopic(tenant, 'alice'), 1],
+        ].sort(),
+      );
+      expect((await outboxOf(a.db, tenant, head)).length).toBe(2);
+    });
+  },
+);
