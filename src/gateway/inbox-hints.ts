@@ -3,7 +3,9 @@
 // sync. Instead this node listens to each large channel's room topic once, on behalf of every
 // local member connection (member-hints.ts), and derives their hint locally: one `inbox_hint`
 // frame per channel per interval (the first at once, then the latest of each interval), built
-// once and written as the same bytes to every member that is not subscribed to the room. The
+// once and written as the same bytes to every member connection that is not viewing the channel
+// (a viewer's entry is written, read). Subscribers are hinted too: the SDK's inbox does not move
+// with a room's events, and a small channel's subscribers get their `inbox` frames as well. The
 // frame names no user: each SDK derives unread from its own entry's last_read_seq.
 import type { MessageKind, MessagePreview, ServerFrame } from '../protocol/index.ts';
 import { topics } from '../protocol/index.ts';
@@ -14,8 +16,8 @@ type Json = Record<string, unknown>;
 /** What a channel's hints need of one member connection (member-hints.ts implements it). */
 export interface HintMember {
   readonly user: string;
-  /** The room is subscribed live on this connection: it gets the events themselves. */
-  subscribed(conversation: string): boolean;
+  /** This connection views the channel: its entry is written (read) for every message. */
+  viewing(conversation: string): boolean;
   /** Writes the shared hint frame. */
   hint(frame: TopicFrame): void;
   /** The channel's `left` event names this user: stop hinting. */
@@ -135,7 +137,7 @@ export class InboxHints {
     }
   }
 
-  /** One frame for the channel, written to every member that does not see the room itself. */
+  /** One frame for the channel, written to every member connection that is not viewing it. */
   private flush(c: Channel): void {
     c.timer = null;
     if (c.closed || c.seq <= c.hinted) return;
@@ -165,7 +167,7 @@ export class InboxHints {
     // The sender of the latest message has a real entry for it (written read): no hint to them.
     const sender = m && c.createdSeq === c.seq ? senderOf(m) : null;
     for (const member of c.members)
-      if (member.user !== sender && !member.subscribed(c.conversation)) member.hint(tf);
+      if (member.user !== sender && !member.viewing(c.conversation)) member.hint(tf);
   }
 
   /** The node is closing: every channel's topic is left. */

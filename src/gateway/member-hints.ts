@@ -8,7 +8,6 @@ import type { GatewayCore } from './core.ts';
 import type { HintMember } from './inbox-hints.ts';
 import type { Outbound } from './outbound.ts';
 import { channelMemberships } from './queries.ts';
-import { isLive, type Rooms } from './rooms.ts';
 import type { TopicFrame } from './topic-hub.ts';
 
 export class MemberHints implements HintMember {
@@ -23,7 +22,8 @@ export class MemberHints implements HintMember {
   constructor(
     private readonly core: GatewayCore,
     private readonly who: { readonly tenant: string; readonly user: string },
-    private readonly rooms: Rooms,
+    /** Whether this connection views the conversation (signals.ts). */
+    private readonly views: (conversation: string) => boolean,
     private readonly out: Outbound,
   ) {}
 
@@ -96,8 +96,8 @@ export class MemberHints implements HintMember {
     else this.watched.set(conversation, stop);
   }
 
-  subscribed(conversation: string): boolean {
-    return isLive(this.rooms.get(conversation));
+  viewing(conversation: string): boolean {
+    return this.views(conversation);
   }
 
   hint(frame: TopicFrame): void {

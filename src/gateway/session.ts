@@ -72,7 +72,7 @@ export class Session implements CoreSession, FrameContext {
       this.out,
     );
     this.signals = new Signals(core, this, this.rooms, this.out);
-    this.hints = new MemberHints(core, this, this.rooms, this.out);
+    this.hints = new MemberHints(core, this, (c) => this.signals.isViewing(c), this.out);
     this.router = new FrameRouter(this);
   }
 

@@ -1,6 +1,6 @@
 // The node's large-channel hints (src/gateway/inbox-hints.ts) on the in-process bus with an
 // injected clock: one room listener per channel, one shared frame per interval (the first at
-// once, the latest wins), nothing to subscribers or to the latest message's sender, and the
+// once, the latest wins), nothing to viewers or to the latest message's sender, and the
 // `left` event and the last member's stop leave the topic.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryBus } from '../../src/bus/memory.ts';
@@ -9,14 +9,14 @@ import { type TopicFrame, TopicHub } from '../../src/gateway/topic-hub.ts';
 
 const TOPIC = 't:t1:c:big';
 
-function member(user: string, subscribed = false): HintMember & { frames: TopicFrame[]; gone: string[] } {
+function member(user: string, viewing = false): HintMember & { frames: TopicFrame[]; gone: string[] } {
   const frames: TopicFrame[] = [];
   const gone: string[] = [];
   return {
     user,
     frames,
     gone,
-    subscribed: () => subscribed,
+    viewing: () => viewing,
     hint: (f) => frames.push(f),
     left: (c) => gone.push(c),
   };
@@ -73,7 +73,7 @@ describe('large-channel inbox hints (node)', () => {
     expect(bob.frames).toHaveLength(1);
     // One frame, the same object (and so the same bytes) for every member.
     expect(carol.frames[0]).toBe(bob.frames[0]);
-    expect(dave.frames).toEqual([]); // subscribed: it has the event itself
+    expect(dave.frames).toEqual([]); // viewing: its entry is written, read
     expect(JSON.parse(bob.frames[0].text)).toEqual({
       type: 'inbox_hint',
       conversation: 'big',
