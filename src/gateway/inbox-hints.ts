@@ -24,6 +24,17 @@ export interface HintMember {
   left(conversation: string): void;
 }
 
+/** A connection's channels not (yet) large, checked now and then for growth past the threshold. */
+export interface GrowthWatcher {
+  readonly tenant: string;
+  smallChannels(): Iterable<string>;
+  /** The channel has grown past the threshold: hint it from now on. */
+  grown(conversation: string): void;
+}
+
+/** Which of a tenant's channels `ids` are large now (queries.ts largeChannelsAmong). */
+export type LargeAmong = (tenant: string, ids: readonly string[]) => Promise<Set<string>>;
+
 interface Channel {
   readonly conversation: string;
   readonly members: Set<HintMember>;
@@ -42,13 +53,44 @@ interface Channel {
 
 export class InboxHints {
   private readonly channels = new Map<string, Channel>();
+  private readonly watchers = new Set<GrowthWatcher>();
 
   constructor(
     private readonly hub: TopicHub,
     /** At most one hint per channel per this many ms (the latest wins). */
     private readonly intervalMs: number,
+    private readonly largeAmong: LargeAmong,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Checks `w`'s small channels on every recheck(); returns the function that stops it. */
+  track(w: GrowthWatcher): () => void {
+    this.watchers.add(w);
+    return () => this.watchers.delete(w);
+  }
+
+  /**
+   * A channel grows past the threshold with joins whose frames reach only the joiners, so the
+   * members connected meanwhile would not know: the node's timer asks the store, one read per
+   * tenant for every small channel of its connections, and hands over the ones now large.
+   */
+  async recheck(): Promise<void> {
+    const byTenant = new Map<string, Set<string>>();
+    for (const w of this.watchers) {
+      let ids = byTenant.get(w.tenant);
+      if (!ids) {
+        ids = new Set();
+        byTenant.set(w.tenant, ids);
+      }
+      for (const c of w.smallChannels()) ids.add(c);
+    }
+    for (const [tenant, ids] of byTenant) {
+      if (ids.size === 0) continue;
+      const large = await this.largeAmong(tenant, [...ids]);
+      if (large.size === 0) continue;
+      for (const w of this.watchers) if (w.tenant === tenant) for (const c of large) w.grown(c);
+    }
+  }
 
   /** Large channels this node listens to for hints. */
   get size(): number {

@@ -3,14 +3,14 @@
 // current from the personal room: an `inbox` entry of a channel this connection did not know is
 // a join (one access read says whether the channel is large), a tombstone is a leave; a large
 // channel's own `left` event ends its hints too. A channel that grows past the threshold while
-// the connection is open is hinted from the member's next connection (docs/architecture.md).
+// the connection is open is found by the node's periodic check (InboxHints.recheck).
 import type { GatewayCore } from './core.ts';
-import type { HintMember } from './inbox-hints.ts';
+import type { GrowthWatcher, HintMember } from './inbox-hints.ts';
 import type { Outbound } from './outbound.ts';
 import { channelMemberships } from './queries.ts';
 import type { TopicFrame } from './topic-hub.ts';
 
-export class MemberHints implements HintMember {
+export class MemberHints implements HintMember, GrowthWatcher {
   /** Channel memberships known to this connection: conversation → large. */
   private readonly known = new Map<string, boolean>();
   /** Large channels hinted: the function that stops it (null while the topic is joined). */
@@ -18,6 +18,7 @@ export class MemberHints implements HintMember {
   /** Personal-room inbox frames that came while the memberships were loading. */
   private pending: TopicFrame[] | null = [];
   private stopped = false;
+  private untrack: (() => void) | null = null;
 
   constructor(
     private readonly core: GatewayCore,
@@ -31,6 +32,10 @@ export class MemberHints implements HintMember {
     return this.who.user;
   }
 
+  get tenant(): string {
+    return this.who.tenant;
+  }
+
   /** Loads the memberships and joins the large channels' topics (the personal room is joined). */
   async start(): Promise<void> {
     const { core, who } = this;
@@ -38,6 +43,7 @@ export class MemberHints implements HintMember {
     const rows = await channelMemberships(core.opts.deps.db, who.tenant, who.user, threshold);
     if (this.stopped) return;
     for (const r of rows) this.known.set(r.conversation, r.large);
+    this.untrack = core.hints.track(this);
     await Promise.all(rows.filter((r) => r.large).map((r) => this.watch(r.conversation)));
     const pending = this.pending ?? [];
     this.pending = null;
@@ -111,9 +117,21 @@ export class MemberHints implements HintMember {
     stop?.();
   }
 
+  *smallChannels(): Iterable<string> {
+    for (const [conversation, large] of this.known) if (!large) yield conversation;
+  }
+
+  grown(conversation: string): void {
+    if (this.stopped || this.known.get(conversation) !== false) return;
+    this.known.set(conversation, true);
+    void this.watch(conversation);
+  }
+
   /** The connection is closing: no more hints. */
   stop(): void {
     this.stopped = true;
+    this.untrack?.();
+    this.untrack = null;
     this.pending = null;
     for (const stop of this.watched.values()) stop?.();
     this.watched.clear();

@@ -181,3 +181,18 @@ export async function channelMemberships(
   );
   return rows.map((r) => ({ conversation: r.id, large: r.large === true }));
 }
+
+/** Which of the channels `ids` of the tenant have more than `threshold` members now. */
+export async function largeChannelsAmong(
+  db: Sql,
+  tenant: string,
+  ids: readonly string[],
+  threshold: number,
+): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM conversations
+      WHERE tenant_id = $1 AND id = ANY($2::text[]) AND kind = 'channel' AND member_count > $3`,
+    [tenant, ids, threshold],
+  );
+  return new Set(rows.map((r) => r.id));
+}

@@ -51,7 +51,12 @@ describe('large-channel inbox hints (node)', () => {
     vi.useFakeTimers();
     now = 10_000;
     hub = new TopicHub(bus);
-    hints = new InboxHints(hub, 1_000, () => now);
+    hints = new InboxHints(
+      hub,
+      1_000,
+      async () => new Set(),
+      () => now,
+    );
   });
   afterEach(async () => {
     hints.closeAll();

@@ -256,6 +256,38 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
     expect(bob.inbox.get(conv)).toBeUndefined();
     expect(bob.inbox.isRemoved(conv)).toBe(true);
   });
+  it('a channel that grows past the threshold while a member is connected is hinted after the check', async () => {
+    const { tenant_id: tenant } = await t.createTenant();
+    const alice = await t.mintUser(tenant, 'alice');
+    for (const u of MEMBERS) await t.mintUser(tenant, u);
+    // Five members: at the threshold, not above it — a small channel, no hints.
+    const created = await t.call<{ conversation: { id: string } }>({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: t.bearer(alice),
+      payload: { kind: 'channel', title: 'growing', members: MEMBERS.slice(1, 5) },
+    });
+    const conv = created.body.conversation.id;
+    const core = t.herald.gateway.core;
+    const bob = await client(tenant, 'bob');
+    await waitFor(() => bob.inbox.get(conv) !== undefined, 10_000, 'inbox synced');
+    await core.hints.recheck();
+    expect(core.hints.memberCount(tenant, conv)).toBe(0);
+
+    const added = await t.call({
+      method: 'POST',
+      url: `/v1/conversations/${conv}/members`,
+      headers: t.bearer(alice),
+      payload: { user_ids: ['frank'] },
+    });
+    expect(added.status).toBe(200);
+    // Bob got no frame for the join (a large channel's system event touches no entry).
+    await core.hints.recheck();
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 1, 5_000, 'bob hinted from the check');
+    const sent = (await post(alice, conv, 'now large')).body.message;
+    await waitFor(() => bob.inbox.get(conv)?.last_seq === sent.seq, 5_000, 'bob hinted');
+    expect(bob.inbox.get(conv)?.last_message?.body).toBe('now large');
+  });
 });
 
 describe.runIf(backends().includes('postgres') && redisAvailable())(
