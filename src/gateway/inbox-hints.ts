@@ -165,7 +165,8 @@ export class InboxHints {
   private onFrame(c: Channel, f: TopicFrame): void {
     if (c.closed || f.type !== 'event' || f.seq === null || f.seq <= c.seq) return;
     c.seq = f.seq;
-    if (f.created) {
+    // A thread reply (`thread_root`) moves the head but not the preview, as in the store.
+    if (f.created && f.created.thread_root == null) {
       c.created = f.created;
       c.createdSeq = f.seq;
     }

@@ -118,10 +118,16 @@ describe('large-channel inbox hints (node)', () => {
       }),
     );
     expect(JSON.parse(bob.frames[2].text)).toEqual({ type: 'inbox_hint', conversation: 'big', last_seq: 10 });
+    // A thread reply moves last_seq, not the preview (the store keeps the channel's last message).
     now += 5_000;
-    await bus.publish(TOPIC, created(11, 'bob'));
-    expect(bob.frames).toHaveLength(3);
-    expect(carol.frames).toHaveLength(4);
+    const reply = JSON.parse(created(11, 'erin'));
+    reply.event.message.thread_root = 'id7';
+    await bus.publish(TOPIC, JSON.stringify(reply));
+    expect(JSON.parse(bob.frames[3].text)).toEqual({ type: 'inbox_hint', conversation: 'big', last_seq: 11 });
+    now += 5_000;
+    await bus.publish(TOPIC, created(12, 'bob'));
+    expect(bob.frames).toHaveLength(4);
+    expect(carol.frames).toHaveLength(5);
   });
 
   it("a channel's `left` event names its members; the last member's stop leaves the topic", async () => {
