@@ -97,6 +97,11 @@ export class InboxHints {
     return this.channels.size;
   }
 
+  /** Connections whose small channels recheck() asks about (tests). */
+  get tracked(): number {
+    return this.watchers.size;
+  }
+
   /** Member connections hinted for a channel (tests). */
   memberCount(tenant: string, conversation: string): number {
     return this.channels.get(topics.conversation(tenant, conversation))?.members.size ?? 0;

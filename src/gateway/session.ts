@@ -97,19 +97,17 @@ export class Session implements CoreSession, FrameContext {
       return;
     }
     this.personalUnlisten = unlisten;
-    // Large-channel hints are live before `welcome`: whatever the client's first inbox sync
-    // does not see is published after, and hinted.
-    await Promise.all([
-      this.core.connections.register(
-        this.tenant,
-        { user_id: this.user, device_id: this.device, connection_id: this.id, node_id: opts.nodeId },
-        opts.connectionTtlMs,
-        opts.now(),
-      ),
-      this.hints
-        .start()
-        .catch((err) => opts.log?.warn({ err, connection: this.id }, 'large-channel hints failed')),
-    ]);
+    // Large-channel hints start beside the connect, not in its way: a connect reads nothing
+    // from the store before `welcome` (a connect storm is bound by it).
+    void this.hints
+      .start()
+      .catch((err) => opts.log?.warn({ err, connection: this.id }, 'large-channel hints failed'));
+    await this.core.connections.register(
+      this.tenant,
+      { user_id: this.user, device_id: this.device, connection_id: this.id, node_id: opts.nodeId },
+      opts.connectionTtlMs,
+      opts.now(),
+    );
     // The connection may have gone meanwhile. If dispose() already ran, its unregister may
     // have preceded this register: undo it here. Either way no timer may keep a dead session.
     if (this.isClosing) {

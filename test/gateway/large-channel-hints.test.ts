@@ -122,7 +122,7 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
       'subscribed and viewing',
     );
     // One room listener on this node serves four member connections and two subscriptions.
-    expect(core.hints.memberCount(tenant, conv)).toBe(4);
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 4, 10_000, 'hints live');
     expect(core.hints.size).toBe(1);
     expect(core.hub.listenerCount(roomTopic(tenant, conv))).toBe(3);
 
@@ -269,8 +269,10 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
     });
     const conv = created.body.conversation.id;
     const core = t.herald.gateway.core;
+    const tracked = core.hints.tracked;
     const bob = await client(tenant, 'bob');
     await waitFor(() => bob.inbox.get(conv) !== undefined, 10_000, 'inbox synced');
+    await waitFor(() => core.hints.tracked === tracked + 1, 10_000, 'memberships loaded');
     await core.hints.recheck();
     expect(core.hints.memberCount(tenant, conv)).toBe(0);
 
