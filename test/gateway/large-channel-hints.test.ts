@@ -256,6 +256,50 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
     expect(bob.inbox.get(conv)).toBeUndefined();
     expect(bob.inbox.isRemoved(conv)).toBe(true);
   });
+  it('an SSE stream gets the same hint as a socket', async () => {
+    const { tenant, conv, pairs } = await largeChannel();
+    const core = t.herald.gateway.core;
+    const ctrl = new AbortController();
+    const res = await fetch(`${t.url}/v1/sse`, {
+      headers: t.bearer(pairs.get('bob') as TokenPair),
+      signal: ctrl.signal,
+    });
+    expect(res.status).toBe(200);
+    const frames: { type: string; last_seq?: number; conversation?: string }[] = [];
+    const reading = (async () => {
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += dec.decode(value, { stream: true });
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+          const data = buf
+            .slice(0, i)
+            .split('\n')
+            .find((l) => l.startsWith('data: '));
+          buf = buf.slice(i + 2);
+          if (data) frames.push(JSON.parse(data.slice(6)));
+        }
+      }
+    })().catch(() => {});
+    try {
+      await waitFor(() => core.hints.memberCount(tenant, conv) === 1, 10_000, 'stream hinted');
+      const sent = (await post(pairs.get('alice') as TokenPair, conv, 'over sse')).body.message;
+      await waitFor(
+        () => frames.some((f) => f.type === 'inbox_hint' && f.last_seq === sent.seq),
+        5_000,
+        'hint on the stream',
+      );
+      expect(frames.filter((f) => f.type === 'inbox_hint')).toHaveLength(1);
+    } finally {
+      ctrl.abort();
+      await reading;
+    }
+    await waitFor(() => core.hints.memberCount(tenant, conv) === 0, 10_000, 'stream gone, hints stopped');
+  });
+
   it('a channel that grows past the threshold while a member is connected is hinted after the check', async () => {
     const { tenant_id: tenant } = await t.createTenant();
     const alice = await t.mintUser(tenant, 'alice');
