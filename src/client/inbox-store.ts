@@ -2,7 +2,9 @@
 // `inbox` frames and GET /v1/inbox?since=<cursor> pages (synced-store.ts has
 // the version and cursor rules). An entry with `removed: true` (the user left
 // or was removed) is a tombstone: it takes the conversation out of the list,
-// and only a later entry with a higher version brings it back.
+// and only a later entry with a higher version brings it back. An `inbox_hint` (a large
+// channel moved on; no row was written for this user) raises an entry in place, version kept.
+import type { ServerFrame } from '../protocol/frames.ts';
 import type { InboxEntry } from '../protocol/model.ts';
 import type { InboxPage } from './http.ts';
 import { type Merged, SyncedStore } from './synced-store.ts';
@@ -54,6 +56,28 @@ export class InboxStore extends SyncedStore<InboxEntry, InboxEvents> {
     this.applyOne(entry);
   }
 
+  /**
+   * @internal A large channel's `inbox_hint`: raises `last_seq` (and the preview and activity
+   * time it carries) and derives unread as `last_seq − last_read_seq` (capped at 999, as the
+   * server does), never lowering anything. The version stays: the next real entry replaces it.
+   * Unknown conversations are left to the inbox sync.
+   */
+  _applyHint(hint: Extract<ServerFrame, { type: 'inbox_hint' }>): void {
+    const e = this.items.get(hint.conversation);
+    if (!e || hint.last_seq <= e.last_seq) return;
+    const derived = Math.min(Math.max(hint.last_seq - e.last_read_seq, 0), 999);
+    const at = hint.last_activity_at;
+    const next: InboxEntry = {
+      ...e,
+      last_seq: hint.last_seq,
+      unread_count: Math.max(e.unread_count, derived),
+      last_activity_at: at !== undefined && at > e.last_activity_at ? at : e.last_activity_at,
+      last_message: hint.last_message ?? e.last_message,
+    };
+    this.items.set(hint.conversation, next);
+    this.emit('change', { entries: [next] });
+  }
+
   /** @internal */
   _applyPage(page: InboxPage): void {
     this.applyPageItems(page.entries, page);
@@ -84,6 +108,10 @@ export class InboxStore extends SyncedStore<InboxEntry, InboxEvents> {
     const prev = this.items.get(id);
     const tomb = this.removedAt.get(id);
     if (prev && prev.version > entry.version) return 'unchanged';
+    // The same version seen again (a sync page behind a frame) with a lower last_seq: only a
+    // hint raised it since, and a hint is never undone by the state it was raised from.
+    if (prev && prev.version === entry.version && prev.last_seq > entry.last_seq && !isTombstone(entry))
+      return 'unchanged';
     if (isTombstone(entry)) {
       // Equal versions are the same change seen twice; only a newer tombstone removes.
       if (prev && prev.version >= entry.version) return 'unchanged';

@@ -54,6 +54,8 @@ export function sessionHandlers(p: SessionParts): SessionHandlers {
       p.sends.acked({ client_id, conversation, seq, message_id }),
     inbox: (f) => serverEntry(p, f.entry),
     thread: (f) => p.emit('thread', f.entry),
+    // A large channel moved on (DESIGN §6): derived, no version of its own.
+    inbox_hint: (f) => p.inbox._applyHint(f),
     notice: (f) => {
       const fresh = p.notices._applyFrame(f.notice);
       if (fresh) p.emit('notice', fresh);

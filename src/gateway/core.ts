@@ -14,11 +14,19 @@ import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { type Messaging, messaging } from '../usecases/messaging.ts';
 import { type AuthResult, Handshake } from './handshake.ts';
+import { InboxHints } from './inbox-hints.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import type { CoreSession, ResyncTarget } from './ports.ts';
 import { PresenceBatch } from './presence-batch.ts';
-import { type Access, conversationAccess, type Replay, replayEvents, subscribeRead } from './queries.ts';
+import {
+  type Access,
+  conversationAccess,
+  largeChannelsAmong,
+  type Replay,
+  replayEvents,
+  subscribeRead,
+} from './queries.ts';
 import { resync } from './resync.ts';
 import { type TopicFrame, TopicHub } from './topic-hub.ts';
 import { FlushScheduler } from './writer.ts';
@@ -29,6 +37,8 @@ export { type AuthFailure, type AuthResult, originAllowed } from './handshake.ts
 export class GatewayCore<S extends CoreSession = CoreSession> {
   readonly opts: ResolvedOptions;
   readonly hub: TopicHub;
+  /** Large channels' inbox hints: one room listener per channel for its local members. */
+  readonly hints: InboxHints;
   readonly metrics: GatewayMetrics;
   readonly presence: PresenceStore;
   readonly connections: ConnectionRegistry;
@@ -73,6 +83,10 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
       (_frame, topic) => this.presenceBatch.evict(topic),
       (frame, topic, listeners) => this.frameDelivered(frame, topic, listeners),
     );
+    const { db, limits } = this.opts.deps;
+    this.hints = new InboxHints(this.hub, this.opts.inboxHintIntervalMs, (tenant, ids) =>
+      largeChannelsAmong(db, tenant, ids, limits.largeChannelThreshold),
+    );
     this.connections = options.connections ?? memoryConnections();
     this.typing = options.typing ?? memoryTyping();
     const limiters = options.limiters ?? memoryLimiters(this.opts.now);
@@ -101,6 +115,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
       for (const s of this.degraded) if (s.checkRecovered()) this.degraded.delete(s);
     });
     every(this.opts.pingIntervalMs, () => this.refreshConnections());
+    every(this.opts.largeChannelCheckMs, () => this.hints.recheck());
     // Pub/sub loses what was published while the bus was away: repair from the store.
     this.stopResync = options.bus.onResync(() => {
       this.opts.log?.warn('bus reconnected: resyncing live subscriptions from the store');
@@ -218,6 +233,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
     this.stopResync();
     this.admission.close();
     for (const t of this.timers) clearInterval(t);
+    this.hints.closeAll();
     await this.hub.close();
   }
 }

@@ -84,6 +84,10 @@ export interface GatewayOptions {
   presenceSnapshotMax?: number;
   /** Subscriptions per socket (default 1000). */
   maxSubscriptions?: number;
+  /** At most one `inbox_hint` per large channel per this many ms, the latest wins (default 1 s). */
+  inboxHintIntervalMs?: number;
+  /** How often connections' small channels are checked for growth past the threshold (default 60 s). */
+  largeChannelCheckMs?: number;
   /** Minimum gap between two `typing` publishes of one user in one conversation (default 1 s). */
   typingIntervalMs?: number;
   /** Connection registry TTL (default 3 × pingIntervalMs); socket slots expire alike. */
@@ -134,6 +138,8 @@ export function resolveOptions(o: GatewayOptions, nodeId: string): ResolvedOptio
     presenceSnapshotMax: o.presenceSnapshotMax ?? 500,
     maxSubscriptions: o.maxSubscriptions ?? 1000,
     typingIntervalMs: o.typingIntervalMs ?? 1_000,
+    inboxHintIntervalMs: o.inboxHintIntervalMs ?? 1_000,
+    largeChannelCheckMs: o.largeChannelCheckMs ?? 60_000,
     connectionTtlMs: o.connectionTtlMs ?? 3 * pingIntervalMs,
     maxSocketsPerUser: o.maxSocketsPerUser ?? 0,
     maxSocketsPerTenant: o.maxSocketsPerTenant ?? 0,

@@ -2,7 +2,7 @@
 // Writer: the buffered bytes are the queue). Knows nothing of sockets, rooms or the bus, so
 // test/gateway/outbound.test.ts drives it with a fake sink.
 //
-// Over the soft mark typing is shed and presence/receipts coalesce per key (latest wins)
+// Over the soft mark typing is shed and presence/receipts/inbox hints coalesce per key (latest wins)
 // until the queue drains below half the soft mark; over the hard mark the connection is cut
 // with SLOW_CONSUMER — nothing is dropped silently, the client resumes by seq. Shared topic
 // frames are written as the bytes the hub rendered once for every connection: nothing here
@@ -37,6 +37,8 @@ export class Outbound {
   private degraded = false;
   /** Receipts held while degraded, latest per reader. */
   private readonly pendingReceipts = new Map<string, TopicFrame>();
+  /** Large-channel inbox hints held while degraded, latest per conversation. */
+  private readonly pendingHints = new Map<string, TopicFrame>();
   /** Presence held while degraded: room ('' for the personal room) → device → latest entry. */
   private readonly pendingPresence = new Map<string, Map<string, PresenceEntry>>();
 
@@ -78,6 +80,9 @@ export class Outbound {
         // Latest wins, equal seqs included: a delivered-only receipt keeps the read seq and
         // moves delivered_seq, and a topic's frames arrive in commit order.
         if (!prev || (prev.seq ?? 0) <= f.seq) this.pendingReceipts.set(key, f);
+      } else if (f.type === 'inbox_hint' && f.conversation !== null) {
+        // A channel's hints come in seq order: the latest carries everything the earlier did.
+        this.pendingHints.set(f.conversation, f);
       } else if (f.type === 'presence' && f.entries) this.coalescePresence(f.conversation, f.entries);
       else coalesced = false;
       this.hooks.record({ name: coalesced ? 'frame_coalesced' : 'frame_dropped', priority: f.priority });
@@ -145,6 +150,9 @@ export class Outbound {
     const receipts = [...this.pendingReceipts.values()];
     this.pendingReceipts.clear();
     for (const r of receipts) this.emit(r, null);
+    const hints = [...this.pendingHints.values()];
+    this.pendingHints.clear();
+    for (const h of hints) this.emit(h, null);
     const rooms = [...this.pendingPresence];
     this.pendingPresence.clear();
     for (const [room, m] of rooms) {

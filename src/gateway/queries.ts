@@ -161,3 +161,38 @@ export async function memberIdsOf(
   );
   return rows.map((r) => r.user_id);
 }
+
+/**
+ * The user's channel memberships, each with whether it is large (more than `threshold`
+ * members: DESIGN §6, no inbox row per message). One read per connection (inbox-hints.ts).
+ */
+export async function channelMemberships(
+  db: Sql,
+  tenant: string,
+  user: string,
+  threshold: number,
+): Promise<{ conversation: string; large: boolean }[]> {
+  const { rows } = await db.query<{ id: string; large: boolean }>(
+    `SELECT c.id, c.member_count > $3 AS large
+       FROM members m JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+      WHERE m.tenant_id = $1 AND m.user_id = $2 AND c.kind = 'channel'`,
+    [tenant, user, threshold],
+    { name: 'herald_channel_memberships' },
+  );
+  return rows.map((r) => ({ conversation: r.id, large: r.large === true }));
+}
+
+/** Which of the channels `ids` of the tenant have more than `threshold` members now. */
+export async function largeChannelsAmong(
+  db: Sql,
+  tenant: string,
+  ids: readonly string[],
+  threshold: number,
+): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM conversations
+      WHERE tenant_id = $1 AND id = ANY($2::text[]) AND kind = 'channel' AND member_count > $3`,
+    [tenant, ids, threshold],
+  );
+  return new Set(rows.map((r) => r.id));
+}

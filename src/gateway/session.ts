@@ -14,6 +14,7 @@ import {
 import type { GatewayCore } from './core.ts';
 import type { FrameContext, SessionFrame } from './frame-context.ts';
 import { FrameRouter } from './frame-router.ts';
+import { MemberHints } from './member-hints.ts';
 import type { Priority } from './metrics.ts';
 import { Outbound } from './outbound.ts';
 import type { CoreSession, ResyncTarget, SessionIdentity, Sink } from './ports.ts';
@@ -37,6 +38,8 @@ export class Session implements CoreSession, FrameContext {
   readonly out: Outbound;
   readonly rooms: Rooms;
   readonly signals: Signals;
+  /** Large channels this user is a member of: inbox hints (member-hints.ts). */
+  readonly hints: MemberHints;
   private readonly router: FrameRouter;
   private personalUnlisten: (() => void) | null = null;
   /** Personal-room frames that arrive before `welcome` is sent are held here. */
@@ -69,6 +72,7 @@ export class Session implements CoreSession, FrameContext {
       this.out,
     );
     this.signals = new Signals(core, this, this.rooms, this.out);
+    this.hints = new MemberHints(core, this, (c) => this.signals.isViewing(c), this.out);
     this.router = new FrameRouter(this);
   }
 
@@ -83,14 +87,21 @@ export class Session implements CoreSession, FrameContext {
   /** Joins the personal room, registers the connection, records presence, arms expiry. */
   async start(): Promise<void> {
     const { hub, opts } = this.core;
-    const unlisten = await hub.add(topics.user(this.tenant, this.user), (f) =>
-      this.early ? this.early.push(f) : this.out.emit(f, null),
-    );
+    const unlisten = await hub.add(topics.user(this.tenant, this.user), (f) => {
+      this.hints.personal(f);
+      if (this.early) this.early.push(f);
+      else this.out.emit(f, null);
+    });
     if (this.isClosing) {
       unlisten();
       return;
     }
     this.personalUnlisten = unlisten;
+    // Large-channel hints start beside the connect, not in its way: a connect reads nothing
+    // from the store before `welcome` (a connect storm is bound by it).
+    void this.hints
+      .start()
+      .catch((err) => opts.log?.warn({ err, connection: this.id }, 'large-channel hints failed'));
     await this.core.connections.register(
       this.tenant,
       { user_id: this.user, device_id: this.device, connection_id: this.id, node_id: opts.nodeId },
@@ -208,6 +219,7 @@ export class Session implements CoreSession, FrameContext {
   /** Closing or cut: nothing feeds the queue any more. */
   private release(): void {
     this.rooms.dropAll();
+    this.hints.stop();
     this.personalUnlisten?.();
     this.personalUnlisten = null;
     if (this.expiringTimer) clearTimeout(this.expiringTimer);

@@ -113,6 +113,11 @@ export class Signals {
     await core.opts.deps.viewing.set(who.tenant, who.user, who.device, conversation);
   }
 
+  /** What the connection views, as last told (large-channel hints skip it: the entry is written). */
+  isViewing(conversation: string): boolean {
+    return this.viewing === conversation;
+  }
+
   /** The connection is gone: it views nothing any more (presence is left to age out). */
   async gone(): Promise<void> {
     const { core, who } = this;

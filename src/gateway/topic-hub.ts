@@ -23,6 +23,12 @@ export class TopicFrame {
   /** Frames from the outbox relay: the trace they carry and when they were published. */
   meta: FrameMeta | null = null;
 
+  /** `message.created` event frames: the message as the hub parsed it (a large channel's preview). */
+  created: Json | null = null;
+
+  /** `inbox` frames: whose entry, of what kind, and whether it is a tombstone (inbox-hints.ts). */
+  inbox: InboxHead | null = null;
+
   constructor(
     /** The serialized frame sent to clients (events in their lean form). */
     readonly text: string,
@@ -65,6 +71,8 @@ export function priorityOf(type: string): Priority {
     case 'presence':
       return 'presence';
     case 'receipt':
+    // Derived and repaired by the next hint or inbox sync: coalesced like receipts (outbound.ts).
+    case 'inbox_hint':
       return 'receipt';
     case 'inbox':
     case 'notice':
@@ -112,6 +120,7 @@ export function topicFrame(text: string): TopicFrame | null {
         : text;
     const frame = new TopicFrame(lean, type, conversation, seq, null, leftUsers(event), null, 'message');
     frame.meta = meta;
+    if (event?.type === 'message.created' && isObject(event.message)) frame.created = event.message;
     return frame;
   }
   const frame = new TopicFrame(
@@ -125,7 +134,22 @@ export function topicFrame(text: string): TopicFrame | null {
     priorityOf(type),
   );
   frame.meta = meta;
+  if (type === 'inbox' && isObject(f.entry)) frame.inbox = inboxHead(f.entry);
   return frame;
+}
+
+export interface InboxHead {
+  conversation: string;
+  kind: string;
+  removed: boolean;
+}
+
+function inboxHead(entry: Json): InboxHead | null {
+  const conversation = str(entry.conversation_id);
+  const kind = str(entry.kind);
+  return conversation === null || kind === null
+    ? null
+    : { conversation, kind, removed: entry.removed === true };
 }
 
 export interface FrameMeta {

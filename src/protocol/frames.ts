@@ -2,7 +2,7 @@
 // and the SDK; adding a frame is a compile error wherever a switch forgets it.
 import type { ErrorCode } from './errors.ts';
 import type { KindEvent } from './kinds/index.ts';
-import type { InboxEntry, Message, Notice, ThreadEntry, ThreadSummary } from './model.ts';
+import type { InboxEntry, Message, MessagePreview, Notice, ThreadEntry, ThreadSummary } from './model.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -66,6 +66,19 @@ export type ServerFrame =
       /** Delivered up to (≥ seq); absent from receipts written before delivery receipts. */
       delivered_seq?: number;
       trace?: string;
+    }
+  /**
+   * A large channel (DESIGN §6) moved on while this connection is a member not subscribed to it:
+   * no inbox row was written for the user, so the SDK raises its entry's `last_seq` (unread derives
+   * as `last_seq − last_read_seq`) without a version bump. Coalesced (≤ 1 per channel per second);
+   * `last_message` and `last_activity_at` only when the latest event created a message.
+   */
+  | {
+      type: 'inbox_hint';
+      conversation: string;
+      last_seq: number;
+      last_activity_at?: string;
+      last_message?: MessagePreview;
     }
   | { type: 'typing'; conversation: string; user_id: string; ttl_ms: number }
   | { type: 'presence'; conversation: string | null; entries: PresenceEntry[] }

@@ -53,6 +53,60 @@ describe('inbox store', () => {
     expect(changes).toEqual(['a:2']);
   });
 
+  it('applies `inbox_hint` in place: raises last_seq, derives unread, never lowers; a newer entry wins', async () => {
+    const e0 = server.setInbox('big', {
+      kind: 'channel',
+      last_seq: 10,
+      last_read_seq: 8,
+      unread_count: 2,
+      last_activity_at: '2026-01-01T00:00:00.000Z',
+    });
+    server.setInbox('quiet', { kind: 'channel', last_seq: 5, last_read_seq: 5, muted: true });
+    const client = makeClient(server);
+    const changes: string[] = [];
+    client.on('inbox', (c) => changes.push(...c.entries.map((e) => `${e.conversation_id}:${e.last_seq}`)));
+    client.connect();
+    await waitFor(() => client.inbox.synced, 'synced');
+    changes.length = 0;
+    const preview = {
+      message_id: 'm14',
+      seq: 14,
+      sender: { type: 'user' as const, user_id: 'ann' },
+      body: 'hi',
+      kind: 'channel' as const,
+      created_at: '2026-01-02T00:00:00.000Z',
+    };
+    const send = (f: Record<string, unknown>) => server.last.send(f);
+    send({
+      type: 'inbox_hint',
+      conversation: 'big',
+      last_seq: 14,
+      last_activity_at: preview.created_at,
+      last_message: preview,
+    });
+    send({ type: 'inbox_hint', conversation: 'big', last_seq: 12 }); // older: lowers nothing
+    send({ type: 'inbox_hint', conversation: 'nope', last_seq: 3 }); // unknown: left to the sync
+    send({ type: 'inbox_hint', conversation: 'quiet', last_seq: 9 }); // muted: no badge
+    send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    const big = client.inbox.get('big');
+    expect(big).toMatchObject({ last_seq: 14, unread_count: 6, version: e0.version, last_message: preview });
+    expect(big?.last_activity_at).toBe(preview.created_at);
+    expect(client.inbox.get('nope')).toBeUndefined();
+    expect(client.inbox.get('quiet')).toMatchObject({ last_seq: 9, unread_count: 4 });
+    expect(client.inbox.totals().unread).toBe(6);
+    expect(changes).toEqual(['big:14', 'quiet:9']);
+
+    // The same version again (a page behind the hint) keeps the raised entry; a newer one wins.
+    send({ type: 'inbox', entry: e0 });
+    const e1 = server.setInbox('big', { kind: 'channel', last_seq: 14, last_read_seq: 14, unread_count: 0 });
+    send({ type: 'inbox', entry: e1 });
+    send({ type: 'notice', notice: barrierNotice() });
+    await new Promise((r) => client.once('notice', r));
+    expect(client.inbox.get('big')).toMatchObject({ last_seq: 14, unread_count: 0, version: e1.version });
+    expect(changes).toEqual(['big:14', 'quiet:9', 'big:14']);
+  });
+
   it('re-syncs after a reconnect with since=<cursor>, picking up what changed while away', async () => {
     server.setInbox('a');
     const client = makeClient(server);

@@ -114,6 +114,17 @@ const presence = (entries: PresenceEntry[]) =>
     entries,
     'presence',
   );
+const hint = (conversation: string, seq: number) =>
+  new TopicFrame(
+    JSON.stringify({ type: 'inbox_hint', conversation, last_seq: seq }),
+    'inbox_hint',
+    conversation,
+    seq,
+    null,
+    null,
+    null,
+    'receipt',
+  );
 /** A message frame of about `bytes` bytes, to fill the queue. */
 const filler = (bytes: number) =>
   new TopicFrame(
@@ -176,6 +187,28 @@ describe('the outgoing queue', () => {
     // Recovered: typing goes through again, and a later overflow says degraded again.
     t.out.emit(typing('bob'), null);
     expect(t.types().at(-1)).toBe('typing');
+  });
+
+  it('over the soft mark: large-channel inbox hints coalesce per channel, the latest wins', () => {
+    const t = setup();
+    t.out.emit(hint('big', 3), null);
+    expect(t.types()).toEqual(['inbox_hint']);
+    t.out.emit(filler(SOFT), null);
+    t.out.emit(hint('big', 4), null);
+    t.out.emit(hint('other', 9), null);
+    t.out.emit(hint('big', 6), null);
+    expect(t.types()).toEqual(['inbox_hint', 'event']);
+    expect(t.metrics.filter((m) => m.name === 'frame_coalesced')).toEqual([
+      { name: 'frame_coalesced', priority: 'receipt' },
+      { name: 'frame_coalesced', priority: 'receipt' },
+      { name: 'frame_coalesced', priority: 'receipt' },
+    ]);
+    t.sink.queued = 0;
+    expect(t.out.checkRecovered()).toBe(true);
+    expect(t.written.slice(2).map((w) => JSON.parse(w.text))).toEqual([
+      { type: 'inbox_hint', conversation: 'big', last_seq: 6 },
+      { type: 'inbox_hint', conversation: 'other', last_seq: 9 },
+    ]);
   });
 
   it('over the hard mark: cut as a slow consumer with the dropped bytes counted, once; nothing after', () => {

@@ -144,6 +144,10 @@ describe('@herald/react', () => {
     act(() => server.last.send({ type: 'inbox', entry }));
     await waitFor(() => expect(screen.getByTestId('inbox').textContent).toMatch(/total=5\/1 c1=5$/));
 
+    // A large channel's `inbox_hint` (no new version) raises the same entry: unread derives from seqs.
+    act(() => server.last.send({ type: 'inbox_hint', conversation: 'c2', last_seq: 4 }));
+    await waitFor(() => expect(screen.getByTestId('inbox').textContent).toMatch(/Two:4.* total=9\/1 c1=5$/));
+
     // A render the inbox did not cause reuses the same snapshot (no render per unrelated event).
     const before = renders.length;
     act(() => server.last.send({ type: 'typing', conversation: 'c1', user_id: 'u-other', ttl_ms: 1000 }));

@@ -208,6 +208,7 @@ export class World implements StoreGate, NetHost {
       // The core's own timers run on real time: keep them out of the way.
       presenceFlushMs: 2_000_000_000,
       pingIntervalMs: 2_000_000_000,
+      largeChannelCheckMs: 2_000_000_000,
     });
     const relay = new OutboxRelay({ db, bus, batchSize: 3 });
     const node: SimNode = { name, up: true, db, bus, core, relay, draining: false, conns: [] };
