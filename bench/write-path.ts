@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import { migrate } from '../src/store/migrate.ts';
+import { pgReads } from '../src/store/pg/index.ts';
 import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 import { createTestDatabase } from '../test/support/stores.ts';
@@ -32,20 +33,17 @@ type Mod = any;
 interface Impl {
   name: string;
   commands: Mod;
-  kindOf(db: unknown, tenant: string, id: string): Promise<string>;
+  kindOf(deps: Mod, tenant: string, id: string): Promise<string>;
 }
 
 async function load(dir: string, name: string, cached: boolean): Promise<Impl> {
   const commands = await import(`${dir}/src/domain/commands.ts`);
+  // The cached lookup takes the domain's deps (their read store); the uncached one is the
+  // checkout's own statement (domain/queries.ts before the read ports moved to src/store/pg).
+  if (cached && commands.conversationKindOf)
+    return { name, commands, kindOf: (deps, tenant, id) => commands.conversationKindOf(deps, tenant, id) };
   const queries = await import(`${dir}/src/domain/queries.ts`);
-  return {
-    name,
-    commands,
-    kindOf:
-      cached && commands.conversationKindOf
-        ? commands.conversationKindOf
-        : (db, tenant, id) => queries.conversationKind(db, tenant, id),
-  };
+  return { name, commands, kindOf: (deps, tenant, id) => queries.conversationKind(deps.db, tenant, id) };
 }
 
 const tdb = await createTestDatabase();
@@ -57,7 +55,7 @@ try {
   );
   const before = await load(args.before, 'before', false);
   const after = await load(new URL('..', import.meta.url).pathname.replace(/\/$/, ''), 'after', true);
-  const deps = { db, limits: defaultLimits, viewing: nobodyViewing };
+  const deps = { db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
 
   // 64 conversations per shape (one per sender slot) so senders mostly meet distinct row locks,
   // as 500 rooms of 2 with 64 senders do.
@@ -129,7 +127,7 @@ try {
           const sender = conv.members[i % conv.members.length];
           const n = seq++;
           const s = performance.now();
-          const kind = await impl.kindOf(db, tenant, conv.id);
+          const kind = await impl.kindOf(deps, tenant, conv.id);
           const cmd = impl.commands.commandFor(kind, sender, conv.id, {
             body: `message ${n}`,
             client_id: `${impl.name}-${n}`,

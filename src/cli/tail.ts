@@ -3,9 +3,9 @@
 // committed, in seq order, whatever node wrote it; woken by the outbox
 // NOTIFY, with a polling fallback.
 import type { Command } from 'commander';
-import { listEvents } from '../domain/queries.ts';
 import type { ConversationEvent } from '../protocol/index.ts';
 import { HeraldError } from '../protocol/index.ts';
+import { PgConversationReader } from '../store/pg/conversations.ts';
 import { withStore } from './context.ts';
 
 function describe(seq: number, event: ConversationEvent): string {
@@ -39,11 +39,12 @@ export function registerTail(program: Command): void {
               'CONVERSATION_NOT_FOUND',
               `No conversation ${conversation} in ${o.tenant}.`,
             );
+          const log = new PgConversationReader(db);
           let after = o.since !== undefined ? Number(o.since) : Math.max(0, Number(rows[0].last_seq) - 10);
           if (!Number.isSafeInteger(after) || after < 0)
             throw new HeraldError('VALIDATION_FAILED', '--since must be a seq (an integer >= 0).');
           const printPage = async (): Promise<boolean> => {
-            const page = await listEvents(db, o.tenant, conversation, after, 200);
+            const page = await log.events(o.tenant, conversation, after, 200);
             for (const { seq, event } of page.events) {
               process.stdout.write(`${o.json ? JSON.stringify({ seq, event }) : describe(seq, event)}\n`);
               after = seq;

@@ -1,7 +1,9 @@
 // Who may read a conversation (its history, its live events, its receipts) and keep a read
 // marker in it: its members, and every user of the tenant when it is a tenant-wide
 // announcement. The one statement of the rule, in TypeScript and as SQL, for every caller.
+import { HeraldError } from '../protocol/errors.ts';
 import type { ConversationKind } from '../protocol/model.ts';
+import type { ConversationReader, ConversationSeen } from './read-ports.ts';
 
 export interface AudienceOf {
   kind: ConversationKind | string;
@@ -23,4 +25,21 @@ export function mayRead(c: AudienceOf, member: boolean): boolean {
  */
 export function mayReadSql(c: string, m: string): string {
   return `(${m}.user_id IS NOT NULL OR (${c}.kind = 'announcement' AND ${c}.audience = 'tenant'))`;
+}
+
+/**
+ * The conversation as `user` may see it (the store reads the row, the rule decides): members,
+ * and every user of the tenant for tenant-wide announcements. Other tenants' ids are not found.
+ */
+export async function readableConversation(
+  conversations: ConversationReader,
+  tenant: string,
+  user: string,
+  id: string,
+): Promise<ConversationSeen> {
+  const seen = await conversations.seenBy(tenant, user, id);
+  if (!seen) throw new HeraldError('CONVERSATION_NOT_FOUND');
+  if (!mayRead({ kind: seen.conversation.kind, audience: seen.audience }, seen.role !== null))
+    throw new HeraldError('NOT_A_MEMBER');
+  return seen;
 }

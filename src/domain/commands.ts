@@ -14,7 +14,6 @@ import { groupKind } from './kinds/group.ts';
 import { systemEventKind } from './kinds/system-event.ts';
 import { systemNoticeKind } from './kinds/system-notice.ts';
 import type { Transactor } from './ports.ts';
-import { conversationKind } from './queries.ts';
 import { batcherFor } from './send-batcher.ts';
 
 /** The command registry. Adding a conversation kind's command: its file in kinds/, one line here. */
@@ -139,10 +138,11 @@ const kindCaches = new WeakMap<Transactor, Map<string, ConversationKind>>();
  * kind never changes, so only the first send to it pays the lookup. Unknown ids are not cached.
  */
 export async function conversationKindOf(
-  db: Transactor,
+  deps: DomainDeps,
   tenant: string,
   conversation: string,
 ): Promise<ConversationKind> {
+  const { db } = deps;
   let cache = kindCaches.get(db);
   if (!cache) {
     cache = new Map();
@@ -151,7 +151,8 @@ export async function conversationKindOf(
   const key = `${tenant}\0${conversation}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const kind = await conversationKind(db, tenant, conversation);
+  const kind = await deps.reads(db).conversations.kind(tenant, conversation);
+  if (!kind) throw new HeraldError('CONVERSATION_NOT_FOUND');
   rememberConversationKind(db, tenant, conversation, kind);
   return kind;
 }

@@ -6,10 +6,13 @@ import type { ConversationKind, MemberRole } from '../protocol/index.ts';
 import type { MessageInputFields } from '../protocol/schema.ts';
 import type { Limits } from './limits.ts';
 import type { Sql, Transactor, ViewingRegistry } from './ports.ts';
+import type { ReadStore } from './read-ports.ts';
 
 /** What the use cases run the domain with. */
 export interface DomainDeps {
   db: Transactor;
+  /** The store's read side (src/store/pg), injected by the host: `reads(db)`, or `reads(tx)` in one. */
+  reads: ReadStore;
   limits: Limits;
   viewing: ViewingRegistry;
 }

@@ -118,3 +118,10 @@ export const NOTICE_JSON = `jsonb_build_object(
   'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
   'read', ne.read, 'archived', ne.archived, 'dismissed', ne.dismissed, 'escalated', ne.escalated,
   'version', ne.version)`;
+
+/**
+ * SQL of a ThreadEntry from thread entry alias `t` and root message alias `r` (one shape:
+ * `herald_thread_entry`, migration 016), for the thread reads and the thread writes alike.
+ */
+export const THREAD_ENTRY_JSON = `herald_thread_entry(t.conversation_id, t.root_id, r.reply_count, r.last_reply_at,
+  t.last_read_seq, t.unread_count, t.version)`;

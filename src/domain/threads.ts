@@ -1,29 +1,26 @@
 // Threads, read side and the thread read marker. A reply is written by the send path
 // (`thread_root` in the message input; herald_send_reply, migration 016); this module lists a
-// thread's replies, a user's thread entries, and moves a user's read marker of one thread.
+// thread's replies and a user's thread entries (through the store's ThreadReader, after the
+// access check), and moves a user's read marker of one thread.
 // Threads are one level: a reply to a reply joins its root's thread, so a reply's id names
 // the same thread as its root's.
 import { HeraldError, type Message, type ThreadEntry, topics } from '../protocol/index.ts';
+import { readableConversation } from './access.ts';
 import type { DomainDeps } from './commands.ts';
 import type { ComposeContext } from './compose.ts';
-import type { Sql } from './ports.ts';
-import { MAX_PAGE, type Page, readableConversation } from './queries.ts';
-import { toMessage } from './rows.ts';
-
-/** SQL of a ThreadEntry from thread entry alias `t` and root message alias `r` (one shape: migration 016). */
-const ENTRY_JSON = `herald_thread_entry(t.conversation_id, t.root_id, r.reply_count, r.last_reply_at,
-  t.last_read_seq, t.unread_count, t.version)`;
+import type { Page, Reads, ThreadReader } from './read-ports.ts';
+import { THREAD_ENTRY_JSON as ENTRY_JSON } from './rows.ts';
 
 /** The root of the thread `id` names in `conversation` (its own id, or a reply's root); MESSAGE_NOT_FOUND. */
-async function rootOf(sql: Sql, tenant: string, conversation: string, id: string): Promise<Message> {
-  const { rows } = await sql.query(
-    `SELECT r.* FROM messages m
-       JOIN messages r ON r.tenant_id = m.tenant_id AND r.id = COALESCE(m.thread_root, m.id)
-      WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND m.id = $3`,
-    [tenant, conversation, id],
-  );
-  if (!rows[0]) throw new HeraldError('MESSAGE_NOT_FOUND');
-  return toMessage(rows[0]);
+async function rootOf(
+  threads: ThreadReader,
+  tenant: string,
+  conversation: string,
+  id: string,
+): Promise<Message> {
+  const root = await threads.root(tenant, conversation, id);
+  if (!root) throw new HeraldError('MESSAGE_NOT_FOUND');
+  return root;
 }
 
 /**
@@ -31,32 +28,21 @@ async function rootOf(sql: Sql, tenant: string, conversation: string, id: string
  * page, pages ascend), with its root. Members only (readers of the conversation).
  */
 export async function listThread(
-  sql: Sql,
+  reads: Reads,
   tenant: string,
   user: string,
   conversation: string,
   rootId: string,
   page: Page,
 ): Promise<{ root: Message; messages: Message[]; has_more: boolean }> {
-  await readableConversation(sql, tenant, user, conversation);
-  const root = await rootOf(sql, tenant, conversation, rootId);
-  const limit = Math.min(page.limit, MAX_PAGE);
-  const ascending = page.after_seq !== undefined;
-  const { rows } = await sql.query(
-    `SELECT * FROM messages
-      WHERE tenant_id = $1 AND thread_root = $2
-        AND ($3::bigint IS NULL OR seq > $3) AND ($4::bigint IS NULL OR seq < $4)
-      ORDER BY seq ${ascending ? 'ASC' : 'DESC'} LIMIT $5`,
-    [tenant, root.id, page.after_seq ?? null, page.before_seq ?? null, limit + 1],
-  );
-  const messages = rows.slice(0, limit).map(toMessage);
-  if (!ascending) messages.reverse();
-  return { root, messages, has_more: rows.length > limit };
+  await readableConversation(reads.conversations, tenant, user, conversation);
+  const root = await rootOf(reads.threads, tenant, conversation, rootId);
+  return { root, ...(await reads.threads.replies(tenant, root.id, page)) };
 }
 
 /** The caller's thread entries of a conversation, most recent reply first (unread badges). */
 export async function listThreadEntries(
-  sql: Sql,
+  reads: Reads,
   tenant: string,
   user: string,
   conversation: string,
@@ -64,16 +50,8 @@ export async function listThreadEntries(
   /** Only this thread's entry (a root's id). */
   rootId?: string,
 ): Promise<ThreadEntry[]> {
-  await readableConversation(sql, tenant, user, conversation);
-  const { rows } = await sql.query<{ entry: ThreadEntry }>(
-    `SELECT ${ENTRY_JSON} AS entry FROM thread_entries t
-       JOIN messages r ON r.tenant_id = t.tenant_id AND r.id = t.root_id
-      WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.conversation_id = $3
-        AND ($5::text IS NULL OR t.root_id = $5)
-      ORDER BY r.last_reply_at DESC NULLS LAST, t.root_id LIMIT $4`,
-    [tenant, user, conversation, Math.min(limit, MAX_PAGE), rootId ?? null],
-  );
-  return rows.map((r) => r.entry);
+  await readableConversation(reads.conversations, tenant, user, conversation);
+  return reads.threads.entries(tenant, user, conversation, limit, rootId);
 }
 
 /**
@@ -92,10 +70,16 @@ export async function markThreadRead(
   traceId?: string,
 ): Promise<ThreadEntry> {
   return deps.db.transaction(async (tx) => {
-    const { conversation: conv } = await readableConversation(tx, tenant, user, conversation);
+    const reads = deps.reads(tx);
+    const { conversation: conv } = await readableConversation(
+      reads.conversations,
+      tenant,
+      user,
+      conversation,
+    );
     if (seq > conv.last_seq)
       throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
-    const root = await rootOf(tx, tenant, conversation, rootId);
+    const root = await rootOf(reads.threads, tenant, conversation, rootId);
     const { rows } = await tx.query<{ entry: ThreadEntry; moved: boolean }>(
       `WITH prev AS (
          SELECT last_read_seq FROM thread_entries WHERE tenant_id = $1 AND user_id = $2 AND root_id = $3),

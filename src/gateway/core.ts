@@ -4,6 +4,7 @@
 // It sees a session only as a CoreSession (ports.ts): session.ts imports this, not back.
 import { randomUUID } from 'node:crypto';
 import { rememberConversationKind } from '../domain/commands.ts';
+import type { LiveReader } from '../domain/read-ports.ts';
 import { memoryLimiters, memorySlots } from '../limits/memory.ts';
 import type { Limiter } from '../limits/port.ts';
 import { type AdmitResult, SocketAdmission } from '../limits/socket-caps.ts';
@@ -19,14 +20,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import type { CoreSession, ResyncTarget } from './ports.ts';
 import { PresenceBatch } from './presence-batch.ts';
-import {
-  type Access,
-  conversationAccess,
-  largeChannelsAmong,
-  type Replay,
-  replayEvents,
-  subscribeRead,
-} from './queries.ts';
+import { type Access, accessOf, largeChannelsAmong, type Replay, replayOf } from './queries.ts';
 import { resync } from './resync.ts';
 import { type TopicFrame, TopicHub } from './topic-hub.ts';
 import { FlushScheduler } from './writer.ts';
@@ -60,6 +54,8 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   draining = false;
 
   private readonly handshake: Handshake;
+  /** The store's live reads (access, subscribe, replay), bound to the store once. */
+  private readonly live: LiveReader;
   /** The use cases a frame calls (the ones HTTP calls too). */
   readonly messaging: Messaging;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -68,6 +64,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.messaging = messaging(this.opts.deps, this.opts.sendLimiter);
+    this.live = this.opts.deps.reads(this.opts.deps.db).live;
     this.metrics = new GatewayMetrics(options.metrics);
     const sessions = this.sessions;
     this.metrics.watchQueues(function* () {
@@ -174,12 +171,13 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   // ---- reads -----------------------------------------------------------------
 
   async access(tenant: string, conversation: string, user: string): Promise<Access | null> {
-    const a = await conversationAccess(this.opts.deps.db, tenant, conversation, user);
-    if (a) this.rememberKind(tenant, conversation, a.kind);
-    return a;
+    const row = await this.live.access(tenant, conversation, user);
+    if (!row) return null;
+    this.rememberKind(tenant, conversation, row.kind);
+    return accessOf(row);
   }
 
-  /** A subscribe's access check and replay in one read (queries.ts subscribeRead). */
+  /** A subscribe's access check and replay in one read (one statement: LiveReader.subscribe). */
   async subscribeRead(
     tenant: string,
     conversation: string,
@@ -187,14 +185,17 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
     since: number | null,
     limit: number,
   ): Promise<{ access: Access; replay: Replay } | null> {
-    const r = await subscribeRead(this.opts.deps.db, tenant, conversation, user, since, limit);
-    if (r) this.rememberKind(tenant, conversation, r.access.kind);
-    return r;
+    const r = await this.live.subscribe(tenant, conversation, user, since, limit);
+    if (!r) return null;
+    this.rememberKind(tenant, conversation, r.row.kind);
+    const access = accessOf(r.row);
+    return { access, replay: replayOf(conversation, access.head, r.events) };
   }
 
   /** since null: only the head (live from now). */
-  replay(tenant: string, conversation: string, since: number | null, limit: number): Promise<Replay> {
-    return replayEvents(this.opts.deps.db, tenant, conversation, since ?? 0, since === null ? 0 : limit);
+  async replay(tenant: string, conversation: string, since: number | null, limit: number): Promise<Replay> {
+    const r = await this.live.replay(tenant, conversation, since, limit);
+    return replayOf(conversation, r.head, r.events);
   }
 
   /** Repairs subscriptions after the bus lost messages (resync.ts). Never throws. */

@@ -1,7 +1,10 @@
-// The few reads the gateway makes from the store: access checks, replay
-// from the events table, tenant origins. Everything is tenant-scoped.
-import { mayRead, mayReadSql } from '../domain/access.ts';
+// The gateway's view of the store's live reads (DomainDeps.reads → LiveReader, src/store/pg):
+// the access decision on the row it returns (the domain's `mayRead`), and replayed events as
+// `event` frames assembled from the stored payload text. Plus the few reads of its own: tenant
+// origins and member ids. Everything is tenant-scoped.
+import { mayRead } from '../domain/access.ts';
 import type { Sql } from '../domain/ports.ts';
+import type { AccessRow, StoredEvent } from '../domain/read-ports.ts';
 import type { ConversationKind } from '../protocol/model.ts';
 
 export interface Access {
@@ -16,34 +19,9 @@ export interface Access {
   head: number;
 }
 
-/** null: no such conversation in this tenant (a leaked id from another tenant looks the same). */
-export async function conversationAccess(
-  db: Sql,
-  tenant: string,
-  conversation: string,
-  user: string,
-): Promise<Access | null> {
-  const { rows } = await db.query<{
-    kind: ConversationKind;
-    audience: string;
-    member_count: number;
-    last_seq: number;
-    member: boolean;
-  }>(
-    `SELECT c.kind, c.audience, c.member_count, c.last_seq, (m.user_id IS NOT NULL) AS member
-       FROM conversations c
-       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
-      WHERE c.tenant_id = $1 AND c.id = $2`,
-    [tenant, conversation, user],
-  );
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    kind: r.kind,
-    member_count: Number(r.member_count),
-    allowed: mayRead(r, r.member),
-    head: Number(r.last_seq),
-  };
+/** Who may read, decided on the store's row. */
+export function accessOf(r: AccessRow): Access {
+  return { kind: r.kind, member_count: r.member_count, allowed: mayRead(r, r.member), head: r.last_seq };
 }
 
 export interface Replay {
@@ -52,92 +30,16 @@ export interface Replay {
   events: { seq: number; frame: string }[];
 }
 
-/**
- * Events (since, since+limit] and the head, read in one statement so both
- * come from one snapshot. Frames are assembled from the stored payload text:
- * no parse and re-serialize of the event.
- */
-export async function replayEvents(
-  db: Sql,
-  tenant: string,
-  conversation: string,
-  since: number,
-  limit: number,
-): Promise<Replay> {
-  const { rows } = await db.query<{ head: number; seq: number | null; payload: string | null }>(
-    `SELECT c.last_seq AS head, e.seq, e.payload
-       FROM conversations c
-       LEFT JOIN LATERAL (
-         SELECT seq, payload::text AS payload FROM events
-          WHERE tenant_id = c.tenant_id AND conversation_id = c.id AND seq > $3
-          ORDER BY seq LIMIT $4) e ON true
-      WHERE c.tenant_id = $1 AND c.id = $2
-      ORDER BY e.seq`,
-    [tenant, conversation, since, limit],
-  );
-  if (rows.length === 0) return { head: 0, events: [] };
-  return { head: Number(rows[0].head), events: eventFrames(conversation, rows) };
-}
-
-/**
- * A subscribe's one read: the access check and the replay (since, since+limit] with the head,
- * in one statement and so one snapshot. Events are read only when the user may see them.
- * since null: only the head (live from now). null: no such conversation in this tenant.
- */
-export async function subscribeRead(
-  db: Sql,
-  tenant: string,
-  conversation: string,
-  user: string,
-  since: number | null,
-  limit: number,
-): Promise<{ access: Access; replay: Replay } | null> {
-  const { rows } = await db.query<{
-    kind: ConversationKind;
-    audience: string;
-    member_count: number;
-    last_seq: number;
-    member: boolean;
-    seq: number | null;
-    payload: string | null;
-  }>(
-    `SELECT c.kind, c.audience, c.member_count, c.last_seq, (m.user_id IS NOT NULL) AS member, e.seq, e.payload
-       FROM conversations c
-       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
-       LEFT JOIN LATERAL (
-         SELECT seq, payload::text AS payload FROM events
-          WHERE tenant_id = c.tenant_id AND conversation_id = c.id AND seq > $4
-            AND ${mayReadSql('c', 'm')}
-          ORDER BY seq LIMIT $5) e ON true
-      WHERE c.tenant_id = $1 AND c.id = $2
-      ORDER BY e.seq`,
-    [tenant, conversation, user, since ?? 0, since === null ? 0 : limit],
-    { name: 'herald_subscribe_read' },
-  );
-  const r = rows[0];
-  if (!r) return null;
-  const head = Number(r.last_seq);
-  const access: Access = {
-    kind: r.kind,
-    member_count: Number(r.member_count),
-    allowed: mayRead(r, r.member),
-    head,
-  };
-  return { access, replay: { head, events: eventFrames(conversation, rows) } };
-}
-
-function eventFrames(
-  conversation: string,
-  rows: readonly { seq: number | null; payload: string | null }[],
-): Replay['events'] {
+/** Frames from the stored payload text: no parse and re-serialize of the event. */
+export function replayOf(conversation: string, head: number, stored: readonly StoredEvent[]): Replay {
   const conv = JSON.stringify(conversation);
   const events: Replay['events'] = [];
-  for (const r of rows) {
-    if (r.seq == null || r.payload == null) continue;
-    const seq = Number(r.seq);
-    events.push({ seq, frame: `{"type":"event","conversation":${conv},"seq":${seq},"event":${r.payload}}` });
-  }
-  return events;
+  for (const e of stored)
+    events.push({
+      seq: e.seq,
+      frame: `{"type":"event","conversation":${conv},"seq":${e.seq},"event":${e.payload}}`,
+    });
+  return { head, events };
 }
 
 /** null: no such tenant. */

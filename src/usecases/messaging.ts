@@ -2,15 +2,16 @@
 // WebSocket frame handlers parse, call one of these and render. Each owns what must not differ
 // between transports: the send budget, the kind lookup and routing, the access check and the
 // transaction. The domain below decides who and whether; nothing here knows HTTP or sockets.
+import { readableConversation } from '../domain/access.ts';
 import { commandFor, conversationKindOf, type DomainDeps, execute } from '../domain/commands.ts';
 import type { Composed, MessageInput } from '../domain/compose.ts';
 import { type DeliveredResult, markDelivered } from '../domain/delivery-marker.ts';
 import { deleteMessage, editMessage } from '../domain/edits.ts';
 import { type ActionReply, runAction, withSummaries } from '../domain/kind-actions.ts';
-import { listEvents, listMessages, type Page, readableConversation } from '../domain/queries.ts';
 import { markRead } from '../domain/read-marker.ts';
+import type { Page } from '../domain/read-ports.ts';
 import { type Receipts, receiptsOf } from '../domain/receipts.ts';
-import { type InboxFlags, listInbox, updateInboxEntry } from '../domain/recipient-state.ts';
+import { type InboxFlags, updateInboxEntry } from '../domain/recipient-state.ts';
 import type { ConversationEvent, InboxEntry, Message } from '../protocol/index.ts';
 
 /** Who calls: a user of a tenant, and the trace the call belongs to. */
@@ -68,11 +69,13 @@ export interface KindAction {
 
 export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging {
   const { db, limits } = deps;
+  // The store's reads outside a transaction, bound once.
+  const reads = deps.reads(db);
   return {
     async send(c, conversation, input) {
       // Checked before anything is read or written: over the limit changes nothing.
       await sendLimiter.take(c.tenant, c.user);
-      const kind = await conversationKindOf(db, c.tenant, conversation);
+      const kind = await conversationKindOf(deps, c.tenant, conversation);
       return execute(deps, c.tenant, commandFor(kind, c.user, conversation, input), c.trace);
     },
     edit: (c, conversation, messageId, body) =>
@@ -82,21 +85,27 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
     read: (c, conversation, seq) => markRead(deps, c.tenant, c.user, conversation, seq, c.trace),
     delivered: (c, conversation, seq) => markDelivered(deps, c.tenant, c.user, conversation, seq, c.trace),
     async history(c, conversation, page) {
-      await readableConversation(db, c.tenant, c.user, conversation);
-      const found = await listMessages(db, c.tenant, conversation, page);
+      await readableConversation(reads.conversations, c.tenant, c.user, conversation);
+      const found = await reads.conversations.messages(c.tenant, conversation, page);
       // Reactions, a poll's tallies: each kind's summary, as this user sees it.
       return { ...found, messages: await withSummaries(db, c.tenant, c.user, found.messages) };
     },
     async events(c, conversation, afterSeq, limit) {
-      const { conversation: conv } = await readableConversation(db, c.tenant, c.user, conversation);
-      const page = await listEvents(db, c.tenant, conv.id, afterSeq, limit);
+      const { conversation: conv } = await readableConversation(
+        reads.conversations,
+        c.tenant,
+        c.user,
+        conversation,
+      );
+      const page = await reads.conversations.events(c.tenant, conv.id, afterSeq, limit);
       return { conversation: conv.id, events: page.events, head_seq: conv.last_seq, has_more: page.has_more };
     },
     async receipts(c, conversation, seq) {
-      const readable = await readableConversation(db, c.tenant, c.user, conversation);
-      return receiptsOf(db, c.tenant, readable, limits.receiptDetailMax, seq);
+      const readable = await readableConversation(reads.conversations, c.tenant, c.user, conversation);
+      return receiptsOf(reads.delivery, c.tenant, readable, limits.receiptDetailMax, seq);
     },
-    inbox: (c, since, limit) => listInbox(db, c.tenant, c.user, since, limit, limits.largeChannelThreshold),
+    inbox: (c, since, limit) =>
+      reads.recipients.inbox(c.tenant, c.user, since, limit, limits.largeChannelThreshold),
     async act(c, t) {
       // Actions share the send budget: a reaction storm is throttled like a message storm.
       await sendLimiter.take(c.tenant, c.user);
@@ -104,7 +113,7 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
     },
     setInboxFlags: (c, conversation, flags) =>
       db.transaction(async (tx) => {
-        await readableConversation(tx, c.tenant, c.user, conversation);
+        await readableConversation(deps.reads(tx).conversations, c.tenant, c.user, conversation);
         return updateInboxEntry(
           tx,
           c.tenant,

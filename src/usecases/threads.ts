@@ -2,7 +2,7 @@
 // thread's read marker. A reply itself is a send with `thread_root` (messaging.ts).
 import type { DomainDeps } from '../domain/commands.ts';
 import { withSummaries } from '../domain/kind-actions.ts';
-import type { Page } from '../domain/queries.ts';
+import type { Page } from '../domain/read-ports.ts';
 import { listThread, listThreadEntries, markThreadRead } from '../domain/threads.ts';
 import type { Message, ThreadEntry } from '../protocol/model.ts';
 import type { Caller } from './messaging.ts';
@@ -21,15 +21,16 @@ export interface Threads {
 
 export function threads(deps: DomainDeps): Threads {
   const { db } = deps;
+  const reads = deps.reads(db);
   return {
     async history(c, conversation, rootId, page) {
-      const t = await listThread(db, c.tenant, c.user, conversation, rootId, page);
+      const t = await listThread(reads, c.tenant, c.user, conversation, rootId, page);
       // Replies and their root carry their kinds' summaries (reactions, tallies) as history does.
       const [root, ...messages] = await withSummaries(db, c.tenant, c.user, [t.root, ...t.messages]);
       return { root, messages, has_more: t.has_more };
     },
     entries: (c, conversation, limit, rootId) =>
-      listThreadEntries(db, c.tenant, c.user, conversation, limit, rootId),
+      listThreadEntries(reads, c.tenant, c.user, conversation, limit, rootId),
     read: (c, conversation, rootId, seq) =>
       markThreadRead(deps, c.tenant, c.user, conversation, rootId, seq, c.trace),
   };

@@ -1,8 +1,8 @@
 // Webhook event types and the payload each delivery carries. The triggers of migration 007
 // name the type when they enqueue; the payload is built when the attempt is made, from the
 // current state of the log, so an erased (deleted) body is never sent.
-import { listEvents } from '../domain/queries.ts';
 import type { Sql } from '../store/db.ts';
+import { PgConversationReader } from '../store/pg/conversations.ts';
 
 export const WEBHOOK_EVENT_TYPES = [
   'message.created',
@@ -34,7 +34,12 @@ export interface DeliverySource {
 export async function buildPayload(sql: Sql, d: DeliverySource): Promise<string> {
   let data: Record<string, unknown>;
   if (d.seq !== null && d.conversation_id !== null) {
-    const { events } = await listEvents(sql, d.tenant_id, d.conversation_id, d.seq - 1, 1);
+    const { events } = await new PgConversationReader(sql).events(
+      d.tenant_id,
+      d.conversation_id,
+      d.seq - 1,
+      1,
+    );
     const ev = events[0]?.seq === d.seq ? events[0].event : null;
     data = { tenant_id: d.tenant_id, conversation_id: d.conversation_id, seq: d.seq, event: ev };
   } else if (d.notice_id !== null) {

@@ -3,9 +3,9 @@
 // small conversations every subscriber sees a `receipt` with delivered_seq; large ones get
 // counts only. Bad acks get typed errors and write nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readableConversation } from '../../src/domain/access.ts';
 import { execute } from '../../src/domain/commands.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
-import { readableConversation } from '../../src/domain/queries.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
 import { receiptsOf } from '../../src/domain/receipts.ts';
 import {
@@ -185,8 +185,9 @@ describe.each(backends())('delivery receipts (%s)', (backend: Backend) => {
     );
     expect(await outboxRows(big.tenant)).toBe(before);
     // The node's own API (same store, same limits).
-    const readable = await readableConversation(store.db, big.tenant, 'alice', big.id);
-    expect(await receiptsOf(store.db, big.tenant, readable, DETAIL_MAX)).toEqual({
+    const reads = node.herald.deps.reads(store.db);
+    const readable = await readableConversation(reads.conversations, big.tenant, 'alice', big.id);
+    expect(await receiptsOf(reads.delivery, big.tenant, readable, DETAIL_MAX)).toEqual({
       detailed: false,
       receipts: [],
       // alice sent everything (read, so delivered); bob acked the head.

@@ -6,6 +6,7 @@ import { defaultLimits, type Limits } from '../../src/domain/limits.ts';
 import { nobodyViewing, type ViewingRegistry } from '../../src/domain/ports.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
 import type { Db } from '../../src/store/db.ts';
+import { pgReads } from '../../src/store/pg/index.ts';
 import { type Backend, openTestStore, type TestStore } from '../support/stores.ts';
 
 /** Opens the backend's store in beforeAll and closes it in afterAll; call inside describe. */
@@ -33,7 +34,12 @@ export function depsOf(
   db: Db,
   opts: { limits?: Partial<Limits>; viewing?: ViewingRegistry } = {},
 ): DomainDeps {
-  return { db, limits: { ...defaultLimits, ...opts.limits }, viewing: opts.viewing ?? nobodyViewing };
+  return {
+    db,
+    reads: pgReads,
+    limits: { ...defaultLimits, ...opts.limits },
+    viewing: opts.viewing ?? nobodyViewing,
+  };
 }
 
 /** Asserts the promise rejects with a HeraldError of this code. */

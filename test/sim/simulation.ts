@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { HeraldClient } from '../../src/client/client.ts';
 import type { SentMessage } from '../../src/client/outbox.ts';
 import type { AppliedEvent } from '../../src/client/subscription.ts';
+import { readableConversation } from '../../src/domain/access.ts';
 import type { DomainDeps } from '../../src/domain/commands.ts';
 import {
   addMembers,
@@ -30,12 +31,12 @@ import {
 import { deleteMessage, editMessage } from '../../src/domain/edits.ts';
 import { defaultLimits, type Limits } from '../../src/domain/limits.ts';
 import type { ViewingRegistry } from '../../src/domain/ports.ts';
-import { listEvents, readableConversation } from '../../src/domain/queries.ts';
 import { GatewayCore } from '../../src/gateway/core.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
 import { memoryViewing } from '../../src/registry/memory-viewing.ts';
 import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
 import type { Db } from '../../src/store/db.ts';
+import { pgReads } from '../../src/store/pg/index.ts';
 import { checkInvariants } from './checks.ts';
 import { Clock } from './clock.ts';
 import { Conn, type NetHost, SimSocket, TENANT, TOKEN_PREFIX } from './network.ts';
@@ -186,7 +187,7 @@ export class World implements StoreGate, NetHost {
   }
 
   deps(node: SimNode): DomainDeps {
-    return { db: node.db, limits: LIMITS, viewing: this.viewing };
+    return { db: node.db, reads: pgReads, limits: LIMITS, viewing: this.viewing };
   }
 
   // ---- nodes -----------------------------------------------------------------------------
@@ -195,7 +196,7 @@ export class World implements StoreGate, NetHost {
     const db = new SimDb(this.base, this, name);
     const bus = new SimBusConn(this.broker, name);
     const core = new GatewayCore({
-      deps: { db, limits: LIMITS, viewing: this.viewing },
+      deps: { db, reads: pgReads, limits: LIMITS, viewing: this.viewing },
       bus,
       sendLimiter: { async take() {} },
       tokens: {
@@ -317,9 +318,9 @@ export class World implements StoreGate, NetHost {
     const conversation = decodeURIComponent(m[1]);
     const aborted = () => signal?.aborted === true;
     const work = (async () => {
-      const { conversation: conv } = await readableConversation(node.db, TENANT, user, conversation);
-      const page = await listEvents(
-        node.db,
+      const { conversations } = pgReads(node.db);
+      const { conversation: conv } = await readableConversation(conversations, TENANT, user, conversation);
+      const page = await conversations.events(
         TENANT,
         conv.id,
         Number(url.searchParams.get('after_seq') ?? 0),
@@ -732,7 +733,7 @@ export class World implements StoreGate, NetHost {
       TENANT,
       names,
     ]);
-    const deps: DomainDeps = { db: this.base, limits: LIMITS, viewing: this.viewing };
+    const deps: DomainDeps = { db: this.base, reads: pgReads, limits: LIMITS, viewing: this.viewing };
     const sys = { type: 'user' as const, user_id: names[0] };
     const convs: ConversationInfo[] = [];
     const d = await getDirect(deps, TENANT, names[0], names[1]);

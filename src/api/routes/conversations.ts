@@ -1,7 +1,7 @@
 // Conversations and membership.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { readableConversation } from '../../domain/access.ts';
 import { addMembers, createConversation, getDirect, join, removeMember } from '../../domain/conversations.ts';
-import { listMembers, readableConversation } from '../../domain/queries.ts';
 import type { RouteDeps } from '../context.ts';
 import { principalOf, traceOf } from '../context.ts';
 import {
@@ -17,6 +17,7 @@ import {
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, deps } = host;
+  const { conversations } = deps.reads(db);
   const user = { config: { auth: 'user' as const } };
   // Every route here reads a conversation of the caller's tenant: 403 NOT_A_MEMBER, 404 …_NOT_FOUND.
   const doc = (operationId: string, summary: string) => ({ tags: ['conversations'], summary, operationId });
@@ -46,7 +47,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         },
         traceOf(req),
       );
-      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, id);
+      const { conversation } = await readableConversation(conversations, p.tenant_id, p.user_id, id);
       return reply.status(201).send({ conversation });
     },
   );
@@ -64,7 +65,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     async (req) => {
       const p = principalOf(req);
       const { id } = await getDirect(deps, p.tenant_id, p.user_id, req.params.user_id);
-      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, id);
+      const { conversation } = await readableConversation(conversations, p.tenant_id, p.user_id, id);
       return { conversation };
     },
   );
@@ -126,7 +127,12 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     async (req) => {
       const p = principalOf(req);
       const { joined } = await join(deps, p.tenant_id, p.user_id, req.params.id, traceOf(req));
-      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      const { conversation } = await readableConversation(
+        conversations,
+        p.tenant_id,
+        p.user_id,
+        req.params.id,
+      );
       return { conversation, joined };
     },
   );
@@ -143,7 +149,12 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     },
     async (req) => {
       const p = principalOf(req);
-      const { conversation } = await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
+      const { conversation } = await readableConversation(
+        conversations,
+        p.tenant_id,
+        p.user_id,
+        req.params.id,
+      );
       return { conversation };
     },
   );
@@ -161,8 +172,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     },
     async (req) => {
       const p = principalOf(req);
-      await readableConversation(db, p.tenant_id, p.user_id, req.params.id);
-      return listMembers(db, p.tenant_id, req.params.id, req.query.after, req.query.limit ?? 200);
+      await readableConversation(conversations, p.tenant_id, p.user_id, req.params.id);
+      return conversations.members(p.tenant_id, req.params.id, req.query.after, req.query.limit ?? 200);
     },
   );
 };

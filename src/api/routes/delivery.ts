@@ -83,6 +83,7 @@ const DeliveryLogReply = Type.Object(
 );
 
 export const deliveryRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
+  const { delivery } = host.deps.reads(host.db);
   app.get(
     '/v1/conversations/:id/messages/:message_id/delivery',
     {
@@ -101,7 +102,7 @@ export const deliveryRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       },
     },
     async (req) =>
-      deliveryLog(host.db, backendTenantOf(req), req.params.id, req.params.message_id, {
+      deliveryLog(delivery, backendTenantOf(req), req.params.id, req.params.message_id, {
         detailMax: host.deps.limits.receiptDetailMax,
         push: async (q) => ({ ...(await pushSummaryForMessage(host.db, q.tenant, q.conversation, q.seq)) }),
       }),

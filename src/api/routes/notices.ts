@@ -1,13 +1,14 @@
 // System notices: a tenant backend sends; each user lists and flags their own copies.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { execute } from '../../domain/commands.ts';
-import { listNotices, updateNoticeEntry } from '../../domain/recipient-state.ts';
+import { updateNoticeEntry } from '../../domain/recipient-state.ts';
 import type { RouteDeps } from '../context.ts';
 import { apiTenantOf, keyActor, principalOf, traceOf } from '../context.ts';
 import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQuery } from '../schemas.ts';
 
 export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, deps } = host;
+  const { recipients } = deps.reads(db);
   const doc = (operationId: string, summary: string) => ({ tags: ['notices'], summary, operationId });
 
   app.post(
@@ -44,7 +45,7 @@ export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     },
     async (req) => {
       const p = principalOf(req);
-      const page = await listNotices(db, p.tenant_id, p.user_id, req.query.since, req.query.limit ?? 50);
+      const page = await recipients.notices(p.tenant_id, p.user_id, req.query.since, req.query.limit ?? 50);
       return { notices: page.items, next_since: page.next_since, has_more: page.has_more };
     },
   );
