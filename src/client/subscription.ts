@@ -3,11 +3,9 @@
 // small timeline of its messages (timeline.ts).
 import type { ConversationEvent, Message } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
-import type { HeraldClientError } from './errors.ts';
-import type { EventsPage, MessagesPage } from './http.ts';
-import { type EventSource, Resume } from './resume.ts';
+import type { MessagesPage } from './http.ts';
+import { type EventSource, Resume, type ResumeDeps } from './resume.ts';
 import { Timeline } from './timeline.ts';
-import type { Timers } from './timers.ts';
 
 export { ENDS_SUBSCRIPTION } from './resume.ts';
 
@@ -32,22 +30,10 @@ export interface SubscriptionEvents {
 }
 
 /** What a subscription needs from the client; kept narrow so it can be tested alone. */
-export interface SubscriptionDeps {
-  /** `signal` aborts the request when the client disconnects; the result is then ignored anyway. */
-  fetchEvents(
-    conversation: string,
-    afterSeq: number,
-    limit: number,
-    signal?: AbortSignal,
-  ): Promise<EventsPage>;
+export interface SubscriptionDeps extends ResumeDeps {
   fetchMessages(conversation: string, beforeSeq: number | undefined, limit: number): Promise<MessagesPage>;
   applied(e: AppliedEvent): void;
-  error(err: HeraldClientError): void;
   unsubscribe(conversation: string): void;
-  retryDelay(attempt: number): number;
-  timers: Timers;
-  pageSize: number;
-  replaySettleMs: number;
   maxMessages: number;
   /** The signed-in user (a kind event's summary keeps the viewer's own part). */
   viewer?: () => string | null;
