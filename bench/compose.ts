@@ -8,7 +8,7 @@ import { createConversation } from '../src/domain/conversations.ts';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import type { Db } from '../src/store/db.ts';
-import { pgReads } from '../src/store/pg/index.ts';
+import { pgProjection, pgReads } from '../src/store/pg/index.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 
 export interface ComposeResult {
@@ -76,7 +76,13 @@ export async function benchCompose(
   sends: number,
   concurrency = 16,
 ): Promise<ComposeResult> {
-  const deps = { db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
+  const deps = {
+    db,
+    reads: pgReads,
+    projection: pgProjection,
+    limits: defaultLimits,
+    viewing: nobodyViewing,
+  };
   const users = Array.from({ length: members }, (_, i) => `u${i}`);
   const tenant = await seedTenant(db, users);
   const actor = { type: 'user', user_id: users[0] } as const;

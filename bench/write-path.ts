@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { pgReads } from '../src/store/pg/index.ts';
+import { pgProjection, pgReads } from '../src/store/pg/index.ts';
 import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 import { createTestDatabase } from '../test/support/stores.ts';
@@ -55,7 +55,13 @@ try {
   );
   const before = await load(args.before, 'before', false);
   const after = await load(new URL('..', import.meta.url).pathname.replace(/\/$/, ''), 'after', true);
-  const deps = { db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
+  const deps = {
+    db,
+    reads: pgReads,
+    projection: pgProjection,
+    limits: defaultLimits,
+    viewing: nobodyViewing,
+  };
 
   // 64 conversations per shape (one per sender slot) so senders mostly meet distinct row locks,
   // as 500 rooms of 2 with 64 senders do.

@@ -4,6 +4,7 @@
 // each other.
 import type { ConversationKind, MemberRole } from '../protocol/index.ts';
 import type { MessageInputFields } from '../protocol/schema.ts';
+import type { ProjectionStore } from './inbox-projection.ts';
 import type { Limits } from './limits.ts';
 import type { Sql, Transactor, ViewingRegistry } from './ports.ts';
 import type { ReadStore } from './read-ports.ts';
@@ -13,6 +14,8 @@ export interface DomainDeps {
   db: Transactor;
   /** The store's read side (src/store/pg), injected by the host: `reads(db)`, or `reads(tx)` in one. */
   reads: ReadStore;
+  /** The store's recipient-state writes (src/store/pg), bound the same way: `projection(tx)`. */
+  projection: ProjectionStore;
   limits: Limits;
   viewing: ViewingRegistry;
 }

@@ -8,7 +8,6 @@ import type { DomainDeps } from './commands.ts';
 import { handlers } from './commands.ts';
 import { type ComposeContext, lockConversation } from './compose.ts';
 import { getOrCreateDirect } from './kinds/direct.ts';
-import { recountInbox } from './read-marker.ts';
 import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from './rows.ts';
 
 export interface CreateConversation {
@@ -258,7 +257,7 @@ export async function removeMember(
     // which were not kept while it was large: recount them once (bounded by the threshold).
     const threshold = deps.limits.largeChannelThreshold;
     if (conv.member_count > threshold && conv.member_count - 1 <= threshold) {
-      await recountInbox(ctx, conversation);
+      await deps.projection(tx).recount(tenant, conversation, threshold, traceId);
     }
     const removed = true;
     return { removed };

@@ -188,7 +188,7 @@ export async function deleteMessage(
     // `message` is the state before the delete: its mentions decide whose counts drop. A thread
     // reply never counted in the inbox: its participants' thread unread drops instead.
     await refreshInbox(ctx, conv, { previewChanged: latest, removed: message.thread_root ? null : message });
-    if (message.thread_root) await forgetReply(ctx, message);
+    if (message.thread_root) await forgetReply(deps.projection(tx), ctx, message);
     return deleted;
   });
 }

@@ -1,15 +1,16 @@
 // Threads, read side and the thread read marker. A reply is written by the send path
 // (`thread_root` in the message input; herald_send_reply, migration 016); this module lists a
 // thread's replies and a user's thread entries (through the store's ThreadReader, after the
-// access check), and moves a user's read marker of one thread.
+// access check), and moves a user's read marker of one thread (through the store's
+// InboxProjection, after the access check and the seq bound).
 // Threads are one level: a reply to a reply joins its root's thread, so a reply's id names
 // the same thread as its root's.
-import { HeraldError, type Message, type ThreadEntry, topics } from '../protocol/index.ts';
+import { HeraldError, type Message, type ThreadEntry } from '../protocol/index.ts';
 import { readableConversation } from './access.ts';
 import type { DomainDeps } from './commands.ts';
 import type { ComposeContext } from './compose.ts';
+import type { InboxProjection } from './inbox-projection.ts';
 import type { Page, Reads, ThreadReader } from './read-ports.ts';
-import { THREAD_ENTRY_JSON as ENTRY_JSON } from './rows.ts';
 
 /** The root of the thread `id` names in `conversation` (its own id, or a reply's root); MESSAGE_NOT_FOUND. */
 async function rootOf(
@@ -80,23 +81,10 @@ export async function markThreadRead(
     if (seq > conv.last_seq)
       throw new HeraldError('INVALID_SEQ', `seq ${seq} is beyond the head (${conv.last_seq}).`);
     const root = await rootOf(reads.threads, tenant, conversation, rootId);
-    const { rows } = await tx.query<{ entry: ThreadEntry; moved: boolean }>(
-      `WITH prev AS (
-         SELECT last_read_seq FROM thread_entries WHERE tenant_id = $1 AND user_id = $2 AND root_id = $3),
-       t AS (
-         UPDATE thread_entries t SET
-           last_read_seq = GREATEST(t.last_read_seq, $4),
-           unread_count = (SELECT count(*) FROM messages m
-                            WHERE m.tenant_id = $1 AND m.thread_root = $3 AND m.seq > GREATEST(t.last_read_seq, $4)
-                              AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $2),
-           version = CASE WHEN $4 > t.last_read_seq THEN nextval('inbox_version') ELSE t.version END
-          WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.root_id = $3
-         RETURNING t.*)
-       SELECT ${ENTRY_JSON} AS entry, t.last_read_seq > (SELECT last_read_seq FROM prev) AS moved
-         FROM t JOIN messages r ON r.tenant_id = $1 AND r.id = $3`,
-      [tenant, user, root.id, seq],
-    );
-    if (!rows[0]) {
+    const projection = deps.projection(tx);
+    const found = await projection.advanceThreadRead(tenant, user, root.id, seq);
+    // Reading a thread does not follow it: a non-participant gets the entry as it would be.
+    if (!found) {
       return {
         conversation_id: conversation,
         root_id: root.id,
@@ -107,13 +95,8 @@ export async function markThreadRead(
         version: 0,
       };
     }
-    const { entry, moved } = rows[0];
-    if (moved) {
-      await tx.query(
-        'INSERT INTO outbox (tenant_id, topic, payload, trace_id) VALUES ($1, $2, $3::jsonb, $4)',
-        [tenant, topics.user(tenant, user), JSON.stringify({ type: 'thread', entry }), traceId ?? null],
-      );
-    }
+    const { entry, moved } = found;
+    if (moved) await projection.publishThread(tenant, user, entry, traceId);
     return entry;
   });
 }
@@ -123,18 +106,12 @@ export async function markThreadRead(
  * sender), who get their entry as a `thread` frame — one statement. The root keeps its
  * reply_count: the deleted reply stays in the thread as "deleted", as in the main timeline.
  */
-export async function forgetReply(ctx: ComposeContext, reply: Message): Promise<void> {
+export async function forgetReply(
+  projection: InboxProjection,
+  ctx: ComposeContext,
+  reply: Message,
+): Promise<void> {
+  if (!reply.thread_root) return;
   const sender = reply.sender.type === 'user' ? reply.sender.user_id : null;
-  await ctx.tx.query(
-    `WITH t AS (
-       UPDATE thread_entries t SET unread_count = GREATEST(t.unread_count - 1, 0),
-              version = nextval('inbox_version')
-        WHERE t.tenant_id = $1 AND t.root_id = $2 AND t.last_read_seq < $3 AND t.unread_count > 0
-          AND t.user_id IS DISTINCT FROM $4
-       RETURNING t.*)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, 't:' || $1 || ':u:' || t.user_id, jsonb_build_object('type', 'thread', 'entry', ${ENTRY_JSON}), $5
-       FROM t JOIN messages r ON r.tenant_id = $1 AND r.id = $2`,
-    [ctx.tenant, reply.thread_root, reply.seq, sender, ctx.traceId ?? null],
-  );
+  await projection.forgetReply(ctx.tenant, reply.thread_root, reply.seq, sender, ctx.traceId);
 }

@@ -22,7 +22,7 @@ import { createPush, type Push } from '../push/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
-import { pgReads } from '../store/pg/index.ts';
+import { pgProjection, pgReads } from '../store/pg/index.ts';
 import { traceIdOf } from '../tracing/context.ts';
 import { createOtelTracing } from '../tracing/otel.ts';
 import { noTracing, type Tracing } from '../tracing/tracer.ts';
@@ -108,7 +108,13 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const limiters = countRefusals(adapters.limiters, metrics);
   relayLagGauge(metrics, db);
   readinessGauge(metrics, db, adapters.healthy);
-  const deps: DomainDeps = { db, reads: pgReads, limits: config.limits, viewing: adapters.viewing };
+  const deps: DomainDeps = {
+    db,
+    reads: pgReads,
+    projection: pgProjection,
+    limits: config.limits,
+    viewing: adapters.viewing,
+  };
   const auth = await Auth.create(db, config);
   const demo = config.demo ? await ensureDemo(deps, auth) : null;
   // On a PostgreSQL server the relay has connections of its own, so its batches never queue

@@ -115,7 +115,7 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
       db.transaction(async (tx) => {
         await readableConversation(deps.reads(tx).conversations, c.tenant, c.user, conversation);
         return updateInboxEntry(
-          tx,
+          deps.projection(tx),
           c.tenant,
           c.user,
           conversation,

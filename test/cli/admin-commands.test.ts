@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auth } from '../../src/auth/service.ts';
 import { loadConfig } from '../../src/config.ts';
-import { pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
 import { ensureTemplate, isInitialized, seedDataDir } from '../../src/store/pglite-template.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { REDIS_URL, redisAvailable } from '../support/redis.ts';
@@ -137,7 +137,13 @@ describe('herald CLI', { timeout: 120_000 }, () => {
       const { execute } = await import('../../src/domain/commands.ts');
       const { defaultLimits } = await import('../../src/domain/limits.ts');
       const { memoryViewing } = await import('../../src/registry/memory-viewing.ts');
-      const deps = { db, reads: pgReads, limits: defaultLimits, viewing: memoryViewing() };
+      const deps = {
+        db,
+        reads: pgReads,
+        projection: pgProjection,
+        limits: defaultLimits,
+        viewing: memoryViewing(),
+      };
       await db.query(`INSERT INTO users (tenant_id, id) VALUES ('acme', 'bob') ON CONFLICT DO NOTHING`);
       ({ id: conversation } = await createConversation(
         deps,

@@ -112,7 +112,14 @@ describe.runIf(onPostgres)('an inbox write racing a send (postgres)', () => {
     const send = heldSend(s.db, tenant, id);
     await send.written;
     const flag = s.db.transaction((tx) =>
-      updateInboxEntry(tx, tenant, 'bob', id, { pinned: true }, deps.limits.largeChannelThreshold),
+      updateInboxEntry(
+        deps.projection(tx),
+        tenant,
+        'bob',
+        id,
+        { pinned: true },
+        deps.limits.largeChannelThreshold,
+      ),
     );
     await someoneWaitsForALock(s.db);
     send.release();

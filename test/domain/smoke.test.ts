@@ -4,7 +4,7 @@ import { createConversation } from '../../src/domain/conversations.ts';
 import { defaultLimits } from '../../src/domain/limits.ts';
 import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
-import { pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 
@@ -16,7 +16,13 @@ describe.each(backends())('write path smoke (%s)', (backend: Backend) => {
   afterAll(async () => store?.close());
 
   it('sends a direct message, a group message and marks read', async () => {
-    const deps = { db: store.db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
+    const deps = {
+      db: store.db,
+      reads: pgReads,
+      projection: pgProjection,
+      limits: defaultLimits,
+      viewing: nobodyViewing,
+    };
     const tenant = await seedTenant(store.db, ['alice', 'bob', 'carol']);
     const dm = await execute(deps, tenant, {
       kind: 'DirectMessage',

@@ -9,7 +9,7 @@ import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
 import { userTopicSql } from '../../src/domain/rows.ts';
 import { topics } from '../../src/protocol/index.ts';
-import { pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 
@@ -34,7 +34,13 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
   });
 
   it("sends every writer's inbox frames to the recipients' personal topics", async () => {
-    const deps = { db: store.db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
+    const deps = {
+      db: store.db,
+      reads: pgReads,
+      projection: pgProjection,
+      limits: defaultLimits,
+      viewing: nobodyViewing,
+    };
     const tenant = await seedTenant(store.db, ['alice', 'bob', 'carol']);
     const alice = { type: 'user', user_id: 'alice' } as const;
     const { id } = await createConversation(deps, tenant, alice, {
@@ -61,7 +67,13 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
   });
 
   it('gives a changed row a fresh version and its transaction, and leaves an unchanged one be', async () => {
-    const deps = { db: store.db, reads: pgReads, limits: defaultLimits, viewing: nobodyViewing };
+    const deps = {
+      db: store.db,
+      reads: pgReads,
+      projection: pgProjection,
+      limits: defaultLimits,
+      viewing: nobodyViewing,
+    };
     const tenant = await seedTenant(store.db, ['alice']);
     await createConversation(
       deps,

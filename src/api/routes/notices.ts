@@ -9,6 +9,7 @@ import { errorReplies, NoticeBody, NoticeParams, NoticePatchBody, Replies, SyncQ
 export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { host }) => {
   const { db, deps } = host;
   const { recipients } = deps.reads(db);
+  const projection = deps.projection(db);
   const doc = (operationId: string, summary: string) => ({ tags: ['notices'], summary, operationId });
 
   app.post(
@@ -64,7 +65,14 @@ export const noticeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     async (req) => {
       const p = principalOf(req);
       return {
-        notice: await updateNoticeEntry(db, p.tenant_id, p.user_id, req.params.id, req.body, traceOf(req)),
+        notice: await updateNoticeEntry(
+          projection,
+          p.tenant_id,
+          p.user_id,
+          req.params.id,
+          req.body,
+          traceOf(req),
+        ),
       };
     },
   );

@@ -1,10 +1,14 @@
-// The store's read side for PostgreSQL and PGlite (one SQL for both): the domain's read ports
-// (src/domain/read-ports.ts) over a connection or a transaction. The host and the tests inject
-// it as `DomainDeps.reads`; the domain and the use cases never import it.
+// The store for PostgreSQL and PGlite (one SQL for both), over a connection or a transaction:
+// the domain's read ports (src/domain/read-ports.ts) and its recipient-state writes
+// (src/domain/inbox-projection.ts). The host and the tests inject them as `DomainDeps.reads`
+// and `DomainDeps.projection`; the domain and the use cases never import them.
+
+import type { ProjectionStore } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type { ReadStore, Reads } from '../../domain/read-ports.ts';
 import { PgConversationReader } from './conversations.ts';
 import { PgDeliveryReader } from './delivery.ts';
+import { PgInboxProjection } from './inbox-projection.ts';
 import { PgLiveReader } from './live.ts';
 import { PgRecipientStateReader } from './recipient-state.ts';
 import { PgThreadReader } from './threads.ts';
@@ -16,3 +20,5 @@ export const pgReads: ReadStore = (sql: Sql): Reads => ({
   delivery: new PgDeliveryReader(sql),
   live: new PgLiveReader(sql),
 });
+
+export const pgProjection: ProjectionStore = (sql: Sql) => new PgInboxProjection(sql);
