@@ -16,8 +16,11 @@ export interface Queryable {
  * — messages after the read marker, not deleted, not the reader's own, not thread replies
  * (system messages never count as unread) — capped like the stored counters.
  */
+// Stored counters count on past the display cap (a send adds 1, a read recounts capped at 999),
+// so both sides are compared capped, as `herald reconcile` does (src/domain/reconcile.ts).
 export const RECOUNT_SQL = `
-  SELECT e.user_id, e.conversation_id, e.unread_count, e.mention_count,
+  SELECT e.user_id, e.conversation_id,
+         LEAST(e.unread_count, 999)::int AS unread_count, LEAST(e.mention_count, 999)::int AS mention_count,
          LEAST((SELECT count(*) FROM messages m
                  WHERE m.tenant_id = e.tenant_id AND m.conversation_id = e.conversation_id
                    AND m.seq > e.last_read_seq AND m.kind <> 'system' AND m.deleted_at IS NULL
