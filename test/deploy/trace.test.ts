@@ -76,11 +76,7 @@ describe.runIf(clusterEnabled)('a trace id across two nodes', () => {
     );
     // The request line is written when the response has finished on the server's side, which on
     // a loaded machine can come after the client has read the answer and the frames.
-    await waitFor(
-      () => traced(api.output()).some((l) => l.msg === 'request'),
-      10_000,
-      'the request line',
-    );
+    await waitFor(() => traced(api.output()).some((l) => l.msg === 'request'), 10_000, 'the request line');
     await waitFor(
       () => traced(gw.output()).some((l) => l.msg === 'frame delivered'),
       10_000,
