@@ -15,6 +15,7 @@ import {
 } from '@herald/client';
 import { type CachedThread, DemoCache } from './cache.ts';
 import { type ChatView, entryOf, inboxEntries, pageModel, type Thread } from './chat-model.ts';
+import { memberIds, placeholderEntry, readPositions } from './chat-reads.ts';
 import { byId, displayName } from './dom.ts';
 import { composed } from './kinds/index.ts';
 import { mountPage, type PageModel, type ScrollMode } from './page.ts';
@@ -236,27 +237,8 @@ export class ChatApp {
   private async startDirect(user: string): Promise<void> {
     try {
       const { conversation } = await this.client.http.direct(user);
-      if (!this.client.inbox.get(conversation.id)) {
-        const now = new Date().toISOString();
-        this.directs.set(conversation.id, {
-          other: user,
-          entry: {
-            conversation_id: conversation.id,
-            kind: 'direct',
-            title: null,
-            last_seq: conversation.last_seq,
-            last_read_seq: conversation.last_seq,
-            unread_count: 0,
-            mention_count: 0,
-            archived: false,
-            muted: false,
-            pinned: false,
-            last_activity_at: conversation.last_message?.created_at ?? now,
-            last_message: conversation.last_message,
-            version: 0,
-          },
-        });
-      }
+      if (!this.client.inbox.get(conversation.id))
+        this.directs.set(conversation.id, { other: user, entry: placeholderEntry(conversation) });
       this.follow(conversation.id, conversation.last_seq);
       this.select(conversation.id);
     } catch (err) {
@@ -266,12 +248,7 @@ export class ChatApp {
 
   private async loadMembers(id: string, t: Thread): Promise<void> {
     try {
-      const page = await this.client.http.request<{ members: { user_id: string }[] }>(
-        'GET',
-        `/v1/conversations/${encodeURIComponent(id)}/members`,
-        { query: { limit: 200 } },
-      );
-      t.members = page.members.map((m) => m.user_id);
+      t.members = await memberIds(this.client, id);
       this.schedule();
     } catch {
       // Titles of direct conversations fall back to "Direct message"; nothing else depends on it.
@@ -282,12 +259,7 @@ export class ChatApp {
     const t = this.threads.get(id);
     if (!t) return;
     try {
-      const { receipts } = await this.client.http.request<{ receipts: { user_id: string; seq: number }[] }>(
-        'GET',
-        `/v1/conversations/${encodeURIComponent(id)}/receipts`,
-        {},
-      );
-      for (const r of receipts) {
+      for (const r of await readPositions(this.client, id)) {
         if (r.user_id !== this.me) t.receipts.set(r.user_id, Math.max(t.receipts.get(r.user_id) ?? 0, r.seq));
       }
       if (id === this.selected) this.schedule();
