@@ -8,6 +8,7 @@ import { HeraldClient, type WebSocketConstructor } from '../../src/client/index.
 import type { ConversationEvent } from '../../src/protocol/index.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { waitFor } from '../support/redis.ts';
+import { sdkClient } from '../support/sdk-client.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
 describe.each(backends())('SDK against a real node (%s)', (backend: Backend) => {
@@ -21,19 +22,7 @@ describe.each(backends())('SDK against a real node (%s)', (backend: Backend) => 
     await t?.close();
   });
 
-  async function client(tenant: string, user: string): Promise<HeraldClient> {
-    const pair = await t.mintUser(tenant, user);
-    const c = new HeraldClient({
-      url: t.url as string,
-      token: pair.access_token,
-      getToken: async () => (await t.mintUser(tenant, user)).access_token,
-      WebSocket,
-    });
-    clients.push(c);
-    c.connect();
-    await c.ready();
-    return c;
-  }
+  const client = (tenant: string, user: string) => sdkClient(t, tenant, user, { clients });
 
   it('delivers live, resumes after a disconnect with every event once, and reconciles sends', async () => {
     const { tenant_id } = await t.createTenant();

@@ -3,10 +3,10 @@
 // entry (unread) and marks the thread read; the main timeline keeps replies out and counts
 // them on the root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { HeraldClient } from '../../src/client/index.ts';
+import type { HeraldClient } from '../../src/client/index.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { waitFor } from '../support/redis.ts';
+import { sdkClient } from '../support/sdk-client.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
 describe.each(backends())('SDK threads (%s)', (backend: Backend) => {
@@ -20,20 +20,7 @@ describe.each(backends())('SDK threads (%s)', (backend: Backend) => {
     await t?.close();
   });
 
-  async function client(tenant: string, user: string): Promise<HeraldClient> {
-    const pair = await t.mintUser(tenant, user);
-    const c = new HeraldClient({
-      url: t.url as string,
-      token: pair.access_token,
-      getToken: async () => (await t.mintUser(tenant, user)).access_token,
-      WebSocket,
-      storage: false,
-    });
-    clients.push(c);
-    c.connect();
-    await c.ready();
-    return c;
-  }
+  const client = (tenant: string, user: string) => sdkClient(t, tenant, user, { storage: false, clients });
 
   it('loads, follows live replies, replies, and tracks and clears thread unread', async () => {
     const { tenant_id } = await t.createTenant();

@@ -3,13 +3,13 @@
 // second, from an `inbox_hint` the node derives from the one room topic it listens to.
 // Real store, real node (HTTP + gateway + relay), real SDK clients.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { TokenPair } from '../../src/auth/service.ts';
 import type { Bus } from '../../src/bus/port.ts';
-import { HeraldClient } from '../../src/client/index.ts';
+import type { HeraldClient } from '../../src/client/index.ts';
 import { inboxOf, outboxHead, outboxOf, roomTopic, userTopic } from '../domain/support.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { REDIS_URL, redisAvailable, testPrefix, waitFor } from '../support/redis.ts';
+import { sdkClient } from '../support/sdk-client.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
 /** Counts what is published on the bus, by topic. */
@@ -51,18 +51,7 @@ describe.each(backends())('large-channel inbox hints (%s)', (backend: Backend) =
     await t?.close();
   });
 
-  async function client(tenant: string, user: string): Promise<HeraldClient> {
-    const c = new HeraldClient({
-      url: t.url as string,
-      token: (await t.mintUser(tenant, user)).access_token,
-      getToken: async () => (await t.mintUser(tenant, user)).access_token,
-      WebSocket,
-    });
-    clients.push(c);
-    c.connect();
-    await c.ready();
-    return c;
-  }
+  const client = (tenant: string, user: string) => sdkClient(t, tenant, user, { clients });
 
   /** A channel of the 8 members (threshold 5: large), created by alice; carol has muted it. */
   async function largeChannel(): Promise<{ tenant: string; conv: string; pairs: Map<string, TokenPair> }> {
@@ -361,18 +350,8 @@ describe.runIf(backends().includes('postgres') && redisAvailable())(
     });
 
     /** A client on `node`, with a token that node signed (each node has its own test secret). */
-    async function client(node: TestHerald, tenant: string, user: string): Promise<HeraldClient> {
-      const c = new HeraldClient({
-        url: node.url as string,
-        token: (await node.mintUser(tenant, user)).access_token,
-        getToken: async () => (await node.mintUser(tenant, user)).access_token,
-        WebSocket,
-      });
-      clients.push(c);
-      c.connect();
-      await c.ready();
-      return c;
-    }
+    const client = (node: TestHerald, tenant: string, user: string) =>
+      sdkClient(node, tenant, user, { clients });
 
     it("each node listens once per channel and derives its members' hints; the bus carries O(1) per message", async () => {
       const { tenant_id: tenant } = await a.createTenant();

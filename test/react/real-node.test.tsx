@@ -5,12 +5,12 @@
 // optimistic send that is on screen exactly once through every render and
 // stored once, unread counts and the read marker, typing and presence — as
 // the server sees them.
-import { HeraldClient } from '@herald/client';
+import type { HeraldClient } from '@herald/client';
 import { HeraldProvider, useConversation, useInbox, usePresence, useTyping, useUnread } from '@herald/react';
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { sdkClient } from '../support/sdk-client.ts';
 
 const WAIT = { timeout: 15_000 };
 
@@ -33,21 +33,8 @@ describe('@herald/react against a real node', { timeout: 90_000 }, () => {
     await t?.close();
   });
 
-  async function client(user: string, opts: { connect?: boolean } = {}): Promise<HeraldClient> {
-    const c = new HeraldClient({
-      url: t.url as string,
-      token: (await t.mintUser(tenant, user)).access_token,
-      getToken: async () => (await t.mintUser(tenant, user)).access_token,
-      deviceId: `${user}-device`,
-      WebSocket,
-    });
-    clients.push(c);
-    if (opts.connect ?? true) {
-      c.connect();
-      await c.ready();
-    }
-    return c;
-  }
+  const client = (user: string, opts: { connect?: boolean } = {}) =>
+    sdkClient(t, tenant, user, { deviceId: `${user}-device`, clients, ...opts });
 
   it('chats: live timeline, optimistic send once, unread and read, typing, presence', async () => {
     const bob = await client('bob');
