@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../../src/store/migrate.ts';
 import { openPglite } from '../../src/store/pglite.ts';
+import { intFlag, parseSeedArgs, seedRange } from '../support/seed-args.ts';
 import { runSeed, type SimResult } from './simulation.ts';
 
 interface Args {
@@ -18,28 +19,17 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const args: Args = { from: 1, count: 100, trace: false, workers: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const num = () => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer`);
-      return v;
-    };
-    if (a === '--seeds') args.count = num();
-    else if (a === '--from') args.from = num();
-    else if (a === '--seed') {
-      args.from = num();
-      args.count = 1;
-    } else if (a === '--ops') args.ops = num();
-    else if (a === '--workers') args.workers = Math.max(1, num());
-    else if (a === '--trace') args.trace = true;
-    else if (a === '--help' || a === '-h') {
-      console.log('npm run sim -- [--seeds N] [--from N] [--seed N] [--ops N] [--workers N] [--trace]');
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
+  const { values } = parseSeedArgs(argv, { ops: { type: 'string' }, workers: { type: 'string' } });
+  if (values.help) {
+    console.log('npm run sim -- [--seeds N] [--from N] [--seed N] [--ops N] [--workers N] [--trace]');
+    process.exit(0);
   }
-  return args;
+  return {
+    ...seedRange(values, 100),
+    trace: values.trace,
+    ops: intFlag(values, 'ops'),
+    workers: Math.max(1, intFlag(values, 'workers') ?? 1),
+  };
 }
 
 export function rerun(seed: number): string {

@@ -7,6 +7,7 @@
 //   node --import tsx test/client/chaos/cli.ts --seed 3 --faults '{"blackhole":0.5}'  # one fault, harder
 // (`npm run chaos -- --seeds 50` is the same.) Failing seeds are printed with
 // what differed and the command that reruns them; the exit code is 1 if any failed.
+import { intFlag, parseSeedArgs, seedRange } from '../../support/seed-args.ts';
 import { type ChaosResult, failureReport, rerunCommand, runChaos } from './run.ts';
 
 interface Args {
@@ -19,31 +20,24 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const args: Args = { from: 1, count: 10, trace: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const num = () => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer`);
-      return v;
-    };
-    if (a === '--seeds') args.count = num();
-    else if (a === '--from') args.from = num();
-    else if (a === '--seed') {
-      args.from = num();
-      args.count = 1;
-    } else if (a === '--duration') args.durationMs = num();
-    else if (a === '--settle') args.settleMs = num();
-    else if (a === '--faults') args.faults = JSON.parse(argv[++i]);
-    else if (a === '--trace') args.trace = true;
-    else if (a === '--help' || a === '-h') {
-      console.log(
-        'node --import tsx test/client/chaos/cli.ts [--seeds N] [--from N] [--seed N] [--duration MS] [--settle MS] [--faults JSON] [--trace]',
-      );
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
+  const { values } = parseSeedArgs(argv, {
+    duration: { type: 'string' },
+    settle: { type: 'string' },
+    faults: { type: 'string' },
+  });
+  if (values.help) {
+    console.log(
+      'node --import tsx test/client/chaos/cli.ts [--seeds N] [--from N] [--seed N] [--duration MS] [--settle MS] [--faults JSON] [--trace]',
+    );
+    process.exit(0);
   }
-  return args;
+  return {
+    ...seedRange(values, 10),
+    durationMs: intFlag(values, 'duration'),
+    settleMs: intFlag(values, 'settle'),
+    faults: values.faults === undefined ? undefined : JSON.parse(values.faults),
+    trace: values.trace,
+  };
 }
 
 async function main(): Promise<void> {
