@@ -13,6 +13,7 @@ import { type NodeProcess, startNode } from '../test/support/cluster.ts';
 import { REDIS_URL, testPrefix } from '../test/support/redis.ts';
 import { createTestDatabase } from '../test/support/stores.ts';
 import { pct, r1 } from './support/stats.ts';
+import { call } from './support/systems.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,23 +25,6 @@ const messages = arg('messages', 60);
 const nodes = arg('nodes', 1);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function call<T>(
-  base: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: unknown,
-): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
 
 async function main() {
   const db = await createTestDatabase();

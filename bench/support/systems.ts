@@ -79,7 +79,7 @@ async function post(url: string, headers: Record<string, string>, body: unknown)
   });
 }
 
-async function call<T>(
+export async function call<T>(
   base: string,
   method: string,
   path: string,
