@@ -8,7 +8,7 @@ import { createConversation } from '../src/domain/conversations.ts';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import type { Db } from '../src/store/db.ts';
-import { pgProjection, pgReads } from '../src/store/pg/index.ts';
+import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 
 export interface ComposeResult {
@@ -80,6 +80,7 @@ export async function benchCompose(
     db,
     reads: pgReads,
     projection: pgProjection,
+    writes: pgWrites,
     limits: defaultLimits,
     viewing: nobodyViewing,
   };

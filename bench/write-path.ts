@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { pgProjection, pgReads } from '../src/store/pg/index.ts';
+import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
 import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 import { createTestDatabase } from '../test/support/stores.ts';
@@ -59,6 +59,7 @@ try {
     db,
     reads: pgReads,
     projection: pgProjection,
+    writes: pgWrites,
     limits: defaultLimits,
     viewing: nobodyViewing,
   };

@@ -3,7 +3,7 @@
 // handler a compile error. Adding a kind: one file in kinds/, one line here.
 import { type ConversationKind, HeraldError } from '../protocol/index.ts';
 import type { ComposeContext, Composed, MessageInput, SendRequest } from './compose.ts';
-import { specOf, validateInput } from './compose.ts';
+import { composeContext, specOf, validateInput } from './compose.ts';
 import { contentKindOf } from './content-kinds.ts';
 import type { DomainDeps } from './context.ts';
 import { announcementKind } from './kinds/announcement.ts';
@@ -105,9 +105,7 @@ export async function execute<C extends Command>(
   if (isUserSend(cmd)) return (await sendBatched(deps, tenant, cmd, traceId)) as ResultOf<C>;
   // The mapped type guarantees handlers[K] takes Extract<Command, {kind: K}>; TS cannot correlate it.
   const handler = handlers[cmd.kind] as unknown as (ctx: ComposeContext, cmd: C) => Promise<ResultOf<C>>;
-  return deps.db.transaction((tx) =>
-    handler({ tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId }, cmd),
-  );
+  return deps.db.transaction((tx) => handler(composeContext(deps, tx, tenant, traceId), cmd));
 }
 
 async function sendBatched(

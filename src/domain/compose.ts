@@ -20,9 +20,9 @@ import {
 import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import { inputRules, MessageInputSchema } from '../protocol/schema.ts';
 import { contentKindOf, contentOf } from './content-kinds.ts';
-import type { ComposeContext, ConversationRow, MessageInput } from './context.ts';
+import type { ComposeContext, ConversationRow, DomainDeps, MessageInput } from './context.ts';
 import type { Limits } from './limits.ts';
-import type { Row, Sql } from './ports.ts';
+import type { Sql } from './ports.ts';
 
 export type { ComposeContext, ConversationRow, MessageInput } from './context.ts';
 
@@ -84,17 +84,19 @@ export async function lockConversation(
   id: string,
   actor: Actor,
 ): Promise<ConversationRow> {
-  const userId = actor.type === 'user' ? actor.user_id : null;
-  const { rows } = await ctx.tx.query<ConversationRow & Row>(
-    `SELECT c.id, c.kind, c.title, c.audience, c.last_seq, c.member_count, m.role
-       FROM conversations c
-       LEFT JOIN members m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.user_id = $3
-      WHERE c.tenant_id = $1 AND c.id = $2
-      FOR UPDATE OF c`,
-    [ctx.tenant, id, userId],
-  );
-  if (!rows[0]) throw new HeraldError('CONVERSATION_NOT_FOUND');
-  return rows[0];
+  const row = await ctx.writes.log.lock(ctx.tenant, id, actor.type === 'user' ? actor.user_id : null);
+  if (!row) throw new HeraldError('CONVERSATION_NOT_FOUND');
+  return row;
+}
+
+/** A handler's context: the deps' limits and viewing hint, the store's write ports bound to `tx`. */
+export function composeContext(
+  deps: Pick<DomainDeps, 'writes' | 'limits' | 'viewing'>,
+  tx: Sql,
+  tenant: string,
+  traceId?: string,
+): ComposeContext {
+  return { tx, writes: deps.writes(tx), tenant, limits: deps.limits, viewing: deps.viewing, traceId };
 }
 
 /**

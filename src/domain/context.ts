@@ -2,12 +2,12 @@
 // carries, a conversation row as the write path reads it. Types only, below everything else
 // in src/domain, so kind descriptors and the write path can share them without importing
 // each other.
-import type { ConversationKind, MemberRole } from '../protocol/index.ts';
 import type { MessageInputFields } from '../protocol/schema.ts';
 import type { ProjectionStore } from './inbox-projection.ts';
 import type { Limits } from './limits.ts';
 import type { Sql, Transactor, ViewingRegistry } from './ports.ts';
 import type { ReadStore } from './read-ports.ts';
+import type { WriteStore, Writes } from './write-ports.ts';
 
 /** What the use cases run the domain with. */
 export interface DomainDeps {
@@ -16,6 +16,8 @@ export interface DomainDeps {
   reads: ReadStore;
   /** The store's recipient-state writes (src/store/pg), bound the same way: `projection(tx)`. */
   projection: ProjectionStore;
+  /** The store's other writes (the message log, membership, kinds), bound the same way. */
+  writes: WriteStore;
   limits: Limits;
   viewing: ViewingRegistry;
 }
@@ -23,6 +25,8 @@ export interface DomainDeps {
 /** What a handler needs besides its command. */
 export interface ComposeContext {
   tx: Sql;
+  /** The store's write ports bound to `tx`. */
+  writes: Writes;
   tenant: string;
   limits: Limits;
   viewing: ViewingRegistry;
@@ -35,13 +39,4 @@ export interface ComposeContext {
  */
 export type MessageInput = MessageInputFields & { data?: Record<string, unknown> | null };
 
-export interface ConversationRow {
-  id: string;
-  kind: ConversationKind;
-  title: string | null;
-  audience: 'members' | 'tenant';
-  last_seq: number;
-  member_count: number;
-  /** The actor's role, when the actor is a member. */
-  role: MemberRole | null;
-}
+export type { ConversationRow } from './message-log.ts';

@@ -6,7 +6,7 @@ import { recordAudit } from '../audit/record.ts';
 import { type Actor, type ConversationKind, HeraldError, type MemberRole } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
 import { handlers } from './commands.ts';
-import { type ComposeContext, lockConversation } from './compose.ts';
+import { type ComposeContext, composeContext, lockConversation } from './compose.ts';
 import { getOrCreateDirect } from './kinds/direct.ts';
 import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from './rows.ts';
 
@@ -19,13 +19,7 @@ export interface CreateConversation {
 }
 
 function ctxOf(deps: DomainDeps, tenant: string, traceId?: string) {
-  return (tx: ComposeContext['tx']): ComposeContext => ({
-    tx,
-    tenant,
-    limits: deps.limits,
-    viewing: deps.viewing,
-    traceId,
-  });
+  return (tx: ComposeContext['tx']): ComposeContext => composeContext(deps, tx, tenant, traceId);
 }
 
 export async function createConversation(

@@ -5,6 +5,7 @@ import type { DomainDeps } from './commands.ts';
 import {
   type ComposeContext,
   type ConversationRow,
+  composeContext,
   lockConversation,
   recordEvent,
   validateInput,
@@ -122,7 +123,7 @@ export async function editMessage(
 ): Promise<Message> {
   validateInput({ body }, deps.limits);
   return deps.db.transaction(async (tx) => {
-    const ctx: ComposeContext = { tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId };
+    const ctx = composeContext(deps, tx, tenant, traceId);
     const { conv, message } = await loadForChange(ctx, conversation, messageId, {
       type: 'user',
       user_id: user,
@@ -160,7 +161,7 @@ export async function deleteMessage(
   traceId?: string,
 ): Promise<Message> {
   return deps.db.transaction(async (tx) => {
-    const ctx: ComposeContext = { tx, tenant, limits: deps.limits, viewing: deps.viewing, traceId };
+    const ctx = composeContext(deps, tx, tenant, traceId);
     const { conv, message } = await loadForChange(ctx, conversation, messageId, {
       type: 'user',
       user_id: user,

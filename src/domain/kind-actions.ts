@@ -9,7 +9,7 @@ import { HeraldError, type Message } from '../protocol/index.ts';
 import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import type { KindEvent } from '../protocol/kinds/index.ts';
 import type { DomainDeps } from './commands.ts';
-import { type ComposeContext, lockConversation, recordEvent } from './compose.ts';
+import { composeContext, lockConversation, recordEvent } from './compose.ts';
 import { serverKinds } from './kinds/index.ts';
 import type { AnyServerKind } from './kinds/server-kind.ts';
 import type { Sql } from './ports.ts';
@@ -54,13 +54,7 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
   if (issues) throw new HeraldError('VALIDATION_FAILED', `${issuesMessage(issues)}.`);
   const field = kind.wire.summary.field;
   return deps.db.transaction(async (tx) => {
-    const ctx: ComposeContext = {
-      tx,
-      tenant: r.tenant,
-      limits: deps.limits,
-      viewing: deps.viewing,
-      traceId: r.traceId,
-    };
+    const ctx = composeContext(deps, tx, r.tenant, r.traceId);
     const conv = await lockConversation(ctx, r.conversation, { type: 'user', user_id: r.user });
     if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
     const { rows } = await tx.query(

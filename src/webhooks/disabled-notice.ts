@@ -6,6 +6,7 @@ import { recordAudit } from '../audit/record.ts';
 import { handleSystemNotice } from '../domain/kinds/system-notice.ts';
 import { defaultLimits } from '../domain/limits.ts';
 import { nobodyViewing, type Sql } from '../domain/ports.ts';
+import { pgWrites } from '../store/pg/index.ts';
 
 export interface DisabledEndpoint {
   tenant_id: string;
@@ -25,6 +26,7 @@ export async function noticeDisabled(tx: Sql, e: DisabledEndpoint): Promise<stri
     const sent = await handleSystemNotice(
       {
         tx,
+        writes: pgWrites(tx),
         tenant: e.tenant_id,
         // Every admin is told, however many there are.
         limits: {

@@ -8,6 +8,7 @@
 // write never waits for another transaction there.
 import { describe, expect, it } from 'vitest';
 import { execute } from '../../src/domain/commands.ts';
+import { composeContext } from '../../src/domain/compose.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
 import { handleGroupMessage } from '../../src/domain/kinds/group.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
@@ -32,10 +33,12 @@ function heldSend(db: Db, tenant: string, conversation: string) {
   });
   const deps = depsOf(db);
   const done = db.transaction(async (tx) => {
-    await handleGroupMessage(
-      { tx, tenant, limits: deps.limits, viewing: deps.viewing },
-      { kind: 'GroupMessage', sender: 'alice', conversation, input: { body: 'racing' } },
-    );
+    await handleGroupMessage(composeContext(deps, tx, tenant), {
+      kind: 'GroupMessage',
+      sender: 'alice',
+      conversation,
+      input: { body: 'racing' },
+    });
     sent();
     await gate;
   });

@@ -6,7 +6,7 @@ import { defaultLimits, type Limits } from '../../src/domain/limits.ts';
 import { nobodyViewing, type ViewingRegistry } from '../../src/domain/ports.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
 import type { Db } from '../../src/store/db.ts';
-import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
 import { type Backend, openTestStore, type TestStore } from '../support/stores.ts';
 
 /** Opens the backend's store in beforeAll and closes it in afterAll; call inside describe. */
@@ -38,6 +38,7 @@ export function depsOf(
     db,
     reads: pgReads,
     projection: pgProjection,
+    writes: pgWrites,
     limits: { ...defaultLimits, ...opts.limits },
     viewing: opts.viewing ?? nobodyViewing,
   };

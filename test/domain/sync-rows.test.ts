@@ -9,7 +9,7 @@ import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
 import { userTopicSql } from '../../src/domain/rows.ts';
 import { topics } from '../../src/protocol/index.ts';
-import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 
@@ -38,6 +38,7 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
       db: store.db,
       reads: pgReads,
       projection: pgProjection,
+      writes: pgWrites,
       limits: defaultLimits,
       viewing: nobodyViewing,
     };
@@ -71,6 +72,7 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
       db: store.db,
       reads: pgReads,
       projection: pgProjection,
+      writes: pgWrites,
       limits: defaultLimits,
       viewing: nobodyViewing,
     };

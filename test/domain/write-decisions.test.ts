@@ -64,6 +64,9 @@ function depsWith(p: InboxProjection): DomainDeps {
       throw new Error('not read here');
     },
     projection: () => p,
+    writes: () => {
+      throw new Error('not written here');
+    },
     limits: { ...defaultLimits, receiptDetailMax: 4 },
     viewing: nobodyViewing,
   };

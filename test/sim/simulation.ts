@@ -36,7 +36,7 @@ import { HeraldError } from '../../src/protocol/index.ts';
 import { memoryViewing } from '../../src/registry/memory-viewing.ts';
 import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
 import type { Db } from '../../src/store/db.ts';
-import { pgProjection, pgReads } from '../../src/store/pg/index.ts';
+import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
 import { checkInvariants } from './checks.ts';
 import { Clock } from './clock.ts';
 import { Conn, type NetHost, SimSocket, TENANT, TOKEN_PREFIX } from './network.ts';
@@ -187,7 +187,14 @@ export class World implements StoreGate, NetHost {
   }
 
   deps(node: SimNode): DomainDeps {
-    return { db: node.db, reads: pgReads, projection: pgProjection, limits: LIMITS, viewing: this.viewing };
+    return {
+      db: node.db,
+      reads: pgReads,
+      projection: pgProjection,
+      writes: pgWrites,
+      limits: LIMITS,
+      viewing: this.viewing,
+    };
   }
 
   // ---- nodes -----------------------------------------------------------------------------
@@ -196,7 +203,14 @@ export class World implements StoreGate, NetHost {
     const db = new SimDb(this.base, this, name);
     const bus = new SimBusConn(this.broker, name);
     const core = new GatewayCore({
-      deps: { db, reads: pgReads, projection: pgProjection, limits: LIMITS, viewing: this.viewing },
+      deps: {
+        db,
+        reads: pgReads,
+        projection: pgProjection,
+        writes: pgWrites,
+        limits: LIMITS,
+        viewing: this.viewing,
+      },
       bus,
       sendLimiter: { async take() {} },
       tokens: {
@@ -737,6 +751,7 @@ export class World implements StoreGate, NetHost {
       db: this.base,
       reads: pgReads,
       projection: pgProjection,
+      writes: pgWrites,
       limits: LIMITS,
       viewing: this.viewing,
     };

@@ -1,15 +1,20 @@
 // The store for PostgreSQL and PGlite (one SQL for both), over a connection or a transaction:
 // the domain's read ports (src/domain/read-ports.ts) and its recipient-state writes
-// (src/domain/inbox-projection.ts). The host and the tests inject them as `DomainDeps.reads`
-// and `DomainDeps.projection`; the domain and the use cases never import them.
+// (src/domain/inbox-projection.ts) and the rest of its writes (src/domain/write-ports.ts). The
+// host and the tests inject them as `DomainDeps.reads`, `DomainDeps.projection` and
+// `DomainDeps.writes`; the domain and the use cases never import them.
 
 import type { ProjectionStore } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type { ReadStore, Reads } from '../../domain/read-ports.ts';
+import type { WriteStore, Writes } from '../../domain/write-ports.ts';
+import { PgConversationStore } from './conversation-store.ts';
 import { PgConversationReader } from './conversations.ts';
 import { PgDeliveryReader } from './delivery.ts';
 import { PgInboxProjection } from './inbox-projection.ts';
+import { PgKindStore } from './kind-store.ts';
 import { PgLiveReader } from './live.ts';
+import { PgMessageLog } from './message-log.ts';
 import { PgRecipientStateReader } from './recipient-state.ts';
 import { PgThreadReader } from './threads.ts';
 
@@ -22,3 +27,12 @@ export const pgReads: ReadStore = (sql: Sql): Reads => ({
 });
 
 export const pgProjection: ProjectionStore = (sql: Sql) => new PgInboxProjection(sql);
+
+export const pgWrites: WriteStore = (sql: Sql): Writes => ({
+  log: new PgMessageLog(sql),
+  conversations: new PgConversationStore(sql),
+  kinds: new PgKindStore(sql),
+});
+
+/** Every port of the store, for a DomainDeps: `{ db, ...pgStore, limits, viewing }`. */
+export const pgStore = { reads: pgReads, projection: pgProjection, writes: pgWrites } as const;
