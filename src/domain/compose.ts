@@ -15,7 +15,6 @@ import {
   type Message,
   type MessageKind,
   type MessagePreview,
-  topics,
 } from '../protocol/index.ts';
 import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import { inputRules, MessageInputSchema } from '../protocol/schema.ts';
@@ -100,8 +99,8 @@ export function composeContext(
 }
 
 /**
- * Inserts the event row, updates the conversation's preview and writes the room's outbox row
- * — one statement. `preview` undefined leaves it as is. Edits and deletes use it; a new
+ * Appends an event and sends it to the room (MessageLog.appendEvent). `preview` undefined
+ * leaves the conversation's preview as is. Edits, deletes and kind actions use it; a new
  * message's event is written by `herald_send`.
  */
 export async function recordEvent(
@@ -112,29 +111,15 @@ export async function recordEvent(
   event: ConversationEvent,
   preview?: MessagePreview,
 ): Promise<void> {
-  const frame = { type: 'event', conversation, seq, event };
-  await ctx.tx.query(
-    `WITH ev AS (
-       INSERT INTO events (tenant_id, conversation_id, seq, type, message_id, payload)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb)),
-     conv AS (
-       UPDATE conversations SET last_message = COALESCE($7::jsonb, last_message),
-              last_message_at = CASE WHEN $7::jsonb IS NULL THEN last_message_at ELSE now() END
-        WHERE tenant_id = $1 AND id = $2)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id) VALUES ($1, $8, $9::jsonb, $10)`,
-    [
-      ctx.tenant,
-      conversation,
-      seq,
-      event.type,
-      messageId,
-      JSON.stringify(event),
-      preview ? JSON.stringify(preview) : null,
-      topics.conversation(ctx.tenant, conversation),
-      JSON.stringify(frame),
-      ctx.traceId ?? null,
-    ],
-  );
+  await ctx.writes.log.appendEvent({
+    tenant: ctx.tenant,
+    conversation,
+    seq,
+    messageId,
+    event,
+    preview,
+    traceId: ctx.traceId,
+  });
 }
 
 /** What a command sends, as its kind module declares it. */

@@ -27,11 +27,7 @@ async function loadForChange(ctx: ComposeContext, conversation: string, messageI
 }
 
 async function nextSeq(ctx: ComposeContext, conversation: string): Promise<number> {
-  const { rows } = await ctx.tx.query<{ last_seq: number }>(
-    'UPDATE conversations SET last_seq = last_seq + 1 WHERE tenant_id = $1 AND id = $2 RETURNING last_seq',
-    [ctx.tenant, conversation],
-  );
-  return rows[0].last_seq;
+  return ctx.writes.log.nextSeq(ctx.tenant, conversation);
 }
 
 /** Preview follows the latest message: refresh it only when the changed message is that one. */

@@ -70,11 +70,7 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
     const type = await act({ ctx, user: r.user, conversation: conv, message, args: r.args });
     let seq: number | null = null;
     if (type) {
-      const next = await tx.query<{ last_seq: number }>(
-        'UPDATE conversations SET last_seq = last_seq + 1 WHERE tenant_id = $1 AND id = $2 RETURNING last_seq',
-        [r.tenant, r.conversation],
-      );
-      seq = Number(next.rows[0].last_seq);
+      seq = Number(await ctx.writes.log.nextSeq(r.tenant, r.conversation));
       const shared = (await kind.summaries(tx, r.tenant, [message.id], null)).get(message.id) ?? kind.none;
       const event = {
         type,
