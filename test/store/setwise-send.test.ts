@@ -16,6 +16,8 @@ import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends } from '../support/stores.ts';
 
 type Json = unknown;
+// biome-ignore lint/suspicious/noExplicitAny: rows are inspected loosely.
+type Loose = { [k: string]: any };
 
 class Rollback extends Error {
   constructor(readonly value: unknown) {
@@ -174,13 +176,12 @@ describe.each(backends())('set-wise herald_send (%s)', (backend: Backend) => {
         // A send's inbox entries draw their versions in the order of its recipient list, which
         // is the planner's: what a client relies on is each user's versions in order.
         const userOf = (topic: string) => topic.slice(topic.lastIndexOf(':u:') + 3);
-        // biome-ignore lint/suspicious/noExplicitAny: rows are inspected loosely.
-        const versioned: [string, any][] = [
-          ...(rows.inbox_entries as any[]).map((r): [string, any] => [r.user_id, r]),
-          ...(rows.thread_entries as any[]).map((r): [string, any] => [r.user_id, r]),
-          ...(rows.outbox as any[])
+        const versioned: [string, Loose][] = [
+          ...(rows.inbox_entries as Loose[]).map((r): [string, Loose] => [r.user_id, r]),
+          ...(rows.thread_entries as Loose[]).map((r): [string, Loose] => [r.user_id, r]),
+          ...(rows.outbox as Loose[])
             .filter((r) => r.payload.entry?.version !== undefined)
-            .map((r): [string, any] => [userOf(r.topic), r.payload.entry]),
+            .map((r): [string, Loose] => [userOf(r.topic), r.payload.entry]),
         ];
         const drawn = new Map<string, string[]>();
         for (const [u, r] of versioned)
