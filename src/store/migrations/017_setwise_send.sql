@@ -1,12 +1,11 @@
 -- 017: herald_send writes a batch set-wise: one statement per table for a run of sends
 -- instead of ~10 statements per send. Must run on PostgreSQL 15 and on PGlite (PostgreSQL 18).
 --
--- Why: once plans were cached (migration 008), PostgreSQL's CPU per send was executor
--- start-up of each statement (14–18 %), statement-level trigger and index overhead and jsonb
--- building, all paid per send by herald_send_one; a batch of 16 cost 16 times one
--- (docs/benchmarks.md, "Write path, session 2"). Here a run of sends is checked by one
--- statement, its messages written by one INSERT and the rest (heads and previews, events,
--- inbox entries, outbox rows) by one more, whatever the run's length.
+-- Why: once plans were cached (migration 008), a large share of PostgreSQL's CPU per send was
+-- executor start-up of each of herald_send_one's statements (14–18 %), paid per send however
+-- large the batch (docs/benchmarks.md, "Write path, session 2"). Here a run of sends is
+-- checked by one statement, its messages written by one INSERT and the rest (heads and
+-- previews, events, inbox entries, outbox rows) by one more, whatever the run's length.
 --
 -- Same outcomes and rows as herald_send_one, send by send, in input order. The batch is cut
 -- into runs ("segments") of consecutive sends that cannot see each other's writes:
@@ -44,7 +43,14 @@ CREATE TYPE herald_send_item AS (
 );
 
 -- A run of sends (see above), checked and written set-wise; the outcomes in order.
-CREATE FUNCTION herald_send_set(p_sends jsonb) RETURNS jsonb[] LANGUAGE plpgsql AS $$
+--
+-- Its statements run on generic plans (herald_send's setting), where a set-returning
+-- function or an array counts as 10–100 rows: a hash join over a full scan of conversations
+-- or members would look as cheap as looking each send's rows up by key, and grow with the
+-- tables. Every join here is by primary or unique key, so only nested loops over index scans
+-- are left to the planner.
+CREATE FUNCTION herald_send_set(p_sends jsonb) RETURNS jsonb[] LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE
   v_res jsonb[];
   v_items herald_send_item[];
@@ -70,7 +76,8 @@ BEGIN
       FROM x JOIN conversations cv ON cv.tenant_id = x.tenant AND cv.id = x.conversation
      ORDER BY x.o
        FOR UPDATE OF cv),
-  c AS (
+  -- Materialized: each lookup runs once per send however often d reads its result.
+  c AS MATERIALIZED (
     SELECT x.*, lk.id AS found, lk.kind AS conv_kind, lk.last_seq, lk.member_count > x.large AS is_large,
            (SELECT mb.role FROM members mb
              WHERE mb.tenant_id = x.tenant AND mb.conversation_id = x.conversation AND mb.user_id = x.sender) AS role,
@@ -250,6 +257,11 @@ DECLARE
   j integer;
   r jsonb;
 BEGIN
+  -- One send (an idle node's batch): no run to find, and no statement spent looking.
+  IF n = 1 THEN
+    RETURN NEXT herald_send_one(p_sends->0);
+    RETURN;
+  END IF;
   SELECT array_agg(jsonb_build_array(s->'tenant', s->'conversation')::text ORDER BY o),
          array_agg(CASE WHEN s->>'client_id' IS NOT NULL
                         THEN jsonb_build_array(s->'tenant', s->'sender', s->'client_id')::text END ORDER BY o),
@@ -268,6 +280,12 @@ BEGIN
           AND (v_keys[j + 1] IS NULL OR NOT v_keys[j + 1] = ANY(v_keys[i:j])) LOOP
       j := j + 1;
     END LOOP;
+    -- A run of one costs fewer statements the row-at-a-time way.
+    IF j = i THEN
+      RETURN NEXT herald_send_one(p_sends->(i - 1));
+      i := i + 1;
+      CONTINUE;
+    END IF;
     FOREACH r IN ARRAY herald_send_set(
         CASE WHEN i = 1 AND j = n THEN p_sends
              ELSE jsonb_path_query_array(p_sends, format('$[%s to %s]', i - 1, j - 1)::jsonpath) END) LOOP
