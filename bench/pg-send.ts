@@ -55,7 +55,14 @@ async function side(name: string, dir: string): Promise<Side> {
   const db = await openPostgres(tdb.url, { max: 4 });
   const { migrate } = await import(`${dir}/src/store/migrate.ts`);
   await migrate(db);
-  const deps = { db, reads: pgReads, projection: pgProjection, writes: pgWrites, limits: defaultLimits, viewing: nobodyViewing };
+  const deps = {
+    db,
+    reads: pgReads,
+    projection: pgProjection,
+    writes: pgWrites,
+    limits: defaultLimits,
+    viewing: nobodyViewing,
+  };
   const users = Array.from({ length: 10 * clients * perClient }, (_, i) => `u${String(i).padStart(4, '0')}`);
   const tenant = await seedTenant(db, users);
   // One row per (shape, client, k): the conversation and its sender.
@@ -66,7 +73,12 @@ async function side(name: string, dir: string): Promise<Side> {
     for (let k = 0; k < perClient; k++) {
       const n = c * perClient + k;
       const a = users[2 * n];
-      const r = await execute(deps, tenant, { kind: 'DirectMessage', sender: a, to: users[2 * n + 1], input: { body: 'hi' } });
+      const r = await execute(deps, tenant, {
+        kind: 'DirectMessage',
+        sender: a,
+        to: users[2 * n + 1],
+        input: { body: 'hi' },
+      });
       const members = users.slice(10 * n, 10 * n + 10);
       const { id } = await createConversation(
         deps,
@@ -101,7 +113,11 @@ async function side(name: string, dir: string): Promise<Side> {
       FROM bench_convs, unnest('{${sizes.join(',')}}'::int[]) AS size
      WHERE k < size
      GROUP BY shape, client, size`);
-  return { name, url: tdb.url, db, drop: async () => (await db.close(), await tdb.drop()) };
+  const drop = async () => {
+    await db.close();
+    await tdb.drop();
+  };
+  return { name, url: tdb.url, db, drop };
 }
 
 async function pgbench(s: Side, shape: string, size: number, probe: boolean) {
@@ -130,7 +146,24 @@ async function pgbench(s: Side, shape: string, size: number, probe: boolean) {
   };
   const proc = spawn(
     'pgbench',
-    ['-n', '-M', 'prepared', '-c', String(clients), '-j', '1', '-T', String(seconds), '-D', `shape=${shape}`, '-D', `size=${size}`, '-f', script, s.url],
+    [
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(clients),
+      '-j',
+      '1',
+      '-T',
+      String(seconds),
+      '-D',
+      `shape=${shape}`,
+      '-D',
+      `size=${size}`,
+      '-f',
+      script,
+      s.url,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PGAPPNAME: 'pgbench' } },
   );
   let out = '';
@@ -170,8 +203,11 @@ try {
         const b = await pgbench(before, shape, size, args.probe);
         const a = await pgbench(after, shape, size, args.probe);
         ratios.push(b.usPerSend / a.usPerSend);
-        const f = (x: typeof a) => `${x.usPerSend.toFixed(0)} µs/send, ${x.perS.toFixed(0)} sends/s (load ${x.load.toFixed(1)})`;
-        console.log(`${shape} × ${size} round ${r + 1}: before ${f(b)} | after ${f(a)} | CPU ×${(b.usPerSend / a.usPerSend).toFixed(2)} less`);
+        const f = (x: typeof a) =>
+          `${x.usPerSend.toFixed(0)} µs/send, ${x.perS.toFixed(0)} sends/s (load ${x.load.toFixed(1)})`;
+        console.log(
+          `${shape} × ${size} round ${r + 1}: before ${f(b)} | after ${f(a)} | CPU ×${(b.usPerSend / a.usPerSend).toFixed(2)} less`,
+        );
       }
       const median = [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)];
       console.log(`${shape} × ${size}: median CPU per send before/after ×${median.toFixed(2)}`);
