@@ -45,12 +45,13 @@ CREATE TYPE herald_send_item AS (
 -- A run of sends (see above), checked and written set-wise; the outcomes in order.
 --
 -- Its statements run on generic plans (herald_send's setting), where a set-returning
--- function or an array counts as 10–100 rows: a hash join over a full scan of conversations
--- or members would look as cheap as looking each send's rows up by key, and grow with the
--- tables. Every join here is by primary or unique key, so only nested loops over index scans
--- are left to the planner.
+-- function or an array counts as 10–100 rows: on small tables a hash or merge join over a full
+-- scan of conversations or members would look as cheap as looking each send's rows up by key,
+-- and would grow with the tables. Every lookup here is by primary or unique key; with scans
+-- off the table, the planner takes index lookups for the tables and hashes only the run's own
+-- rows (the inbox entries written to their sends).
 CREATE FUNCTION herald_send_set(p_sends jsonb) RETURNS jsonb[] LANGUAGE plpgsql
-SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
+SET enable_mergejoin = off SET enable_seqscan = off AS $$
 DECLARE
   v_res jsonb[];
   v_items herald_send_item[];
