@@ -268,6 +268,59 @@ describe.each(backends())('set-wise herald_send (%s)', (backend: Backend) => {
     }
   });
 
+  // A send that waited on a concurrent first send of its client_id (another transaction,
+  // holding the conversation) checks against what it saw before the wait; its insert then
+  // meets the committed row: it replays it and takes no seq, and the rest of its run commits.
+  it.runIf(backend === 'postgres')(
+    'a send that waited on a concurrent first send of its client_id replays it',
+    async () => {
+      const w = await world();
+      const spec = (conversation: string, sender: string, input: SendRequest['input']) =>
+        specOf(
+          w.tenant,
+          { conversation, sender, kind: 'group', input },
+          { limits: defaultLimits, viewers: [] },
+        );
+      const send = async (tx: Sql, specs: SendSpec[]) =>
+        (
+          await tx.query<{ r: Loose }>('SELECT r FROM herald_send($1::jsonb) AS r', [JSON.stringify(specs)])
+        ).rows.map((x) => x.r);
+      let release = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let sent = () => {};
+      const first = new Promise<void>((r) => {
+        sent = r;
+      });
+      const t1 = s.db.transaction(async (tx) => {
+        const out = await send(tx, [spec(w.g1, 'u1', { body: 'once', client_id: 'race' })]);
+        sent();
+        await held;
+        return out;
+      });
+      await first;
+      const t2 = s.db.transaction((tx) =>
+        send(tx, [
+          spec(w.g1, 'u1', { body: 'once', client_id: 'race' }),
+          spec(w.g2, 'u4', { body: 'other' }),
+        ]),
+      );
+      await new Promise((r) => setTimeout(r, 300)); // t2 now waits on g1's row lock
+      release();
+      const [r1, r2] = await Promise.all([t1, t2]);
+      expect(r1[0].message.seq).toBe(4);
+      expect(r2[0]).toEqual({ replayed: true, message: r1[0].message });
+      expect(r2[1].message.seq).toBe(2);
+      const { rows } = await s.db.query<{ last_seq: number; n: number }>(
+        `SELECT c.last_seq, (SELECT count(*)::int FROM events e WHERE e.tenant_id = c.tenant_id AND e.conversation_id = c.id) AS n
+         FROM conversations c WHERE c.tenant_id = $1 AND c.id = $2`,
+        [w.tenant, w.g1],
+      );
+      expect(rows[0]).toEqual({ last_seq: 4, n: 4 });
+    },
+  );
+
   it('the same batch sorted as the batcher sorts it (by conversation) matches too', async () => {
     const w = await world();
     const specs = batch(w).sort((a, b) =>
