@@ -1,5 +1,5 @@
 -- 017: herald_send writes a batch set-wise: one statement per table for a run of sends
--- instead of ~10 statements per send. Must run on PostgreSQL 15 and on PGlite (PostgreSQL 18).
+-- instead of herald_send_one's statements once per send. Must run on PostgreSQL 15 and on PGlite (PostgreSQL 18).
 --
 -- Why: once plans were cached (migration 008), a large share of PostgreSQL's CPU per send was
 -- executor start-up of each of herald_send_one's statements (14–18 %), paid per send however
@@ -263,8 +263,8 @@ BEGIN
   SELECT array_agg(jsonb_build_array(s->'tenant', s->'conversation')::text ORDER BY o),
          array_agg(CASE WHEN s->>'client_id' IS NOT NULL
                         THEN jsonb_build_array(s->'tenant', s->'sender', s->'client_id')::text END ORDER BY o),
-         array_agg(s->>'sender' IS NOT NULL AND s->>'kind' IN ('direct', 'group', 'channel')
-                   AND s->>'thread_root' IS NULL ORDER BY o)
+         array_agg(COALESCE(s->>'sender' IS NOT NULL AND s->>'kind' IN ('direct', 'group', 'channel')
+                            AND s->>'thread_root' IS NULL, false) ORDER BY o)
     INTO v_convs, v_keys, v_set
     FROM jsonb_array_elements(p_sends) WITH ORDINALITY AS t(s, o);
   WHILE i <= n LOOP
