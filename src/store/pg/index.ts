@@ -15,6 +15,7 @@ import { PgInboxProjection } from './inbox-projection.ts';
 import { PgKindStore } from './kind-store.ts';
 import { PgLiveReader } from './live.ts';
 import { PgMessageLog } from './message-log.ts';
+import { PgNoticeStore } from './notice-store.ts';
 import { PgRecipientStateReader } from './recipient-state.ts';
 import { PgThreadReader } from './threads.ts';
 
@@ -32,6 +33,7 @@ export const pgWrites: WriteStore = (sql: Sql): Writes => ({
   log: new PgMessageLog(sql),
   conversations: new PgConversationStore(sql),
   kinds: new PgKindStore(sql),
+  notices: new PgNoticeStore(sql),
 });
 
 /** Every port of the store, for a DomainDeps: `{ db, ...pgStore, limits, viewing }`. */
