@@ -32,7 +32,7 @@ export interface GrowthWatcher {
   grown(conversation: string): void;
 }
 
-/** Which of a tenant's channels `ids` are large now (queries.ts largeChannelsAmong). */
+/** Which of a tenant's channels `ids` are large now (ConnectionReader.largeChannelsAmong). */
 export type LargeAmong = (tenant: string, ids: readonly string[]) => Promise<Set<string>>;
 
 interface Channel {

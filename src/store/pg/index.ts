@@ -8,6 +8,7 @@ import type { ProjectionStore } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type { ReadStore, Reads } from '../../domain/read-ports.ts';
 import type { WriteStore, Writes } from '../../domain/write-ports.ts';
+import { PgConnectionReader } from './connection.ts';
 import { PgConversationStore } from './conversation-store.ts';
 import { PgConversationReader } from './conversations.ts';
 import { PgDeliveryReader } from './delivery.ts';
@@ -25,6 +26,7 @@ export const pgReads: ReadStore = (sql: Sql): Reads => ({
   threads: new PgThreadReader(sql),
   delivery: new PgDeliveryReader(sql),
   live: new PgLiveReader(sql),
+  connection: new PgConnectionReader(sql),
 });
 
 export const pgProjection: ProjectionStore = (sql: Sql) => new PgInboxProjection(sql);
