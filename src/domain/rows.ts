@@ -1,6 +1,12 @@
 // Row → wire mapping, and the SQL expressions that build wire JSON inside
 // the database (so outbox payloads and read queries produce one shape).
-import type { Attachment, Message, MessageKind, MessagePreview } from '../protocol/index.ts';
+import {
+  type Attachment,
+  type Message,
+  type MessageKind,
+  type MessagePreview,
+  previewBody,
+} from '../protocol/index.ts';
 import type { Row } from './ports.ts';
 
 /** A timestamp column as ISO 8601 (drivers return Date or text); unparseable text is kept as is. */
@@ -44,7 +50,7 @@ export function toPreview(m: Message): MessagePreview {
     seq: m.seq,
     sender: m.sender,
     // Previews are short by design: the list never ships whole bodies.
-    body: m.deleted_at ? '' : m.body.slice(0, 140),
+    body: m.deleted_at ? '' : previewBody(m.body),
     kind: m.kind,
     created_at: m.created_at,
   };

@@ -148,3 +148,21 @@ export interface Receipt {
 
 /** Who performs a command: a user, or the system (tenant backend, Herald itself). */
 export type Actor = Sender;
+
+/** The most characters (code points, as PostgreSQL's `left()` counts) a preview's body keeps. */
+export const PREVIEW_CHARS = 140;
+
+/**
+ * A message body cut to a preview: by code points, like the send's SQL (`left(body, 140)`), so
+ * an edit's or a hint's preview equals the send's and never splits a surrogate pair.
+ */
+export function previewBody(body: string): string {
+  if (body.length <= PREVIEW_CHARS) return body;
+  let out = '';
+  let n = 0;
+  for (const ch of body) {
+    if (n++ === PREVIEW_CHARS) break;
+    out += ch;
+  }
+  return out;
+}
