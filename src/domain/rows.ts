@@ -117,11 +117,11 @@ export const TOMBSTONE_JSON = `jsonb_build_object(
     'conversation_id', t.conversation_id, 'kind', c.kind, 'title', NULL::text, 'last_seq', t.last_seq,
     'last_read_seq', t.last_seq, 'unread_count', 0, 'mention_count', 0,
     'archived', false, 'muted', false, 'pinned', false,
-    'last_activity_at', t.removed_at, 'last_message', NULL::jsonb, 'version', t.version, 'removed', true)`;
+    'last_activity_at', herald_ts(t.removed_at), 'last_message', NULL::jsonb, 'version', t.version, 'removed', true)`;
 
 /** SQL expression of the `notice` wire shape from notice alias `n` and entry alias `ne`. */
 export const NOTICE_JSON = `jsonb_build_object(
-  'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
+  'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', herald_ts(n.created_at),
   'read', ne.read, 'archived', ne.archived, 'dismissed', ne.dismissed, 'escalated', ne.escalated,
   'version', ne.version)`;
 

@@ -72,12 +72,25 @@ const leanContext = {
   ),
 };
 
+/** The one spelling of a timestamp on the wire (herald_ts, Date#toISOString): UTC, ms, `Z`. */
+const WIRE_TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** Every `*_at` string in `value` not spelt as WIRE_TS, by path. */
+function badTimestamps(value: unknown, path = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => badTimestamps(v, `${path}/${i}`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) =>
+    k.endsWith('_at') && typeof v === 'string' && !WIRE_TS.test(v)
+      ? [`${path}/${k}: timestamp ${v}`]
+      : badTimestamps(v, `${path}/${k}`),
+  );
+}
+
 /** What is wrong with `value` under `schema` ("" when nothing). */
 function problems(schema: TSchema, value: unknown, ctx: Record<string, TSchema> = context): string {
   const errors = Value.Errors(ctx as never, schema as never, value);
-  return errors
-    .slice(0, 5)
-    .map((e) => `${e.instancePath || '/'}: ${e.message}`)
+  return [...errors.slice(0, 5).map((e) => `${e.instancePath || '/'}: ${e.message}`), ...badTimestamps(value)]
+    .slice(0, 8)
     .join('; ');
 }
 
