@@ -10,7 +10,7 @@ import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import type { KindEvent } from '../protocol/kinds/index.ts';
 import type { DomainDeps } from './commands.ts';
 import { composeContext, lockConversation, recordEvent } from './compose.ts';
-import type { KindName, KindStore } from './kind-store.ts';
+import type { KindName } from './kind-store.ts';
 import { serverKinds } from './kinds/index.ts';
 import type { AnyServerKind } from './kinds/server-kind.ts';
 
@@ -89,15 +89,19 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
   });
 }
 
-/** Messages with every kind's summary as `viewer` sees it (history): one statement per kind. */
+/**
+ * Messages with every kind's summary as `viewer` sees it (history, over a connection): one
+ * statement per kind.
+ */
 export async function withSummaries(
-  store: KindStore,
+  deps: Pick<DomainDeps, 'db' | 'writes'>,
   tenant: string,
   viewer: string | null,
   messages: Message[],
 ): Promise<Message[]> {
   if (messages.length === 0) return messages;
   const live = messages.filter((m) => !m.deleted_at);
+  const store = deps.writes(deps.db).kinds;
   // A kind reads only the messages it applies to: a page without polls costs polls no statement.
   const found = await Promise.all(
     serverKinds.map((k) => {
