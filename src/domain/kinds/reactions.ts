@@ -11,8 +11,8 @@ export interface ReactionCountRow {
   message_id: string;
   emoji: string;
   count: number;
-  /** Whether the viewer is among them (false without a viewer). */
-  me: boolean;
+  /** Whether the viewer is among them (null without a viewer). */
+  me: boolean | null;
 }
 
 /** What reactions store: one row per (message, user, emoji). */
@@ -49,7 +49,9 @@ export const reactionsKind = serverKind<ReactionStore>()(reactionsWire, {
     for (const r of await store.counts(tenant, ids, viewer)) {
       const list = out.get(r.message_id) ?? [];
       list.push(
-        viewer === null ? { emoji: r.emoji, count: r.count } : { emoji: r.emoji, count: r.count, me: r.me },
+        viewer === null
+          ? { emoji: r.emoji, count: r.count }
+          : { emoji: r.emoji, count: r.count, me: r.me === true },
       );
       out.set(r.message_id, list);
     }

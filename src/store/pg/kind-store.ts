@@ -8,7 +8,7 @@ import type { Message } from '../../protocol/index.ts';
 import { pgKindStores } from './kinds/index.ts';
 
 export class PgKindStore implements KindStore {
-  constructor(readonly sql: Sql) {}
+  constructor(private readonly sql: Sql) {}
 
   async message(tenant: string, conversation: string, id: string): Promise<Message | null> {
     const { rows } = await this.sql.query(
