@@ -1,11 +1,12 @@
 // The message log for PostgreSQL and PGlite (the domain's MessageLog, src/domain/message-log.ts).
 //
-// The room's `event` frame has two builders, with one shape: a new message's is built inside
-// `herald_send_one` / `herald_send_reply` (migration 016), in the statement that writes the
-// message, so a send stays one round trip; every other event's here, in `appendEvent`, by the
-// same SQL expression (EVENT_FRAME) over the same value the log stores. One builder would need
-// both to call one SQL function, i.e. a new body for herald_send_one (see docs/architecture.md);
-// test/domain/event-frames.test.ts checks that both produce the protocol's frame.
+// The room's `event` frame has two builders with one shape. A new message's is built inside
+// herald_send_one / herald_send_reply (migration 016), in the statement that writes the
+// message, so that a batch of sends stays one round trip; every other event's (edits, deletes,
+// kind actions) in `appendEvent`, by the same SQL expression (`eventFrame`) over the value the
+// log stores, and a changed message by the send's herald_message_json. One builder would take
+// a SQL function both call, that is a new body for herald_send_one, which this module does not
+// own. test/domain/event-frames.test.ts holds both to the protocol's frame.
 import type { ConversationRow } from '../../domain/context.ts';
 import type {
   InboxChange,
