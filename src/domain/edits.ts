@@ -117,6 +117,11 @@ export async function deleteMessage(
     const deleted = await ctx.writes.log.erase(tenant, conversation, messageId);
     await ctx.writes.log.eraseCopies(tenant, conversation, deleted);
     const latest = await isLatest(ctx, conversation, messageId);
+    // A deleted reply no longer counts on its root; its event carries the root's new count,
+    // as a reply's own event does.
+    const thread = message.thread_root
+      ? await ctx.writes.log.uncountReply(tenant, message.thread_root)
+      : undefined;
     await recordEvent(
       ctx,
       conversation,
@@ -126,6 +131,7 @@ export async function deleteMessage(
         type: 'message.deleted',
         message_id: messageId,
         deleted_at: deleted.deleted_at as string,
+        ...(thread ? { thread } : {}),
       },
       latest ? toPreview(deleted) : undefined,
     );

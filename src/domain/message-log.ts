@@ -13,6 +13,7 @@ import type {
   Message,
   MessageKind,
   MessagePreview,
+  ThreadSummary,
 } from '../protocol/index.ts';
 
 /** A conversation as the write path reads it, under its lock. */
@@ -128,6 +129,11 @@ export interface MessageLog {
    * (replayed on catch-up) and the outbox frames that carry it or its preview.
    */
   eraseCopies(tenant: string, conversation: string, erased: Message): Promise<void>;
+  /**
+   * A reply of the thread `root` was deleted: the root counts one reply fewer (its
+   * `last_reply_at` stays: when the last reply came). The root's count after it.
+   */
+  uncountReply(tenant: string, root: string): Promise<ThreadSummary>;
   /** Rewrites the entries an edit or a delete changes, each with an `inbox` frame. One statement. */
   refreshInboxes(change: InboxChange): Promise<void>;
 }

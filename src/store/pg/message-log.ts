@@ -22,6 +22,7 @@ import {
   HeraldError,
   type Message,
   type MessagePreview,
+  type ThreadSummary,
   topics,
 } from '../../protocol/index.ts';
 
@@ -164,6 +165,17 @@ export class PgMessageLog implements MessageLog {
           AND (payload->'event'->'message'->>'id' = $3 OR payload->'entry'->'last_message'->>'message_id' = $3)`,
       [tenant, conversation, erased.id, JSON.stringify(erased), erased.seq, erased.created_at],
     );
+  }
+
+  async uncountReply(tenant: string, root: string): Promise<ThreadSummary> {
+    const { rows } = await this.sql.query<{ t: ThreadSummary }>(
+      `UPDATE messages SET reply_count = GREATEST(reply_count - 1, 0)
+        WHERE tenant_id = $1 AND id = $2
+       RETURNING jsonb_build_object('root_id', id, 'reply_count', reply_count,
+                                    'last_reply_at', herald_ts(last_reply_at)) AS t`,
+      [tenant, root],
+    );
+    return rows[0].t;
   }
 
   async refreshInboxes(c: InboxChange): Promise<void> {
