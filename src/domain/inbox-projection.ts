@@ -120,7 +120,8 @@ export interface InboxProjection {
   publishThread(tenant: string, user: string, entry: ThreadEntry, traceId?: string): Promise<void>;
   /**
    * A deleted reply (seq `replySeq`) leaves the unread of the thread's participants who had not
-   * read it, but `sender`'s; each gets their entry as a `thread` frame. One statement.
+   * read it, but `sender`'s. Every participant's entry changed (its root counts one reply fewer:
+   * MessageLog.uncountReply first), so each gets a new version and a `thread` frame. One statement.
    */
   forgetReply(
     tenant: string,

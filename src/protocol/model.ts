@@ -44,7 +44,7 @@ export interface Message extends KindSummaries {
   last_reply_at?: string;
 }
 
-/** The root's count after a reply, on the reply's `message.created` event. */
+/** The root's count after a reply (its `message.created` event) or a reply's delete (its `message.deleted`). */
 export interface ThreadSummary {
   root_id: string;
   reply_count: number;
@@ -69,7 +69,7 @@ export interface ThreadEntry {
 export type ConversationEvent =
   | { type: 'message.created'; message: Message; thread?: ThreadSummary }
   | { type: 'message.edited'; message: Message }
-  | { type: 'message.deleted'; message_id: string; deleted_at: string }
+  | { type: 'message.deleted'; message_id: string; deleted_at: string; thread?: ThreadSummary }
   /** An action of a kind on a message (a reaction, a vote), with the message's new summary. */
   | KindEvent;
 

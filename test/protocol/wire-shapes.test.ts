@@ -328,7 +328,7 @@ describe.each(backends())('wire shapes built by the store (%s)', (backend: Backe
     const inHistory = new Map(history.messages.map((x) => [x.id, x]));
     // The summaries the page must carry, so the check above saw them.
     expect(inHistory.get(first.message.id)).toMatchObject({
-      reply_count: 2,
+      reply_count: 1, // two replies, one deleted (r1): a deleted reply does not count
       reactions: [{ emoji: '🎉', count: 1 }],
     });
     expect(inHistory.get(poll.message.id)?.poll).toMatchObject({ closed: true, mine: 1, voters: 1 });

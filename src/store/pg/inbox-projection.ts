@@ -300,10 +300,11 @@ export class PgInboxProjection implements InboxProjection {
   ): Promise<void> {
     await this.sql.query(
       `WITH t AS (
-       UPDATE thread_entries t SET unread_count = GREATEST(t.unread_count - 1, 0),
+       UPDATE thread_entries t SET
+              unread_count = CASE WHEN t.last_read_seq < $3 AND t.user_id IS DISTINCT FROM $4
+                                  THEN GREATEST(t.unread_count - 1, 0) ELSE t.unread_count END,
               version = nextval('inbox_version')
-        WHERE t.tenant_id = $1 AND t.root_id = $2 AND t.last_read_seq < $3 AND t.unread_count > 0
-          AND t.user_id IS DISTINCT FROM $4
+        WHERE t.tenant_id = $1 AND t.root_id = $2
        RETURNING t.*)
      INSERT INTO outbox (tenant_id, topic, payload, trace_id)
      SELECT $1, 't:' || $1 || ':u:' || t.user_id, jsonb_build_object('type', 'thread', 'entry', ${ENTRY_JSON}), $5
