@@ -24,21 +24,6 @@ export interface DriftedEntry extends EntryKey {
   recounted: EntryCounts;
 }
 
-/**
- * The counter rule's SQL form, over inbox entry `e` and its conversation `c`: what each derived
- * column should hold, and whether the stored row differs. The check and the repair must each
- * be one statement (one snapshot; the repair's WHERE re-checked on a row a mark-read changed),
- * so the rule goes into them as SQL, written once by the domain (`counterRule`).
- */
-export interface CounterRule {
-  read: string;
-  unread: string;
-  mention: string;
-  readDrift: string;
-  unreadDrift: string;
-  mentionDrift: string;
-}
-
 export interface EntryPage {
   /** Entries looked at. */
   checked: number;
@@ -55,20 +40,21 @@ export interface EntryCounters {
   knownTenants(ids: readonly string[]): Promise<Set<string>>;
   /**
    * Up to `limit` of the tenant's inbox entries after `after` in key order, checked against
-   * `rule`. One statement: stored values and the log come from one snapshot.
+   * the counter rule (src/domain/reconcile.ts, "what is derived"; large channels above
+   * `largeThreshold` keep no unread counter). One statement: stored values and the log come
+   * from one snapshot.
    */
-  page(tenant: string, after: EntryKey, limit: number, rule: CounterRule): Promise<EntryPage>;
+  page(tenant: string, after: EntryKey, limit: number, largeThreshold: number): Promise<EntryPage>;
   /** Locks these conversations' rows (`FOR UPDATE`) in id order. */
   lockConversations(tenant: string, ids: readonly string[]): Promise<void>;
   /**
-   * Rewrites those of these entries that still differ from `rule` — the recounted values, a new
+   * Rewrites those of these entries that still differ from the rule — the recounted values, a new
    * version — and writes each an `inbox` frame (the entry as `largeChannelThreshold` renders
    * it); the number rewritten. One statement.
    */
   rewrite(
     tenant: string,
     entries: readonly EntryKey[],
-    rule: CounterRule,
     o: { largeChannelThreshold: number; traceId?: string },
   ): Promise<number>;
 }

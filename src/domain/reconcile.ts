@@ -3,22 +3,22 @@
 // `fix` repairs them in bulk, each with a new version and an `inbox` frame so connected clients
 // correct the badge. Work goes page by page (keyset over the entries' primary key), one short
 // transaction per page, so a big tenant never holds one huge transaction. This module decides
-// what is derived and compared (`counterRule`), what a page is and when and how a repair runs;
-// the statements are the store's (`ReconcileDeps.counters`, src/domain/reconcile-store.ts).
+// what a page is, what the report holds and when and how a repair runs; the statements are the
+// store's (`ReconcileDeps.counters`, src/domain/reconcile-store.ts), and so is the counter rule's
+// SQL form (src/store/pg/reconcile.ts), which implements the list below.
 //
-// What is derived, and so checked (src/store/migrations, read-marker.ts, rows.ts):
+// What is derived, and so checked (src/store/migrations, src/store/pg/sql.ts):
 // - `last_read_seq` never exceeds the conversation head (mark-read and fan-out cannot move it
 //   past `last_seq`; a marker beyond it would hide every later message). Clamped to the head.
-// - `unread_count`, `mention_count`: recountSql from the read marker, capped like every recount
+// - `unread_count`, `mention_count`: recountSql (src/store/pg/sql.ts) from the read marker, capped like every recount
 //   (a stored count above the cap equals a capped recount of at least the cap: "999+" both).
-// - Large channels keep no unread counter — the read path derives it from seqs (rows.ts) — so
+// - Large channels keep no unread counter — the read path derives it from seqs (herald_inbox_entry) — so
 //   their stored `unread_count` is not compared; their mention counts are.
 // - Notice entries store flags only (read, archived, …), no counter: nothing to recount.
 import { HeraldError } from '../protocol/index.ts';
 import type { Limits } from './limits.ts';
 import type { Transactor } from './ports.ts';
-import { COUNT_CAP, recountSql } from './read-marker.ts';
-import type { CounterRule, DriftedEntry, EntryKey, ReconcileStore } from './reconcile-store.ts';
+import type { DriftedEntry, EntryKey, ReconcileStore } from './reconcile-store.ts';
 
 export type { DriftedEntry, EntryCounts } from './reconcile-store.ts';
 
@@ -54,35 +54,6 @@ export interface TenantReport {
 const DEFAULT_BATCH = 500;
 const DEFAULT_SAMPLE = 20;
 
-/**
- * What each derived column should hold, and whether the stored row differs, as SQL over inbox
- * alias `e` and conversation alias `c` (the check and the repair each run it inside one
- * statement). Written once, used by the check and by the repair.
- */
-export function counterRule(largeThreshold: number): CounterRule {
-  const large = `(c.kind = 'channel' AND c.member_count > ${Number(largeThreshold)})`;
-  const read = 'LEAST(e.last_read_seq, c.last_seq)';
-  const counts = recountSql({
-    tenant: 'e.tenant_id',
-    conversation: 'e.conversation_id',
-    user: 'e.user_id',
-    after: read,
-  });
-  const storedUnread = `LEAST(e.unread_count, ${COUNT_CAP})`;
-  const storedMention = `LEAST(e.mention_count, ${COUNT_CAP})`;
-  // A large channel's stored unread is not shown to anyone: expected is whatever is stored.
-  const unread = `(CASE WHEN ${large} THEN ${storedUnread} ELSE ${counts.unread} END)`;
-  const mention = counts.mention;
-  return {
-    read,
-    unread,
-    mention,
-    readDrift: `e.last_read_seq <> ${read}`,
-    unreadDrift: `${storedUnread} <> ${unread}`,
-    mentionDrift: `${storedMention} <> ${mention}`,
-  };
-}
-
 /** Reconciles each tenant in turn; unknown tenants are TENANT_NOT_FOUND before any work. */
 export async function reconcile(
   deps: ReconcileDeps,
@@ -112,7 +83,7 @@ export async function reconcileTenant(
 ): Promise<TenantReport> {
   const batch = opts.batchSize ?? DEFAULT_BATCH;
   const sampleSize = opts.sampleSize ?? DEFAULT_SAMPLE;
-  const rule = counterRule(deps.limits.largeChannelThreshold);
+  const threshold = deps.limits.largeChannelThreshold;
   const counters = deps.counters(deps.db);
   const report: TenantReport = { tenant, checked: 0, drifted: 0, fixed: 0, sample: [] };
   // Keyset over the entries' primary key (user, conversation within the tenant): pages stay
@@ -121,13 +92,13 @@ export async function reconcileTenant(
   for (;;) {
     // One statement: stored values and the log come from one snapshot, so a committed send is
     // either in both or in neither — the check itself needs no lock and blocks nobody.
-    const page = await counters.page(tenant, after, batch, rule);
+    const page = await counters.page(tenant, after, batch, threshold);
     if (page.checked === 0 || page.last === null) break;
     report.checked += page.checked;
     report.drifted += page.drifted.length;
     for (const d of page.drifted) if (report.sample.length < sampleSize) report.sample.push(d);
     if (opts.fix && page.drifted.length > 0) {
-      report.fixed += await repair(deps, tenant, page.drifted, rule, opts.traceId);
+      report.fixed += await repair(deps, tenant, page.drifted, opts.traceId);
     }
     after = page.last;
     if (page.checked < batch) break;
@@ -156,14 +127,13 @@ async function repair(
   deps: ReconcileDeps,
   tenant: string,
   drifted: DriftedEntry[],
-  rule: CounterRule,
   traceId: string | undefined,
 ): Promise<number> {
   const conversations = [...new Set(drifted.map((d) => d.conversation_id))].sort();
   return deps.db.transaction(async (tx) => {
     const counters = deps.counters(tx);
     await counters.lockConversations(tenant, conversations);
-    return counters.rewrite(tenant, drifted, rule, {
+    return counters.rewrite(tenant, drifted, {
       largeChannelThreshold: deps.limits.largeChannelThreshold,
       traceId,
     });

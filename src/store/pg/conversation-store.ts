@@ -4,8 +4,8 @@
 // are CTEs of it (guard tests count the statements).
 import type { ConversationStore, NewConversation } from '../../domain/conversation-store.ts';
 import type { Sql } from '../../domain/ports.ts';
-import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from '../../domain/rows.ts';
 import type { MemberRole } from '../../protocol/index.ts';
+import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from './sql.ts';
 
 /** The users of `users` the tenant has: the one lookup membership, direct pairs and notices share. */
 export async function knownUsers(sql: Sql, tenant: string, users: readonly string[]): Promise<string[]> {

@@ -3,8 +3,6 @@
 // src/domain/inbox-projection.ts). Bulk where it can be: a recount or a forgotten reply is one
 // statement for every entry it touches, and each frame goes to the outbox in the statement that
 // wrote the row it carries, or right after it (guard tests count the statements).
-import { mayReadSql } from '../../domain/access.ts';
-import { DELIVERED_SQL } from '../../domain/delivery-marker.ts';
 import type {
   DeliveredRow,
   InboxFlags,
@@ -14,15 +12,17 @@ import type {
   ReceiptFrame,
 } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
-import { recountSql } from '../../domain/read-marker.ts';
+import { type InboxEntry, type Notice, type ThreadEntry, topics } from '../../protocol/index.ts';
 import {
+  DELIVERED_SQL,
   THREAD_ENTRY_JSON as ENTRY_JSON,
   inboxEntryJson,
   insertInboxFrames,
   lockEntrySql,
+  mayReadSql,
   NOTICE_JSON,
-} from '../../domain/rows.ts';
-import { type InboxEntry, type Notice, type ThreadEntry, topics } from '../../protocol/index.ts';
+  recountSql,
+} from './sql.ts';
 
 export class PgInboxProjection implements InboxProjection {
   constructor(private readonly sql: Sql) {}

@@ -3,9 +3,9 @@
 // (src/store/pg/kinds/), bound to this connection or transaction.
 import type { KindName, KindStore, KindStores } from '../../domain/kind-store.ts';
 import type { Sql } from '../../domain/ports.ts';
-import { toMessage } from '../../domain/rows.ts';
 import type { Message } from '../../protocol/index.ts';
 import { pgKindStores } from './kinds/index.ts';
+import { toMessage } from './rows.ts';
 
 export class PgKindStore implements KindStore {
   constructor(private readonly sql: Sql) {}

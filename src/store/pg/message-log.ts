@@ -16,7 +16,6 @@ import type {
   SendSpec,
 } from '../../domain/message-log.ts';
 import type { Row, Sql } from '../../domain/ports.ts';
-import { inboxEntryJson, insertInboxFrames, toMessage } from '../../domain/rows.ts';
 import {
   type ConversationEvent,
   HeraldError,
@@ -25,6 +24,8 @@ import {
   type ThreadSummary,
   topics,
 } from '../../protocol/index.ts';
+import { toMessage } from './rows.ts';
+import { inboxEntryJson, insertInboxFrames } from './sql.ts';
 
 /**
  * The `event` frame as herald_send_one writes it (`jsonb_build_object('type', 'event', …)`),

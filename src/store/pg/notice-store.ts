@@ -2,8 +2,8 @@
 // the notice, its entries and their `notice` frames in one statement, however many recipients.
 import type { NoticeStore } from '../../domain/notice-store.ts';
 import type { Sql } from '../../domain/ports.ts';
-import { NOTICE_JSON, userTopicSql } from '../../domain/rows.ts';
 import { knownUsers } from './conversation-store.ts';
+import { NOTICE_JSON, userTopicSql } from './sql.ts';
 
 export class PgNoticeStore implements NoticeStore {
   constructor(private readonly sql: Sql) {}

@@ -1,16 +1,61 @@
 // `herald reconcile`'s statements for PostgreSQL and PGlite (the domain's EntryCounters,
-// src/domain/reconcile-store.ts). The counter rule comes from the domain as SQL over `e` (the
-// entry) and `c` (its conversation).
+// src/domain/reconcile-store.ts), with the counter rule as SQL over `e` (the entry) and `c`
+// (its conversation).
 import type { Sql } from '../../domain/ports.ts';
+import { COUNT_CAP } from '../../domain/read-marker.ts';
 import type {
-  CounterRule,
   DriftedEntry,
   EntryCounters,
   EntryKey,
   EntryPage,
   ReconcileStore,
 } from '../../domain/reconcile-store.ts';
-import { inboxEntryJson, insertInboxFrames } from '../../domain/rows.ts';
+import { inboxEntryJson, insertInboxFrames, recountSql } from './sql.ts';
+
+/**
+ * The counter rule's SQL form, over inbox entry `e` and its conversation `c`: what each derived
+ * column should hold, and whether the stored row differs. The check and the repair must each
+ * be one statement (one snapshot; the repair's WHERE re-checked on a row a mark-read changed),
+ * so the rule goes into them as SQL, written once (`counterRule`), from what
+ * src/domain/reconcile.ts says is derived.
+ */
+interface CounterRule {
+  read: string;
+  unread: string;
+  mention: string;
+  readDrift: string;
+  unreadDrift: string;
+  mentionDrift: string;
+}
+
+/**
+ * What each derived column should hold, and whether the stored row differs, as SQL over inbox
+ * alias `e` and conversation alias `c` (the check and the repair each run it inside one
+ * statement). Written once, used by the check and by the repair.
+ */
+function counterRule(largeThreshold: number): CounterRule {
+  const large = `(c.kind = 'channel' AND c.member_count > ${Number(largeThreshold)})`;
+  const read = 'LEAST(e.last_read_seq, c.last_seq)';
+  const counts = recountSql({
+    tenant: 'e.tenant_id',
+    conversation: 'e.conversation_id',
+    user: 'e.user_id',
+    after: read,
+  });
+  const storedUnread = `LEAST(e.unread_count, ${COUNT_CAP})`;
+  const storedMention = `LEAST(e.mention_count, ${COUNT_CAP})`;
+  // A large channel's stored unread is not shown to anyone: expected is whatever is stored.
+  const unread = `(CASE WHEN ${large} THEN ${storedUnread} ELSE ${counts.unread} END)`;
+  const mention = counts.mention;
+  return {
+    read,
+    unread,
+    mention,
+    readDrift: `e.last_read_seq <> ${read}`,
+    unreadDrift: `${storedUnread} <> ${unread}`,
+    mentionDrift: `${storedMention} <> ${mention}`,
+  };
+}
 
 export class PgEntryCounters implements EntryCounters {
   constructor(private readonly sql: Sql) {}
@@ -28,7 +73,8 @@ export class PgEntryCounters implements EntryCounters {
     return new Set(rows.map((r) => r.id));
   }
 
-  async page(tenant: string, after: EntryKey, limit: number, x: CounterRule): Promise<EntryPage> {
+  async page(tenant: string, after: EntryKey, limit: number, largeThreshold: number): Promise<EntryPage> {
+    const x = counterRule(largeThreshold);
     // Keyset over the primary key (tenant_id, user_id, conversation_id): an index range scan.
     const { rows } = await this.sql.query<{
       checked: number;
@@ -80,9 +126,9 @@ export class PgEntryCounters implements EntryCounters {
   async rewrite(
     tenant: string,
     entries: readonly EntryKey[],
-    x: CounterRule,
     o: { largeChannelThreshold: number; traceId?: string },
   ): Promise<number> {
+    const x = counterRule(o.largeChannelThreshold);
     const { rows } = await this.sql.query<{ fixed: number }>(
       `WITH k AS (SELECT * FROM unnest($2::text[], $3::text[]) AS k(user_id, conversation_id)),
        up AS (
