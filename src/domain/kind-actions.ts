@@ -56,7 +56,7 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
     const ctx = composeContext(deps, tx, r.tenant, r.traceId);
     const conv = await lockConversation(ctx, r.conversation, { type: 'user', user_id: r.user });
     if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-    const message = await ctx.writes.kinds.message(r.tenant, r.conversation, r.messageId);
+    const message = await ctx.writes.log.message(r.tenant, r.conversation, r.messageId);
     if (!message) throw new HeraldError('MESSAGE_NOT_FOUND');
     if (message.deleted_at) throw new HeraldError('MESSAGE_DELETED');
     if (kind.appliesTo && !kind.appliesTo(message)) {
