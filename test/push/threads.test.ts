@@ -280,4 +280,41 @@ describe.each(backends())('thread replies push the thread (%s)', (backend: Backe
       ['sent', null, reply.seq, reply.seq],
     ]);
   });
+
+  it('a reply deleted, or read with a `thread_read` frame, before the decision is not pushed', async () => {
+    const { tenant_id } = await t.createTenant();
+    const [alice, bob] = await Promise.all(['alice', 'bob'].map((n) => t.mintUser(tenant_id, n)));
+    const a = await subscribe(alice, 'alice-gone');
+    const conv = await create(alice, 'group', 'Oops', ['bob']);
+    const root = await send(alice, conv, 'root');
+    await settled(t.db, tenant_id);
+    const before = pushesTo(a.sub).length;
+    // Held, so both happen before the decision whatever the machine's speed.
+    await t.herald.push.dispatcher.stop();
+    try {
+      const r1 = await send(bob, conv, 'wrong thread', { thread_root: root.id });
+      expect((await call(bob, 'DELETE', `/v1/conversations/${conv}/messages/${r1.id}`)).status).toBeLessThan(
+        300,
+      );
+      const r2 = await send(bob, conv, 'right thread', { thread_root: root.id });
+      // alice reads it on her socket, then leaves (a connected socket alone would skip her: online).
+      const ws = await connectWs(alice);
+      const entry = new Promise<{ last_read_seq: number }>((ok) =>
+        ws.on('message', (raw) => {
+          const f = JSON.parse(String(raw));
+          if (f.type === 'thread' && f.entry.last_read_seq === r2.seq) ok(f.entry);
+        }),
+      );
+      ws.send(JSON.stringify({ type: 'thread_read', conversation: conv, root_id: root.id, seq: r2.seq }));
+      expect(await entry).toMatchObject({ unread_count: 0 });
+      ws.close();
+      while ((await t.herald.adapters.connections.ofUser(tenant_id, 'alice', Date.now())).length > 0)
+        await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await t.herald.push.dispatcher.start();
+    }
+    await settled(t.db, tenant_id);
+    expect(pushesTo(a.sub).slice(before)).toEqual([]);
+    expect(await threadLog(alice, a.device.id, root.id)).toEqual([]);
+  });
 });
