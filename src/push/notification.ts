@@ -3,6 +3,7 @@
 // whose messages were read meanwhile is not sent at all. A thread push says the same of the
 // thread: its newest reply, its unread count (the thread entry's), under its own collapse key.
 import type { PushConfig } from '../config.ts';
+import { previewBody } from '../protocol/index.ts';
 import type { Sql } from '../store/db.ts';
 import type { PushNotification } from './providers/port.ts';
 
@@ -149,7 +150,8 @@ async function threadNotification(
   const sender = t.sender_id ? (t.sender_name ?? t.sender_id) : null;
   const unread = Number(t.unread_count);
   const hidden = unread > 1 ? `${unread} new replies` : 'New reply';
-  const text = config.showBody && t.body ? t.body : hidden;
+  // Cut as the conversation's preview is (140 code points), which its pushes show.
+  const text = config.showBody && t.body ? previewBody(t.body) : hidden;
   const direct = t.kind === 'direct';
   return {
     ...base,

@@ -272,9 +272,11 @@ describe.each(backends())('thread replies push the thread (%s)', (backend: Backe
     await settled(t.db, tenant_id);
     // Large: nobody was mentioned, so the root pushed nobody.
     for (const s of subs) expect(pushesTo(s.sub)).toEqual([]);
-    const reply = await send(users[1], conv, 'a question', { thread_root: root.id });
+    // A long reply shows as the conversation's preview would: its first 140 code points.
+    const reply = await send(users[1], conv, '🙂'.repeat(150), { thread_root: root.id });
     await settled(t.db, tenant_id);
-    expect(threadPushesTo(subs[0].sub, root.id)).toHaveLength(1);
+    const pushes = threadPushesTo(subs[0].sub, root.id);
+    expect(pushes.map((p) => p.payload?.body)).toEqual([`bob: ${'🙂'.repeat(140)}`]);
     for (const s of subs.slice(1)) expect(pushesTo(s.sub)).toEqual([]);
     expect(await threadLog(users[0], subs[0].device.id, root.id)).toEqual([
       ['sent', null, reply.seq, reply.seq],
