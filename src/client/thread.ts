@@ -1,10 +1,14 @@
 // A thread timeline: one root message and its replies, from history (HTTP pages) and live
 // (the conversation's events, which carry every reply with its seq), plus the user's entry of
 // the thread (unread) from `thread` frames. Replies are sent like any message, with
-// `thread_root`, so they share the client's outbox, retries and idempotency.
+// `thread_root`, so they share the client's outbox, retries and idempotency. Mark-read goes
+// over the socket when it can (a `thread_read` frame, confirmed by the `thread` frame it
+// causes), over HTTP otherwise.
 import type { Message, ThreadEntry, ThreadSummary } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
+import type { HeraldClientError } from './errors.ts';
 import type { HeraldHttp } from './http.ts';
+import type { StateChange } from './options.ts';
 import type { OutgoingMessage, SendOptions } from './outbox.ts';
 import type { AppliedEvent } from './subscription.ts';
 
@@ -23,7 +27,17 @@ export interface ThreadHost {
   on(type: 'event', listener: (e: AppliedEvent) => void): () => void;
   on(type: 'thread', listener: (e: ThreadEntry) => void): () => void;
   on(type: 'welcome', listener: () => void): () => void;
+  on(type: 'error', listener: (e: HeraldClientError) => void): () => void;
+  on(type: 'state', listener: (e: StateChange) => void): () => void;
+  /**
+   * Writes a `thread_read` frame on a connected WebSocket; false when it must go over HTTP (not
+   * connected, SSE). A host without it marks read over HTTP.
+   */
+  _writeThreadRead?(conversation: string, rootId: string, seq: number): boolean;
 }
+
+/** How long a `thread_read` frame waits for its `thread` frame before HTTP settles it. */
+export const THREAD_READ_CONFIRM_MS = 5_000;
 
 export class ThreadTimeline extends Emitter<ThreadEvents> {
   private _root: Message | null = null;
@@ -92,12 +106,56 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     return this.host.send(this.conversation, body, { ...opts, thread_root: this._root?.id ?? this.rootId });
   }
 
-  /** Marks the thread read up to `seq` (default: its newest reply seen here). */
+  /**
+   * Marks the thread read up to `seq` (default: its newest reply seen here). A participant's
+   * read goes as a `thread_read` frame when connected over a WebSocket and resolves with the
+   * `thread` frame it causes. Over HTTP when the socket cannot take it (not connected, the SSE
+   * fallback), for a non-participant (whose read stores nothing and causes no frame), and when
+   * the frame is not confirmed (an error naming the conversation, the socket gone, or
+   * THREAD_READ_CONFIRM_MS): HTTP answers with the entry or the typed error, and a read is
+   * idempotent, so sending both is harmless.
+   */
   async markRead(seq?: number): Promise<ThreadEntry> {
     const upTo = seq ?? this.messages().at(-1)?.seq ?? this._root?.seq ?? 0;
+    const known = this._entry;
+    if (known && known.version !== 0) {
+      // Read that far already: nothing would move, and no frame would come.
+      if (known.last_read_seq >= upTo) return known;
+      const confirmed = await this.readOverSocket(upTo);
+      if (confirmed) return confirmed;
+    }
     const { thread } = await this.host.http.markThreadRead(this.conversation, this.rootId, upTo);
     this.onEntry(thread);
     return thread;
+  }
+
+  /** The `thread` frame confirming a `thread_read` up to `seq`, or null (HTTP decides). */
+  private readOverSocket(seq: number): Promise<ThreadEntry | null> {
+    return new Promise((resolve) => {
+      const offs: (() => void)[] = [];
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (entry: ThreadEntry | null) => {
+        clearTimeout(timer);
+        for (const off of offs) off();
+        resolve(entry);
+      };
+      offs.push(
+        this.on('entry', (e) => {
+          if (e.last_read_seq >= seq) finish(e);
+        }),
+        this.host.on('error', (err) => {
+          if (err.ref === this.conversation) finish(null);
+        }),
+        this.host.on('state', ({ to }) => {
+          if (to !== 'connected') finish(null);
+        }),
+      );
+      if (!this.host._writeThreadRead?.(this.conversation, this.rootId, seq)) {
+        finish(null);
+        return;
+      }
+      timer = setTimeout(() => finish(null), THREAD_READ_CONFIRM_MS);
+    });
   }
 
   /** Reads the user's entry of this thread over HTTP (none: not a participant). */

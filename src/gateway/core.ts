@@ -14,6 +14,7 @@ import { memoryPresence } from '../registry/memory-presence.ts';
 import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { type Messaging, messaging } from '../usecases/messaging.ts';
+import { type Threads, threads } from '../usecases/threads.ts';
 import { type AuthResult, Handshake } from './handshake.ts';
 import { InboxHints } from './inbox-hints.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -60,12 +61,14 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   readonly connection: ConnectionReader;
   /** The use cases a frame calls (the ones HTTP calls too). */
   readonly messaging: Messaging;
+  readonly threads: Threads;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopResync: () => void;
 
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.messaging = messaging(this.opts.deps, this.opts.sendLimiter);
+    this.threads = threads(this.opts.deps);
     const reads = this.opts.deps.reads(this.opts.deps.db);
     this.live = reads.live;
     this.connection = reads.connection;
