@@ -4,7 +4,7 @@
 // `thread_root`, so they share the client's outbox, retries and idempotency. Mark-read goes
 // over the socket when it can (a `thread_read` frame, confirmed by the `thread` frame it
 // causes), over HTTP otherwise.
-import type { Message, ThreadEntry, ThreadSummary } from '../protocol/model.ts';
+import { type Message, type ThreadEntry, type ThreadSummary, withThreadSummary } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
 import type { HeraldClientError } from './errors.ts';
 import type { HeraldHttp } from './http.ts';
@@ -44,6 +44,9 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
   private readonly replies = new Map<string, Message>();
   private _entry: ThreadEntry | null = null;
   private _hasOlder = true;
+  /** Orders live counts against page loads (a count newer than a page's request wins). */
+  private clock = 0;
+  private liveCount: { summary: ThreadSummary; at: number } | null = null;
   private readonly offs: (() => void)[];
 
   constructor(
@@ -85,6 +88,7 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
   /** Loads the newest page (first call: with the user's entry) or the page before the oldest loaded reply. */
   async loadOlder(limit = 50): Promise<Message[]> {
     const oldest = this.messages()[0]?.seq;
+    const requested = ++this.clock;
     const page = await this.host.http.threadMessages(this.conversation, this.rootId, {
       beforeSeq: oldest,
       limit,
@@ -92,8 +96,9 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     // Keep what live events said while the page loaded: a newer edit, a higher count.
     const live = this._root;
     this._root = live && (live.edited_at ?? '') > (page.root.edited_at ?? '') ? live : page.root;
-    if (live?.reply_count && live.reply_count > (this._root.reply_count ?? 0))
-      this._root = { ...this._root, reply_count: live.reply_count, last_reply_at: live.last_reply_at };
+    // A count that came live while the page loaded is newer than the page's.
+    if (this.liveCount && this.liveCount.at > requested)
+      this._root = withThreadSummary(this._root, this.liveCount.summary);
     for (const m of page.messages) if (!this.replies.has(m.id)) this.replies.set(m.id, m);
     this._hasOlder = page.has_more;
     this.changed();
@@ -196,18 +201,24 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
         const { message_id: id, deleted_at } = event;
         const erase = (m: Message): Message => ({ ...m, body: '', attachments: [], deleted_at });
         const reply = this.replies.get(id);
+        const ours = event.thread !== undefined && this.isOurs(event.thread.root_id);
         if (this._root && this.isOurs(id)) this._root = erase(this._root);
         else if (reply) this.replies.set(id, erase(reply));
-        else return;
+        else if (!ours) return;
+        if (ours && event.thread) this.count(event.thread);
         this.changed();
         return;
       }
     }
   }
 
+  /**
+   * The count the newest event says (events arrive once and in seq order: down too, after a
+   * deleted reply); remembered with when it came, for a page that was loading meanwhile.
+   */
   private count(t: ThreadSummary): void {
-    if (!this._root || (this._root.reply_count ?? 0) >= t.reply_count) return;
-    this._root = { ...this._root, reply_count: t.reply_count, last_reply_at: t.last_reply_at };
+    this.liveCount = { summary: t, at: ++this.clock };
+    if (this._root) this._root = withThreadSummary(this._root, t);
   }
 
   private onEntry(entry: ThreadEntry): void {

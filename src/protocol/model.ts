@@ -166,3 +166,12 @@ export function previewBody(body: string): string {
   }
   return out;
 }
+
+/**
+ * A thread's root with the count a `thread` summary carries (a reply's `message.created`, a
+ * deleted reply's `message.deleted`): at 0 the root has no count, as history renders it.
+ */
+export function withThreadSummary(root: Message, t: ThreadSummary): Message {
+  const { reply_count: _count, last_reply_at: _last, ...rest } = root;
+  return t.reply_count > 0 ? { ...rest, reply_count: t.reply_count, last_reply_at: t.last_reply_at } : rest;
+}

@@ -200,4 +200,30 @@ describe.each(backends())('SDK threads (%s)', (backend: Backend) => {
       await proxy.close();
     }
   });
+  it('a deleted reply lowers the root count in the thread and in the main timeline', async () => {
+    const { tenant_id } = await t.createTenant();
+    const alice = await client(tenant_id, 'alice');
+    const bob = await client(tenant_id, 'bob');
+    const { conversation } = await alice.http.direct('bob');
+    const room = alice.open(conversation.id, { sinceSeq: 0 });
+    const root = await alice.send(conversation.id, 'root').done;
+    const thread = alice.thread(conversation.id, root.message_id);
+    await thread.loadOlder();
+    const first = await bob.http.postMessage(conversation.id, { body: 'one', thread_root: root.message_id });
+    await bob.http.postMessage(conversation.id, { body: 'two', thread_root: root.message_id });
+    await waitFor(() => thread.root?.reply_count === 2, 10_000, 'two replies counted');
+    const mainRoot = () => room.messages().find((m) => m.id === root.message_id);
+    await waitFor(() => mainRoot()?.reply_count === 2, 10_000, 'two replies on the main root');
+
+    const del = await t.call({
+      method: 'DELETE',
+      url: `/v1/conversations/${conversation.id}/messages/${first.message.id}`,
+      headers: t.bearer(await t.mintUser(tenant_id, 'bob')),
+    });
+    expect(del.status).toBe(200);
+    await waitFor(() => thread.root?.reply_count === 1, 10_000, 'the thread root after the delete');
+    await waitFor(() => mainRoot()?.reply_count === 1, 10_000, 'the main root after the delete');
+    expect(thread.messages().find((m) => m.id === first.message.id)?.deleted_at).toBeTruthy();
+    thread.close();
+  });
 });
