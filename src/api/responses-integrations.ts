@@ -85,6 +85,7 @@ export const PushDeliverySchema = Type.Object(
       }),
     ),
     conversation: Nullable(Type.String()),
+    thread_root: Nullable(Type.String({ description: 'A thread push: the root of its thread.' })),
     first_seq: Nullable(Int),
     last_seq: Nullable(Int),
     attempts: Int,

@@ -113,6 +113,11 @@ const kindEventSchemas = (wireKinds as readonly WireKindShape[]).map((w) =>
   ),
 );
 
+const ThreadSummarySchema = Type.Object(
+  { root_id: Type.String(), reply_count: Int, last_reply_at: Timestamp },
+  { ...strict, description: "A thread reply's event (created or deleted): its root's count after it." },
+);
+
 export const ConversationEventSchema = Type.Union(
   [
     ...kindEventSchemas,
@@ -120,17 +125,17 @@ export const ConversationEventSchema = Type.Union(
       {
         type: Type.Union([Type.Literal('message.created'), Type.Literal('message.edited')]),
         message: Type.Ref('Message'),
-        thread: Type.Optional(
-          Type.Object(
-            { root_id: Type.String(), reply_count: Int, last_reply_at: Timestamp },
-            { ...strict, description: "A thread reply's event: its root's count after it." },
-          ),
-        ),
+        thread: Type.Optional(ThreadSummarySchema),
       },
       strict,
     ),
     Type.Object(
-      { type: Type.Literal('message.deleted'), message_id: Type.String(), deleted_at: Timestamp },
+      {
+        type: Type.Literal('message.deleted'),
+        message_id: Type.String(),
+        deleted_at: Timestamp,
+        thread: Type.Optional(ThreadSummarySchema),
+      },
       strict,
     ),
   ],

@@ -8,6 +8,7 @@ import { reconcile, type TenantReport } from '../domain/reconcile.ts';
 import { HeraldError } from '../protocol/index.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
+import { pgReconcile } from '../store/pg/reconcile.ts';
 
 /** Exit codes: a script runs it without --fix and alerts on 1. */
 export const RECONCILE_EXIT = { clean: 0, drift: 1, usage: 2 } as const;
@@ -86,7 +87,7 @@ async function run(opts: Flags): Promise<number> {
   }
   try {
     const reports = await reconcile(
-      { db, limits: config.limits },
+      { db, counters: pgReconcile, limits: config.limits },
       opts.all ? 'all' : [opts.tenant as string],
       { fix, batchSize: opts.batchSize },
     );

@@ -157,6 +157,16 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return new ThreadTimeline(this, conversation, rootId);
   }
 
+  /**
+   * Internal (ThreadTimeline.markRead): a `thread_read` frame on a connected WebSocket. False
+   * when it must go over HTTP: not connected, or the SSE fallback (which has no such frame).
+   */
+  _writeThreadRead(conversation: string, rootId: string, seq: number): boolean {
+    const { conn } = this.core;
+    if (conn.state !== 'connected' || conn.transport !== 'websocket') return false;
+    return conn.write({ type: 'thread_read', conversation, root_id: rootId, seq });
+  }
+
   subscription(conversation: string): Subscription | undefined {
     return this.core.conversations.get(conversation);
   }

@@ -1,10 +1,14 @@
 // A thread timeline: one root message and its replies, from history (HTTP pages) and live
 // (the conversation's events, which carry every reply with its seq), plus the user's entry of
 // the thread (unread) from `thread` frames. Replies are sent like any message, with
-// `thread_root`, so they share the client's outbox, retries and idempotency.
-import type { Message, ThreadEntry, ThreadSummary } from '../protocol/model.ts';
+// `thread_root`, so they share the client's outbox, retries and idempotency. Mark-read goes
+// over the socket when it can (a `thread_read` frame, confirmed by the `thread` frame it
+// causes), over HTTP otherwise.
+import { type Message, type ThreadEntry, type ThreadSummary, withThreadSummary } from '../protocol/model.ts';
 import { Emitter } from './emitter.ts';
+import type { HeraldClientError } from './errors.ts';
 import type { HeraldHttp } from './http.ts';
+import type { StateChange } from './options.ts';
 import type { OutgoingMessage, SendOptions } from './outbox.ts';
 import type { AppliedEvent } from './subscription.ts';
 
@@ -23,13 +27,26 @@ export interface ThreadHost {
   on(type: 'event', listener: (e: AppliedEvent) => void): () => void;
   on(type: 'thread', listener: (e: ThreadEntry) => void): () => void;
   on(type: 'welcome', listener: () => void): () => void;
+  on(type: 'error', listener: (e: HeraldClientError) => void): () => void;
+  on(type: 'state', listener: (e: StateChange) => void): () => void;
+  /**
+   * Writes a `thread_read` frame on a connected WebSocket; false when it must go over HTTP (not
+   * connected, SSE). A host without it marks read over HTTP.
+   */
+  _writeThreadRead?(conversation: string, rootId: string, seq: number): boolean;
 }
+
+/** How long a `thread_read` frame waits for its `thread` frame before HTTP settles it. */
+export const THREAD_READ_CONFIRM_MS = 5_000;
 
 export class ThreadTimeline extends Emitter<ThreadEvents> {
   private _root: Message | null = null;
   private readonly replies = new Map<string, Message>();
   private _entry: ThreadEntry | null = null;
   private _hasOlder = true;
+  /** Orders live counts against page loads (a count newer than a page's request wins). */
+  private clock = 0;
+  private liveCount: { summary: ThreadSummary; at: number } | null = null;
   private readonly offs: (() => void)[];
 
   constructor(
@@ -71,6 +88,7 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
   /** Loads the newest page (first call: with the user's entry) or the page before the oldest loaded reply. */
   async loadOlder(limit = 50): Promise<Message[]> {
     const oldest = this.messages()[0]?.seq;
+    const requested = ++this.clock;
     const page = await this.host.http.threadMessages(this.conversation, this.rootId, {
       beforeSeq: oldest,
       limit,
@@ -78,8 +96,9 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     // Keep what live events said while the page loaded: a newer edit, a higher count.
     const live = this._root;
     this._root = live && (live.edited_at ?? '') > (page.root.edited_at ?? '') ? live : page.root;
-    if (live?.reply_count && live.reply_count > (this._root.reply_count ?? 0))
-      this._root = { ...this._root, reply_count: live.reply_count, last_reply_at: live.last_reply_at };
+    // A count that came live while the page loaded is newer than the page's.
+    if (this.liveCount && this.liveCount.at > requested)
+      this._root = withThreadSummary(this._root, this.liveCount.summary);
     for (const m of page.messages) if (!this.replies.has(m.id)) this.replies.set(m.id, m);
     this._hasOlder = page.has_more;
     this.changed();
@@ -92,12 +111,56 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
     return this.host.send(this.conversation, body, { ...opts, thread_root: this._root?.id ?? this.rootId });
   }
 
-  /** Marks the thread read up to `seq` (default: its newest reply seen here). */
+  /**
+   * Marks the thread read up to `seq` (default: its newest reply seen here). A participant's
+   * read goes as a `thread_read` frame when connected over a WebSocket and resolves with the
+   * `thread` frame it causes. Over HTTP when the socket cannot take it (not connected, the SSE
+   * fallback), for a non-participant (whose read stores nothing and causes no frame), and when
+   * the frame is not confirmed (an error naming the conversation, the socket gone, or
+   * THREAD_READ_CONFIRM_MS): HTTP answers with the entry or the typed error, and a read is
+   * idempotent, so sending both is harmless.
+   */
   async markRead(seq?: number): Promise<ThreadEntry> {
     const upTo = seq ?? this.messages().at(-1)?.seq ?? this._root?.seq ?? 0;
+    const known = this._entry;
+    if (known && known.version !== 0) {
+      // Read that far already: nothing would move, and no frame would come.
+      if (known.last_read_seq >= upTo) return known;
+      const confirmed = await this.readOverSocket(upTo);
+      if (confirmed) return confirmed;
+    }
     const { thread } = await this.host.http.markThreadRead(this.conversation, this.rootId, upTo);
     this.onEntry(thread);
     return thread;
+  }
+
+  /** The `thread` frame confirming a `thread_read` up to `seq`, or null (HTTP decides). */
+  private readOverSocket(seq: number): Promise<ThreadEntry | null> {
+    return new Promise((resolve) => {
+      const offs: (() => void)[] = [];
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (entry: ThreadEntry | null) => {
+        clearTimeout(timer);
+        for (const off of offs) off();
+        resolve(entry);
+      };
+      offs.push(
+        this.on('entry', (e) => {
+          if (e.last_read_seq >= seq) finish(e);
+        }),
+        this.host.on('error', (err) => {
+          if (err.ref === this.conversation) finish(null);
+        }),
+        this.host.on('state', ({ to }) => {
+          if (to !== 'connected') finish(null);
+        }),
+      );
+      if (!this.host._writeThreadRead?.(this.conversation, this.rootId, seq)) {
+        finish(null);
+        return;
+      }
+      timer = setTimeout(() => finish(null), THREAD_READ_CONFIRM_MS);
+    });
   }
 
   /** Reads the user's entry of this thread over HTTP (none: not a participant). */
@@ -138,18 +201,24 @@ export class ThreadTimeline extends Emitter<ThreadEvents> {
         const { message_id: id, deleted_at } = event;
         const erase = (m: Message): Message => ({ ...m, body: '', attachments: [], deleted_at });
         const reply = this.replies.get(id);
+        const ours = event.thread !== undefined && this.isOurs(event.thread.root_id);
         if (this._root && this.isOurs(id)) this._root = erase(this._root);
         else if (reply) this.replies.set(id, erase(reply));
-        else return;
+        else if (!ours) return;
+        if (ours && event.thread) this.count(event.thread);
         this.changed();
         return;
       }
     }
   }
 
+  /**
+   * The count the newest event says (events arrive once and in seq order: down too, after a
+   * deleted reply); remembered with when it came, for a page that was loading meanwhile.
+   */
   private count(t: ThreadSummary): void {
-    if (!this._root || (this._root.reply_count ?? 0) >= t.reply_count) return;
-    this._root = { ...this._root, reply_count: t.reply_count, last_reply_at: t.last_reply_at };
+    this.liveCount = { summary: t, at: ++this.clock };
+    if (this._root) this._root = withThreadSummary(this._root, t);
   }
 
   private onEntry(entry: ThreadEntry): void {

@@ -3,7 +3,12 @@
 // arrives in seq order and appends; only pages and rare out-of-order edits pay
 // for a sort or a binary search.
 import { applyKindEvent, keepSummaries } from '../protocol/kinds/index.ts';
-import type { ConversationEvent, Message } from '../protocol/model.ts';
+import {
+  type ConversationEvent,
+  type Message,
+  type ThreadSummary,
+  withThreadSummary,
+} from '../protocol/model.ts';
 
 export class Timeline {
   private readonly byId = new Map<string, Message>();
@@ -59,15 +64,14 @@ export class Timeline {
               ? keepSummaries(this.byId.get(event.message.id), event.message)
               : event.message,
           );
-        const t = event.type === 'message.created' ? event.thread : undefined;
-        const root = t && this.byId.get(t.root_id);
-        if (t && root && (root.reply_count ?? 0) < t.reply_count)
-          this.byId.set(root.id, { ...root, reply_count: t.reply_count, last_reply_at: t.last_reply_at });
+        if (event.type === 'message.created' && event.thread) this.countReplies(event.thread);
         break;
       }
       case 'message.deleted': {
         const m = this.byId.get(event.message_id);
         if (m) this.byId.set(m.id, { ...m, body: '', attachments: [], deleted_at: event.deleted_at });
+        // A deleted reply leaves its root's count.
+        if (event.thread) this.countReplies(event.thread);
         break;
       }
       default: {
@@ -85,6 +89,15 @@ export class Timeline {
       this.order = this.order.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /**
+   * The root's count as the newest event says: events are applied once and in seq order, so
+   * the summary of the last one is the count (down too, after a deleted reply).
+   */
+  private countReplies(t: ThreadSummary): void {
+    const root = this.byId.get(t.root_id);
+    if (root) this.byId.set(root.id, withThreadSummary(root, t));
   }
 
   /** Adds or replaces a message, keeping `order` ascending by seq. */

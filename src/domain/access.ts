@@ -1,6 +1,8 @@
 // Who may read a conversation (its history, its live events, its receipts) and keep a read
 // marker in it: its members, and every user of the tenant when it is a tenant-wide
-// announcement. The one statement of the rule, in TypeScript and as SQL, for every caller.
+// announcement. The one statement of the rule for every caller; its SQL form, for statements
+// that decide it row by row, is the store's `mayReadSql` (src/store/pg/sql.ts), held to this
+// one by test/domain/access-rule.test.ts.
 import { HeraldError } from '../protocol/errors.ts';
 import type { ConversationKind } from '../protocol/model.ts';
 import type { ConversationReader, ConversationSeen } from './read-ports.ts';
@@ -17,14 +19,6 @@ export function isTenantWide(c: AudienceOf): boolean {
 
 export function mayRead(c: AudienceOf, member: boolean): boolean {
   return member || isTenantWide(c);
-}
-
-/**
- * The rule as a SQL condition over conversation alias `c` and a LEFT JOINed `members` alias `m`
- * (null when the user is not a member).
- */
-export function mayReadSql(c: string, m: string): string {
-  return `(${m}.user_id IS NOT NULL OR (${c}.kind = 'announcement' AND ${c}.audience = 'tenant'))`;
 }
 
 /**

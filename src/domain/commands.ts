@@ -125,7 +125,7 @@ async function sendBatched(
   // Read before the transaction: the registry's round trip is not spent holding a lock.
   const viewers = await deps.viewing.viewers(tenant, req.conversation);
   const spec = specOf(tenant, req, { limits: deps.limits, viewers, traceId });
-  return batcherFor(deps.db).submit(spec);
+  return batcherFor(deps).submit(spec);
 }
 
 const KIND_CACHE_MAX = 10_000;

@@ -1,16 +1,15 @@
-// The shared write path of every message kind (DESIGN §4). A send is one call of the SQL
-// function `herald_send` (migration 005), which in the caller's transaction locks the
-// conversation, checks kind, role, idempotency, reply and mentions, assigns the next seq and
-// writes the message, its event, the preview, the outbox frames and the per-recipient rows in
-// bulk. Kind modules declare *what* a command sends (conversation, sender, kind); the
-// function's kind rules decide *who* receives; this module builds the call once, for one send
-// inside a transaction or for a batch of concurrent sends (send-batcher.ts).
+// The shared write path of every message kind (DESIGN §4). A send is one statement of the
+// store (MessageLog.send; for PostgreSQL the function `herald_send`, migration 005), which in
+// the caller's transaction locks the conversation, checks kind, role, idempotency, reply and
+// mentions, assigns the next seq and writes the message, its event, the preview, the outbox
+// frames and the per-recipient rows in bulk. Kind modules declare *what* a command sends
+// (conversation, sender, kind); the store's kind rules decide *who* receives; this module
+// builds the sends once, for one send inside a transaction or for a batch of concurrent sends
+// (send-batcher.ts), and turns each refusal into its HeraldError.
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type Actor,
-  type Attachment,
   type ConversationEvent,
-  type ErrorCode,
   HeraldError,
   type Message,
   type MessageKind,
@@ -21,9 +20,11 @@ import { inputRules, MessageInputSchema } from '../protocol/schema.ts';
 import { contentKindOf, contentOf } from './content-kinds.ts';
 import type { ComposeContext, ConversationRow, DomainDeps, MessageInput } from './context.ts';
 import type { Limits } from './limits.ts';
+import type { MessageLog, SendSpec } from './message-log.ts';
 import type { Sql } from './ports.ts';
 
 export type { ComposeContext, ConversationRow, MessageInput } from './context.ts';
+export type { SendSpec } from './message-log.ts';
 
 /** Result of a compose: the message, and whether it was a replay of an earlier send. */
 export interface Composed {
@@ -101,7 +102,7 @@ export function composeContext(
 /**
  * Appends an event and sends it to the room (MessageLog.appendEvent). `preview` undefined
  * leaves the conversation's preview as is. Edits, deletes and kind actions use it; a new
- * message's event is written by `herald_send`.
+ * message's event is written by the send itself (MessageLog.send).
  */
 export async function recordEvent(
   ctx: ComposeContext,
@@ -134,29 +135,6 @@ export interface SendRequest {
   subjects?: readonly string[];
   /** System events: the creation event, whose subjects are all members. */
   created?: boolean;
-}
-
-/** One send as `herald_send_one` takes it (migration 005). */
-export interface SendSpec {
-  tenant: string;
-  conversation: string;
-  sender: string | null;
-  kind: MessageKind;
-  id: string;
-  body: string;
-  reply_to: string | null;
-  /** Absent for an ordinary message: the spec's JSON stays as it was. */
-  thread_root?: string;
-  mentions: string[];
-  attachments: Attachment[];
-  data: Record<string, unknown> | null;
-  client_id: string | null;
-  hash: string | null;
-  viewers: string[];
-  subjects: readonly string[];
-  created: boolean;
-  large: number;
-  trace: string | null;
 }
 
 /** JSON with object keys sorted at every depth: equal values, equal text. */
@@ -227,16 +205,16 @@ export function specOf(
   };
 }
 
-type Outcome = { message: Message; replayed?: boolean } | { error: ErrorCode; detail?: string };
-
-/** The sends' outcomes, in order: a Composed, or the HeraldError that refused it (nothing written). */
-export async function composeInTx(tx: Sql, specs: readonly SendSpec[]): Promise<(Composed | HeraldError)[]> {
-  const { rows } = await tx.query<{ r: Outcome }>(
-    'SELECT r FROM herald_send($1::jsonb) AS r',
-    [JSON.stringify(specs)],
-    { name: 'herald_send' },
-  );
-  return rows.map(({ r }) =>
+/**
+ * The sends' outcomes, in order (MessageLog.send: one statement for all): a Composed, or the
+ * HeraldError that refused it (nothing written for it).
+ */
+export async function composeInTx(
+  log: MessageLog,
+  specs: readonly SendSpec[],
+): Promise<(Composed | HeraldError)[]> {
+  const outcomes = await log.send(specs);
+  return outcomes.map((r) =>
     'error' in r ? new HeraldError(r.error, r.detail) : { message: r.message, replayed: r.replayed === true },
   );
 }
@@ -245,7 +223,7 @@ export async function composeInTx(tx: Sql, specs: readonly SendSpec[]): Promise<
 export async function composeOne(ctx: ComposeContext, req: SendRequest): Promise<Composed> {
   const viewers = await ctx.viewing.viewers(ctx.tenant, req.conversation);
   const spec = specOf(ctx.tenant, req, { limits: ctx.limits, viewers, traceId: ctx.traceId });
-  const [out] = await composeInTx(ctx.tx, [spec]);
+  const [out] = await composeInTx(ctx.writes.log, [spec]);
   if (out instanceof HeraldError) throw out;
   return out;
 }

@@ -1,5 +1,7 @@
 // Conversations and membership. Every membership change is also a
 // SystemEvent in the conversation log, so live clients and catch-up see it.
+// This module decides who may change what (roles, kinds, caps, unknown users);
+// the rows are written through the ConversationStore (ctx.writes.conversations).
 
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/record.ts';
@@ -8,7 +10,6 @@ import type { DomainDeps } from './commands.ts';
 import { handlers } from './commands.ts';
 import { type ComposeContext, composeContext, lockConversation } from './compose.ts';
 import { getOrCreateDirect } from './kinds/direct.ts';
-import { inboxEntryJson, insertInboxFrames, TOMBSTONE_JSON } from './rows.ts';
 
 export interface CreateConversation {
   kind: Exclude<ConversationKind, 'direct' | 'notices'>;
@@ -38,11 +39,14 @@ export async function createConversation(
   const id = randomUUID();
   return deps.db.transaction(async (tx) => {
     const ctx = ctxOf(deps, tenant, traceId)(tx);
-    await tx.query(
-      `INSERT INTO conversations (tenant_id, id, kind, title, created_by, audience)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [tenant, id, input.kind, input.title, creator, input.audience ?? 'members'],
-    );
+    await ctx.writes.conversations.create({
+      tenant,
+      id,
+      kind: input.kind,
+      title: input.title,
+      createdBy: creator,
+      audience: input.audience ?? 'members',
+    });
     if (creator) await addMembersTx(ctx, id, [creator], 'admin', false);
     if (members.length > 0) await addMembersTx(ctx, id, members, 'member', false);
     await handlers.SystemEvent(ctx, {
@@ -61,7 +65,9 @@ export async function getDirect(
   user: string,
   other: string,
 ): Promise<{ id: string }> {
-  return deps.db.transaction(async (tx) => ({ id: await getOrCreateDirect(tx, tenant, user, other) }));
+  return deps.db.transaction(async (tx) => ({
+    id: await getOrCreateDirect(deps.writes(tx).conversations, tenant, user, other),
+  }));
 }
 
 /**
@@ -76,48 +82,24 @@ async function addMembersTx(
   role: MemberRole,
   announce: boolean,
 ): Promise<string[]> {
-  const { rows: known } = await ctx.tx.query<{ id: string }>(
-    'SELECT id FROM users WHERE tenant_id = $1 AND id = ANY($2::text[])',
-    [ctx.tenant, users],
-  );
-  if (known.length !== new Set(users).size) {
-    const k = new Set(known.map((r) => r.id));
+  const known = new Set(await ctx.writes.conversations.knownUsers(ctx.tenant, users));
+  if (known.size !== new Set(users).size) {
     throw new HeraldError(
       'USER_NOT_FOUND',
       `Unknown users: ${users
-        .filter((u) => !k.has(u))
+        .filter((u) => !known.has(u))
         .slice(0, 5)
         .join(', ')}.`,
     );
   }
-  // A rejoin clears the user's tombstone: the new entry (newer version) supersedes it.
-  const { rows } = await ctx.tx.query<{ user_id: string }>(
-    `WITH added AS (
-       INSERT INTO members (tenant_id, conversation_id, user_id, role)
-       SELECT $1, $2, u, $4 FROM unnest($3::text[]) AS u
-       ON CONFLICT DO NOTHING RETURNING user_id),
-     cnt AS (
-       UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM added)
-        WHERE tenant_id = $1 AND id = $2 RETURNING last_seq),
-     tomb AS (
-       DELETE FROM inbox_tombstones WHERE tenant_id = $1 AND conversation_id = $2
-          AND user_id IN (SELECT user_id FROM added)),
-     inbox AS (
-       INSERT INTO inbox_entries AS e (tenant_id, user_id, conversation_id, last_read_seq)
-       SELECT $1, a.user_id, $2, cnt.last_seq FROM added a, cnt
-       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET version = nextval('inbox_version')
-       RETURNING e.*),
-     frames AS (
-       ${insertInboxFrames({
-         tenant: '$1',
-         from: 'inbox e JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
-         entry: inboxEntryJson(ctx.limits.largeChannelThreshold),
-         trace: '$5',
-       })})
-     SELECT user_id FROM added`,
-    [ctx.tenant, conversation, users, role, ctx.traceId ?? null],
-  );
-  const added = rows.map((r) => r.user_id);
+  const added = await ctx.writes.conversations.addMembers({
+    tenant: ctx.tenant,
+    conversation,
+    users,
+    role,
+    largeThreshold: ctx.limits.largeChannelThreshold,
+    traceId: ctx.traceId,
+  });
   if (announce && added.length > 0) {
     await handlers.SystemEvent(ctx, {
       kind: 'SystemEvent',
@@ -205,33 +187,8 @@ export async function removeMember(
       : await requireRole(ctx, conversation, actor, []);
     if (self && !conv.role) throw new HeraldError('NOT_A_MEMBER');
     if (conv.kind === 'direct' || conv.kind === 'notices') throw new HeraldError('INVALID_KIND');
-    const { rows } = await tx.query(
-      `WITH gone AS (
-         DELETE FROM members WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 RETURNING user_id),
-       cnt AS (
-         UPDATE conversations SET member_count = member_count - (SELECT count(*) FROM gone)
-          WHERE tenant_id = $1 AND id = $2 RETURNING last_seq),
-       inbox AS (
-         DELETE FROM inbox_entries WHERE tenant_id = $1 AND conversation_id = $2
-            AND user_id IN (SELECT user_id FROM gone)),
-       tomb AS (
-         INSERT INTO inbox_tombstones AS t (tenant_id, user_id, conversation_id, last_seq)
-         SELECT $1, g.user_id, $2, cnt.last_seq FROM gone g, cnt
-         ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET
-           last_seq = EXCLUDED.last_seq, removed_at = now(), version = nextval('inbox_version')
-         RETURNING t.*),
-       frames AS (
-         ${insertInboxFrames({
-           tenant: '$1',
-           from: 'tomb t JOIN conversations c ON c.tenant_id = $1 AND c.id = $2',
-           entry: TOMBSTONE_JSON,
-           trace: '$4',
-           user: 't.user_id',
-         })})
-       SELECT user_id FROM gone`,
-      [tenant, conversation, user, traceId ?? null],
-    );
-    if (rows.length === 0) throw new HeraldError('NOT_A_MEMBER', `${user} is not a member.`);
+    const removed = await ctx.writes.conversations.removeMember(tenant, conversation, user, traceId);
+    if (!removed) throw new HeraldError('NOT_A_MEMBER', `${user} is not a member.`);
     if (!self) {
       await recordAudit(tx, {
         tenant,
@@ -253,7 +210,6 @@ export async function removeMember(
     if (conv.member_count > threshold && conv.member_count - 1 <= threshold) {
       await deps.projection(tx).recount(tenant, conversation, threshold, traceId);
     }
-    const removed = true;
     return { removed };
   });
 }

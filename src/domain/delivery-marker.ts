@@ -7,9 +7,6 @@
 import { HeraldError, isSeq } from '../protocol/index.ts';
 import type { DomainDeps } from './commands.ts';
 
-/** SQL expression of a recipient's effective delivered seq from inbox alias `e`. */
-export const DELIVERED_SQL = 'GREATEST(e.last_delivered_seq, e.last_read_seq)';
-
 export interface DeliveredResult {
   /** True when the marker moved (a receipt may have been written). */
   moved: boolean;

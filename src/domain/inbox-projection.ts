@@ -37,7 +37,7 @@ export type ReceiptFrame = Extract<ServerFrame, { type: 'receipt' }>;
 export interface DeliveredRow {
   /** The conversation exists in the tenant. */
   found: boolean;
-  /** `mayRead` held for the user (its SQL form, access.ts). */
+  /** `mayRead` held for the user (its SQL form, mayReadSql in src/store/pg/sql.ts). */
   allowed: boolean;
   last_seq: number;
   /** The marker moved (and a receipt went to the room when the conversation is small enough). */
@@ -50,7 +50,7 @@ export interface DeliveredRow {
 export interface InboxProjection {
   /**
    * The conversation mark-read checks, and the user's entry row locked in the same statement
-   * (waiting for a send that holds it: lockEntrySql, rows.ts) so the write after it sees that
+   * (waiting for a send that holds it: lockEntrySql, src/store/pg/sql.ts) so the write after it sees that
    * send. null: no such conversation in the tenant.
    */
   lockForRead(tenant: string, user: string, conversation: string): Promise<ReadTarget | null>;
@@ -120,7 +120,8 @@ export interface InboxProjection {
   publishThread(tenant: string, user: string, entry: ThreadEntry, traceId?: string): Promise<void>;
   /**
    * A deleted reply (seq `replySeq`) leaves the unread of the thread's participants who had not
-   * read it, but `sender`'s; each gets their entry as a `thread` frame. One statement.
+   * read it, but `sender`'s. Every participant's entry changed (its root counts one reply fewer:
+   * MessageLog.uncountReply first), so each gets a new version and a `thread` frame. One statement.
    */
   forgetReply(
     tenant: string,

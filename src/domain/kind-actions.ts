@@ -10,10 +10,9 @@ import { compileCheck, issuesMessage } from '../protocol/issues.ts';
 import type { KindEvent } from '../protocol/kinds/index.ts';
 import type { DomainDeps } from './commands.ts';
 import { composeContext, lockConversation, recordEvent } from './compose.ts';
+import type { KindName } from './kind-store.ts';
 import { serverKinds } from './kinds/index.ts';
 import type { AnyServerKind } from './kinds/server-kind.ts';
-import type { Sql } from './ports.ts';
-import { toMessage } from './rows.ts';
 
 export interface ActionReply {
   message_id: string;
@@ -57,21 +56,25 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
     const ctx = composeContext(deps, tx, r.tenant, r.traceId);
     const conv = await lockConversation(ctx, r.conversation, { type: 'user', user_id: r.user });
     if (!conv.role) throw new HeraldError('NOT_A_MEMBER');
-    const { rows } = await tx.query(
-      'SELECT * FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id = $3',
-      [r.tenant, r.conversation, r.messageId],
-    );
-    if (!rows[0]) throw new HeraldError('MESSAGE_NOT_FOUND');
-    const message = toMessage(rows[0]);
+    const message = await ctx.writes.log.message(r.tenant, r.conversation, r.messageId);
+    if (!message) throw new HeraldError('MESSAGE_NOT_FOUND');
     if (message.deleted_at) throw new HeraldError('MESSAGE_DELETED');
     if (kind.appliesTo && !kind.appliesTo(message)) {
       throw new HeraldError('INVALID_KIND', `That message is not a ${kind.wire.name.replace(/s$/, '')}.`);
     }
-    const type = await act({ ctx, user: r.user, conversation: conv, message, args: r.args });
+    const store = ctx.writes.kinds.of(kind.wire.name as KindName);
+    const type = await act({
+      store,
+      tenant: r.tenant,
+      user: r.user,
+      conversation: conv,
+      message,
+      args: r.args,
+    });
     let seq: number | null = null;
     if (type) {
       seq = Number(await ctx.writes.log.nextSeq(r.tenant, r.conversation));
-      const shared = (await kind.summaries(tx, r.tenant, [message.id], null)).get(message.id) ?? kind.none;
+      const shared = (await kind.summaries(store, r.tenant, [message.id], null)).get(message.id) ?? kind.none;
       const event = {
         type,
         message_id: message.id,
@@ -81,25 +84,31 @@ export async function runAction(deps: DomainDeps, r: ActionRequest): Promise<Act
       } as KindEvent;
       await recordEvent(ctx, r.conversation, seq, message.id, event);
     }
-    const mine = (await kind.summaries(tx, r.tenant, [message.id], r.user)).get(message.id) ?? kind.none;
+    const mine = (await kind.summaries(store, r.tenant, [message.id], r.user)).get(message.id) ?? kind.none;
     return { message_id: message.id, seq, changed: type !== null, [field]: mine };
   });
 }
 
-/** Messages with every kind's summary as `viewer` sees it (history): one statement per kind. */
+/**
+ * Messages with every kind's summary as `viewer` sees it (history, over a connection): one
+ * statement per kind.
+ */
 export async function withSummaries(
-  sql: Sql,
+  deps: Pick<DomainDeps, 'db' | 'writes'>,
   tenant: string,
   viewer: string | null,
   messages: Message[],
 ): Promise<Message[]> {
   if (messages.length === 0) return messages;
   const live = messages.filter((m) => !m.deleted_at);
+  const store = deps.writes(deps.db).kinds;
   // A kind reads only the messages it applies to: a page without polls costs polls no statement.
   const found = await Promise.all(
     serverKinds.map((k) => {
       const ids = live.filter((m) => !k.appliesTo || k.appliesTo(m)).map((m) => m.id);
-      return ids.length ? k.summaries(sql, tenant, ids, viewer) : new Map<string, unknown>();
+      return ids.length
+        ? k.summaries(store.of(k.wire.name as KindName), tenant, ids, viewer)
+        : new Map<string, unknown>();
     }),
   );
   return messages.map((m) => {

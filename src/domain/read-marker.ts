@@ -10,27 +10,6 @@ import type { ReceiptFrame } from './inbox-projection.ts';
 /** Counting stops here: a badge shows "999+" long before exact counts matter. */
 export const COUNT_CAP = 999;
 
-/**
- * SQL expressions of an entry's unread and mention counts recounted from the log: live messages
- * after `after` (the read marker), capped at COUNT_CAP. Unread skips system messages, the
- * user's own and thread replies (a thread keeps its own unread: threads.ts). The one definition of what counts, for mark-read, recounts and `herald reconcile`.
- * Arguments are SQL expressions (`$1`, `e.user_id`, …).
- */
-export function recountSql(o: { tenant: string; conversation: string; user: string; after: string }): {
-  unread: string;
-  mention: string;
-} {
-  const live = `m.tenant_id = ${o.tenant} AND m.conversation_id = ${o.conversation}
-                AND m.seq > ${o.after} AND m.deleted_at IS NULL AND m.thread_root IS NULL`;
-  return {
-    unread: `(SELECT count(*) FROM (
-               SELECT 1 FROM messages m WHERE ${live} AND m.kind <> 'system'
-                  AND m.sender_id IS DISTINCT FROM ${o.user} LIMIT ${COUNT_CAP}) x)`,
-    mention: `(SELECT count(*) FROM (
-               SELECT 1 FROM messages m WHERE ${live} AND ${o.user} = ANY(m.mentions) LIMIT ${COUNT_CAP}) x)`,
-  };
-}
-
 export async function markRead(
   deps: DomainDeps,
   tenant: string,

@@ -216,12 +216,33 @@ export interface LiveReader {
   ): Promise<{ head: number; events: StoredEvent[] }>;
 }
 
+/**
+ * What serving a user's connections reads besides a conversation's events: the tenant's Origin
+ * allow-list (the handshake), a room's member ids (a presence snapshot), and the channel sizes
+ * the large-channel inbox hints start from (DESIGN §6: more than `threshold` members).
+ */
+export interface ConnectionReader {
+  /** The tenant's allowed origins; null: no such tenant. */
+  origins(tenant: string): Promise<string[] | null>;
+  /** Up to `limit` of the conversation's member ids. */
+  memberIds(tenant: string, conversation: string, limit: number): Promise<string[]>;
+  /** Every channel `user` is a member of, and whether it has more than `threshold` members. */
+  channelMemberships(
+    tenant: string,
+    user: string,
+    threshold: number,
+  ): Promise<{ conversation: string; large: boolean }[]>;
+  /** Which of the tenant's channels `ids` have more than `threshold` members now. */
+  largeChannelsAmong(tenant: string, ids: readonly string[], threshold: number): Promise<Set<string>>;
+}
+
 export interface Reads {
   conversations: ConversationReader;
   recipients: RecipientStateReader;
   threads: ThreadReader;
   delivery: DeliveryReader;
   live: LiveReader;
+  connection: ConnectionReader;
 }
 
 /** The store's reads over a connection or a transaction: `reads(deps.db)`, or `reads(tx)` inside one. */

@@ -1,7 +1,7 @@
-// Row → wire mapping, and the SQL expressions that build wire JSON inside
-// the database (so outbox payloads and read queries produce one shape).
-import type { Attachment, Message, MessageKind, MessagePreview } from '../protocol/index.ts';
-import type { Row } from './ports.ts';
+// Values the domain shapes itself: a timestamp's wire spelling, a message's preview. A row's
+// mapping to a Message and the SQL that builds wire JSON are the store's (src/store/pg/rows.ts,
+// src/store/pg/sql.ts).
+import { type Message, type MessagePreview, previewBody } from '../protocol/index.ts';
 
 /** A timestamp column as ISO 8601 (drivers return Date or text); unparseable text is kept as is. */
 export function iso(v: unknown): string {
@@ -9,119 +9,14 @@ export function iso(v: unknown): string {
   const d = new Date(String(v));
   return Number.isNaN(d.getTime()) ? String(v) : d.toISOString();
 }
-function isoOrNull(v: unknown): string | null {
-  return v == null ? null : iso(v);
-}
-
-export function toMessage(r: Row): Message {
-  return {
-    id: r.id as string,
-    tenant_id: r.tenant_id as string,
-    conversation_id: r.conversation_id as string,
-    seq: Number(r.seq),
-    kind: r.kind as MessageKind,
-    sender: r.sender_id == null ? { type: 'system' } : { type: 'user', user_id: r.sender_id as string },
-    body: r.body as string,
-    reply_to: (r.reply_to as string | null) ?? null,
-    mentions: (r.mentions as string[]) ?? [],
-    attachments: (r.attachments as Attachment[]) ?? [],
-    client_id: (r.client_id as string | null) ?? null,
-    data: (r.data as Record<string, unknown> | null) ?? null,
-    created_at: iso(r.created_at),
-    edited_at: isoOrNull(r.edited_at),
-    deleted_at: isoOrNull(r.deleted_at),
-    // Only when set, as herald_message_json writes them (migration 016).
-    ...(r.thread_root != null ? { thread_root: r.thread_root as string } : {}),
-    ...(Number(r.reply_count ?? 0) > 0
-      ? { reply_count: Number(r.reply_count), last_reply_at: iso(r.last_reply_at) }
-      : {}),
-  };
-}
-
 export function toPreview(m: Message): MessagePreview {
   return {
     message_id: m.id,
     seq: m.seq,
     sender: m.sender,
     // Previews are short by design: the list never ships whole bodies.
-    body: m.deleted_at ? '' : m.body.slice(0, 140),
+    body: m.deleted_at ? '' : previewBody(m.body),
     kind: m.kind,
     created_at: m.created_at,
   };
 }
-
-/**
- * SQL expression of an InboxEntry as jsonb, from inbox alias `e` and conversation alias `c`.
- * The shape has one definition, `herald_inbox_entry` (migration 005), which the write path's
- * SQL function uses too. Large channels keep no per-message unread counter: unread derives
- * from seqs (DESIGN §6).
- */
-export function inboxEntryJson(largeThreshold: number): string {
-  return `herald_inbox_entry(c.id, c.kind, c.title, c.last_seq, c.member_count, c.last_message,
-    c.last_message_at, e.last_read_seq, e.unread_count, e.mention_count, e.archived, e.muted, e.pinned,
-    e.last_activity_at, e.version, ${Number(largeThreshold)})`;
-}
-
-/**
- * A statement (or scalar sub-select) that takes one user's inbox row lock, waiting for a send
- * that holds it. A statement that rewrites an entry and builds the entry it returns or sends from
- * the conversation row and the log must not be the one that waits: in READ COMMITTED it would
- * update the row the send left but read the conversation and messages from its snapshot taken
- * before the wait — a new version with the old last_seq, preview and unread count, for good.
- * Taking the lock in an earlier statement gives the writing statement a snapshot with the send.
- */
-export function lockEntrySql(tenant: string, user: string, conversation: string): string {
-  return `SELECT true FROM inbox_entries
-     WHERE tenant_id = ${tenant} AND user_id = ${user} AND conversation_id = ${conversation} FOR UPDATE`;
-}
-
-/**
- * SQL expression of a user's personal topic, the same string as `topics.user` (protocol/topics.ts):
- * `tenant` and `user` are SQL expressions (a parameter like `$1`, a column like `e.user_id`).
- */
-export function userTopicSql(tenant: string, user: string): string {
-  return `('t:' || ${tenant} || ':u:' || ${user})`;
-}
-
-/**
- * The statement that writes one `inbox` frame per row to that row's user: append it after a
- * CTE, or use it as one. `from` names the rows (e.g. `up e JOIN conversations c ON …`), `entry`
- * is the SQL expression of the frame's entry over them (`inboxEntryJson(…)`, `TOMBSTONE_JSON`),
- * `user` the row's user column; `tenant` and `trace` are SQL expressions.
- */
-export function insertInboxFrames(o: {
-  tenant: string;
-  from: string;
-  entry: string;
-  trace: string;
-  user?: string;
-}): string {
-  return `INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT ${o.tenant}, ${userTopicSql(o.tenant, o.user ?? 'e.user_id')},
-            jsonb_build_object('type', 'inbox', 'entry', ${o.entry}), ${o.trace}
-       FROM ${o.from}`;
-}
-
-/**
- * SQL expression of the InboxEntry that tells a user they left or were removed, from tombstone
- * alias `t` and conversation alias `c`. It carries nothing of the conversation after they left
- * (no preview, no title, counts zero) and `removed: true`: clients drop the entry.
- */
-export const TOMBSTONE_JSON = `jsonb_build_object(
-    'conversation_id', t.conversation_id, 'kind', c.kind, 'title', NULL::text, 'last_seq', t.last_seq,
-    'last_read_seq', t.last_seq, 'unread_count', 0, 'mention_count', 0,
-    'archived', false, 'muted', false, 'pinned', false,
-    'last_activity_at', t.removed_at, 'last_message', NULL::jsonb, 'version', t.version, 'removed', true)`;
-
-/** SQL expression of the `notice` wire shape from notice alias `n` and entry alias `ne`. */
-export const NOTICE_JSON = `jsonb_build_object(
-  'id', n.id, 'title', n.title, 'body', n.body, 'data', n.data, 'created_at', n.created_at,
-  'read', ne.read, 'archived', ne.archived, 'dismissed', ne.dismissed, 'escalated', ne.escalated,
-  'version', ne.version)`;
-
-/**
- * SQL of a ThreadEntry from thread entry alias `t` and root message alias `r` (one shape:
- * `herald_thread_entry`, migration 016), for the thread reads and the thread writes alike.
- */
-export const THREAD_ENTRY_JSON = `herald_thread_entry(t.conversation_id, t.root_id, r.reply_count, r.last_reply_at,
-  t.last_read_seq, t.unread_count, t.version)`;

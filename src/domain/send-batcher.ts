@@ -1,5 +1,5 @@
 // Group commit for sends (DESIGN §6 "write in batches"). Concurrent sends share one
-// transaction and one statement (`herald_send` over the batch), so a commit — the fsync a
+// transaction and one statement (MessageLog.send over the batch), so a commit — the fsync a
 // durable send waits for — is paid once per batch instead of once per send. Each send keeps
 // its own seq, replay and refusal: refusals are results, not exceptions, and write nothing.
 //
@@ -16,9 +16,10 @@
 // A batch takes no conversation that a running batch holds: its sends wait in the queue
 // instead of on the row lock, where they would stall the whole batch (and every batch behind
 // it) until the other commits. One conversation's sends keep their order.
-import { HeraldError } from '../protocol/index.ts';
 import { type Composed, composeInTx, type SendSpec } from './compose.ts';
-import type { Sql, Transactor } from './ports.ts';
+import type { DomainDeps } from './context.ts';
+import type { MessageLog, SendFailure } from './message-log.ts';
+import type { Transactor } from './ports.ts';
 
 export interface BatcherOptions {
   /** Sends per transaction at most. */
@@ -35,8 +36,6 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** Deadlock, serialization failure: nothing committed, the send may simply run again. */
-const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 3;
 
 export class SendBatcher {
@@ -45,8 +44,9 @@ export class SendBatcher {
   /** Conversations of running batches. */
   private readonly busy = new Set<string>();
 
+  /** `log`: the store's message log over a connection (each batch its own transaction). */
   constructor(
-    private readonly db: Sql,
+    private readonly log: MessageLog,
     private readonly opts: BatcherOptions = defaultBatcherOptions,
   ) {}
 
@@ -90,41 +90,44 @@ export class SendBatcher {
     batch.sort((a, b) => compareSpecs(a.spec, b.spec));
     const tried = await this.attempt(batch.map((p) => p.spec));
     if ('outcomes' in tried) return settle(batch, tried.outcomes);
-    if (!tried.beforeCommit) {
+    if (tried.failure.outcome === 'unknown') {
       // No answer from the server (the connection was lost mid-statement): whether the batch
       // committed is unknown, so nothing may run again (a send without client_id would be
       // written twice). The client retries by client_id.
       for (const p of batch) p.reject(tried.err);
       return;
     }
-    if (batch.length === 1) return this.runAlone(batch[0], tried.err, 1);
-    // Something the function does not turn into a refusal aborted the whole batch, which
+    if (batch.length === 1) return this.runAlone(batch[0], tried, 1);
+    // Something the store does not turn into a refusal aborted the whole batch, which
     // committed nothing: run each send alone so the error reaches only the send it belongs to.
     for (const p of batch) await this.runAlone(p, null, 0);
   }
 
-  private async runAlone(p: Pending, lastErr: unknown, attempts: number): Promise<void> {
-    let err = lastErr;
+  private async runAlone(p: Pending, last: Failed | null, attempts: number): Promise<void> {
+    let failed = last;
     for (let n = attempts; n < MAX_ATTEMPTS; n++) {
-      if (n > 0 && !isRetryable(err)) break;
+      if (failed && !(failed.failure.outcome === 'rolled-back' && failed.failure.retryable)) break;
       const tried = await this.attempt([p.spec]);
       if ('outcomes' in tried) return settle([p], tried.outcomes);
-      err = tried.err;
-      if (!tried.beforeCommit) break;
+      failed = tried;
+      if (tried.failure.outcome === 'unknown') break;
     }
-    p.reject(err);
+    p.reject(failed?.err);
   }
 
-  /** One statement, its own transaction; on failure, whether nothing was written for sure. */
-  private async attempt(
-    specs: SendSpec[],
-  ): Promise<{ outcomes: (Composed | Error)[] } | { err: unknown; beforeCommit: boolean }> {
+  /** One statement, its own transaction; on failure, what the store says it left behind. */
+  private async attempt(specs: SendSpec[]): Promise<{ outcomes: (Composed | Error)[] } | Failed> {
     try {
-      return { outcomes: await composeInTx(this.db, specs) };
+      return { outcomes: await composeInTx(this.log, specs) };
     } catch (err) {
-      return { err, beforeCommit: refusedByServer(err) };
+      return { err, failure: this.log.sendFailure(err) };
     }
   }
+}
+
+interface Failed {
+  err: unknown;
+  failure: SendFailure;
 }
 
 function settle(batch: Pending[], outcomes: (Composed | Error)[]): void {
@@ -132,23 +135,6 @@ function settle(batch: Pending[], outcomes: (Composed | Error)[]): void {
     if (out instanceof Error) batch[i].reject(out);
     else batch[i].resolve(out);
   });
-}
-
-/**
- * Whether the server answered the statement with an error (a SQLSTATE): an autocommit
- * statement that failed rolled back, so nothing of it was written. Anything else — the
- * connection lost (STORE_UNAVAILABLE), a reply that never came — leaves the outcome unknown.
- */
-function refusedByServer(err: unknown): boolean {
-  if (err instanceof HeraldError || typeof err !== 'object' || err === null) return false;
-  const code = (err as { code?: unknown }).code;
-  // A SQLSTATE: five digits or capitals, and no class starts with E — unlike Node's errno
-  // codes (EPIPE, EBADF), which say nothing of the statement's fate.
-  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code);
-}
-
-function isRetryable(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: string }).code ?? '');
 }
 
 const keyOf = (s: SendSpec) => `${s.tenant}\0${s.conversation}`;
@@ -162,11 +148,11 @@ function compareSpecs(a: SendSpec, b: SendSpec): number {
 const batchers = new WeakMap<Transactor, SendBatcher>();
 
 /** The store's batcher: one per Transactor, so every caller on one store shares its batches. */
-export function batcherFor(db: Transactor): SendBatcher {
-  let b = batchers.get(db);
+export function batcherFor(deps: Pick<DomainDeps, 'db' | 'writes'>): SendBatcher {
+  let b = batchers.get(deps.db);
   if (!b) {
-    b = new SendBatcher(db);
-    batchers.set(db, b);
+    b = new SendBatcher(deps.writes(deps.db).log);
+    batchers.set(deps.db, b);
   }
   return b;
 }

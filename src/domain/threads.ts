@@ -103,8 +103,9 @@ export async function markThreadRead(
 
 /**
  * A deleted reply leaves the unread of the participants who had not read it (all but its
- * sender), who get their entry as a `thread` frame — one statement. The root keeps its
- * reply_count: the deleted reply stays in the thread as "deleted", as in the main timeline.
+ * sender); its root counts it no more (the caller took it off first), so every participant gets
+ * their entry as a `thread` frame — one statement. The reply stays in the thread as "deleted",
+ * as in the main timeline, but no longer counts as a reply.
  */
 export async function forgetReply(
   projection: InboxProjection,

@@ -8,12 +8,15 @@
 import type { ConversationStore } from './conversation-store.ts';
 import type { KindStore } from './kind-store.ts';
 import type { MessageLog } from './message-log.ts';
+import type { NoticeStore } from './notice-store.ts';
 import type { Sql } from './ports.ts';
 
 export interface Writes {
   log: MessageLog;
   conversations: ConversationStore;
   kinds: KindStore;
+  /** System notices sent: stored once, an entry and a frame per recipient. */
+  notices: NoticeStore;
 }
 
 /** The write ports over a connection or a transaction: `writes(tx)` inside one. */

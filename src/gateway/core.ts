@@ -4,7 +4,7 @@
 // It sees a session only as a CoreSession (ports.ts): session.ts imports this, not back.
 import { randomUUID } from 'node:crypto';
 import { rememberConversationKind } from '../domain/commands.ts';
-import type { LiveReader } from '../domain/read-ports.ts';
+import type { ConnectionReader, LiveReader } from '../domain/read-ports.ts';
 import { memoryLimiters, memorySlots } from '../limits/memory.ts';
 import type { Limiter } from '../limits/port.ts';
 import { type AdmitResult, SocketAdmission } from '../limits/socket-caps.ts';
@@ -14,13 +14,14 @@ import { memoryPresence } from '../registry/memory-presence.ts';
 import { memoryTyping } from '../registry/memory-typing.ts';
 import type { ConnectionRegistry, PresenceStore, TypingStore } from '../registry/ports.ts';
 import { type Messaging, messaging } from '../usecases/messaging.ts';
+import { type Threads, threads } from '../usecases/threads.ts';
 import { type AuthResult, Handshake } from './handshake.ts';
 import { InboxHints } from './inbox-hints.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type GatewayOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import type { CoreSession, ResyncTarget } from './ports.ts';
 import { PresenceBatch } from './presence-batch.ts';
-import { type Access, accessOf, largeChannelsAmong, type Replay, replayOf } from './queries.ts';
+import { type Access, accessOf, type Replay, replayOf } from './queries.ts';
 import { resync } from './resync.ts';
 import { type TopicFrame, TopicHub } from './topic-hub.ts';
 import { FlushScheduler } from './writer.ts';
@@ -56,15 +57,21 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
   private readonly handshake: Handshake;
   /** The store's live reads (access, subscribe, replay), bound to the store once. */
   private readonly live: LiveReader;
+  /** The store's reads for connections (origins, member ids, channel sizes), bound once too. */
+  readonly connection: ConnectionReader;
   /** The use cases a frame calls (the ones HTTP calls too). */
   readonly messaging: Messaging;
+  readonly threads: Threads;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stopResync: () => void;
 
   constructor(options: GatewayOptions) {
     this.opts = resolveOptions(options, options.nodeId ?? randomUUID());
     this.messaging = messaging(this.opts.deps, this.opts.sendLimiter);
-    this.live = this.opts.deps.reads(this.opts.deps.db).live;
+    this.threads = threads(this.opts.deps);
+    const reads = this.opts.deps.reads(this.opts.deps.db);
+    this.live = reads.live;
+    this.connection = reads.connection;
     this.metrics = new GatewayMetrics(options.metrics);
     const sessions = this.sessions;
     this.metrics.watchQueues(function* () {
@@ -72,7 +79,7 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
     });
     this.flushAtBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(this.opts.softMarkBytes / 4)));
     this.presence = options.presence ?? memoryPresence();
-    this.presenceBatch = new PresenceBatch(this.opts, this.presence);
+    this.presenceBatch = new PresenceBatch(this.opts, this.presence, this.connection);
     this.hub = new TopicHub(
       options.bus,
       (err, topic) => this.opts.log?.warn({ err, topic }, 'topic delivery failed'),
@@ -80,16 +87,16 @@ export class GatewayCore<S extends CoreSession = CoreSession> {
       (_frame, topic) => this.presenceBatch.evict(topic),
       (frame, topic, listeners) => this.frameDelivered(frame, topic, listeners),
     );
-    const { db, limits } = this.opts.deps;
+    const { limits } = this.opts.deps;
     this.hints = new InboxHints(this.hub, this.opts.inboxHintIntervalMs, (tenant, ids) =>
-      largeChannelsAmong(db, tenant, ids, limits.largeChannelThreshold),
+      this.connection.largeChannelsAmong(tenant, ids, limits.largeChannelThreshold),
     );
     this.connections = options.connections ?? memoryConnections();
     this.typing = options.typing ?? memoryTyping();
     const limiters = options.limiters ?? memoryLimiters(this.opts.now);
     this.userLimiter = limiters.bucket('handshake_user', this.opts.handshakeRatePerUser);
     this.ipLimiter = limiters.bucket('handshake_ip', this.opts.handshakeRatePerIp);
-    this.handshake = new Handshake(this.opts, this.userLimiter);
+    this.handshake = new Handshake(this.opts, this.userLimiter, this.connection);
     this.admission = new SocketAdmission({
       slots: options.socketSlots ?? memorySlots(),
       caps: { perUser: this.opts.maxSocketsPerUser, perTenant: this.opts.maxSocketsPerTenant },

@@ -26,6 +26,12 @@ const ROUTES: { [T in SessionFrameType]: Route<FrameOf<T>> } = {
   // different connections of the pool).
   send: { run: sendFrame, inOrder: (f) => f.conversation },
   read: { run: readFrame },
+  // As `read`: no answer of its own; a moved marker reaches the user's devices as `thread`.
+  thread_read: {
+    run: async (s, f) => {
+      await s.core.threads.read(s, f.conversation, f.root_id, f.seq);
+    },
+  },
   delivered: { run: deliveredFrame },
   view: { run: (s, f) => s.signals.view(f.conversation) },
   typing: { run: (s, f) => s.signals.typing(f.conversation) },

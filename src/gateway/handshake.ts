@@ -2,11 +2,11 @@
 // the per-user handshake rate — for WebSocket, SSE and the typing route alike. The token
 // itself is never logged.
 import type { AccessClaims } from '../auth/tokens.ts';
+import type { ConnectionReader } from '../domain/read-ports.ts';
 import type { Limiter } from '../limits/port.ts';
 import { CLOSE, type ErrorCode, HeraldError } from '../protocol/index.ts';
 import type { HandshakeFailure } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
-import { tenantOrigins } from './queries.ts';
 
 export interface AuthFailure {
   reason: HandshakeFailure;
@@ -26,6 +26,7 @@ export class Handshake {
     private readonly opts: ResolvedOptions,
     /** Handshakes per tenant user (cluster-wide when the host passes Redis limiters). */
     private readonly userLimiter: Limiter,
+    private readonly reads: Pick<ConnectionReader, 'origins'>,
   ) {}
 
   async authorize(token: string, origin: string | undefined, host: string | undefined): Promise<AuthResult> {
@@ -87,7 +88,7 @@ export class Handshake {
     const now = Date.now();
     const hit = this.origins.get(tenant);
     if (hit && now - hit.at < ORIGIN_CACHE_MS) return hit.list;
-    const list = await tenantOrigins(this.opts.deps.db, tenant);
+    const list = await this.reads.origins(tenant);
     if (this.origins.size > 10_000) this.origins.clear();
     this.origins.set(tenant, { list, at: now });
     return list;

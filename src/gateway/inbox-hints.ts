@@ -8,7 +8,7 @@
 // with a room's events, and a small channel's subscribers get their `inbox` frames as well. The
 // frame names no user: each SDK derives unread from its own entry's last_read_seq.
 import type { MessageKind, MessagePreview, ServerFrame } from '../protocol/index.ts';
-import { topics } from '../protocol/index.ts';
+import { previewBody, topics } from '../protocol/index.ts';
 import { TopicFrame, type TopicHub } from './topic-hub.ts';
 
 type Json = Record<string, unknown>;
@@ -32,7 +32,7 @@ export interface GrowthWatcher {
   grown(conversation: string): void;
 }
 
-/** Which of a tenant's channels `ids` are large now (queries.ts largeChannelsAmong). */
+/** Which of a tenant's channels `ids` are large now (ConnectionReader.largeChannelsAmong). */
 export type LargeAmong = (tenant: string, ids: readonly string[]) => Promise<Set<string>>;
 
 interface Channel {
@@ -236,7 +236,7 @@ function preview(m: Json, seq: number): MessagePreview {
     message_id: String(m.id),
     seq,
     sender: sender === null ? { type: 'system' } : { type: 'user', user_id: sender },
-    body: typeof m.body === 'string' && !m.deleted_at ? m.body.slice(0, 140) : '',
+    body: typeof m.body === 'string' && !m.deleted_at ? previewBody(m.body) : '',
     kind: m.kind as MessageKind,
     created_at: String(m.created_at),
   };

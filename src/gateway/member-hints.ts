@@ -7,7 +7,6 @@
 import type { GatewayCore } from './core.ts';
 import type { GrowthWatcher, HintMember } from './inbox-hints.ts';
 import type { Outbound } from './outbound.ts';
-import { channelMemberships } from './queries.ts';
 import type { TopicFrame } from './topic-hub.ts';
 
 export class MemberHints implements HintMember, GrowthWatcher {
@@ -40,7 +39,7 @@ export class MemberHints implements HintMember, GrowthWatcher {
   async start(): Promise<void> {
     const { core, who } = this;
     const threshold = core.opts.deps.limits.largeChannelThreshold;
-    const rows = await channelMemberships(core.opts.deps.db, who.tenant, who.user, threshold);
+    const rows = await core.connection.channelMemberships(who.tenant, who.user, threshold);
     if (this.stopped) return;
     for (const r of rows) this.known.set(r.conversation, r.large);
     this.untrack = core.hints.track(this);

@@ -1,11 +1,11 @@
 // The node's presence traffic: deltas queued per room and published about once per
 // presenceFlushMs, stale devices aged out (announced offline where they were announced),
 // and the snapshot a room's new subscribers share.
+import type { ConnectionReader } from '../domain/read-ports.ts';
 import type { PresenceEntry, ServerFrame } from '../protocol/index.ts';
 import { topics } from '../protocol/index.ts';
 import type { PresenceStore } from '../registry/ports.ts';
 import type { ResolvedOptions } from './options.ts';
-import { memberIdsOf } from './queries.ts';
 
 export class PresenceBatch {
   private readonly pending = new Map<
@@ -20,6 +20,7 @@ export class PresenceBatch {
   constructor(
     private readonly opts: ResolvedOptions,
     private readonly presence: PresenceStore,
+    private readonly reads: Pick<ConnectionReader, 'memberIds'>,
   ) {}
 
   /** Queues a presence delta for a room; flushed about once per presenceFlushMs. */
@@ -80,7 +81,7 @@ export class PresenceBatch {
 
   /** Present devices of a conversation's members (up to presenceSnapshotMax members). */
   async of(tenant: string, conversation: string): Promise<PresenceEntry[]> {
-    const members = await memberIdsOf(this.opts.deps.db, tenant, conversation, this.opts.presenceSnapshotMax);
+    const members = await this.reads.memberIds(tenant, conversation, this.opts.presenceSnapshotMax);
     return this.presence.list(tenant, members, this.opts.now());
   }
 

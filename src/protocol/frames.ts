@@ -100,7 +100,7 @@ export type WireMessage = Pick<Message, 'id' | 'kind' | 'sender' | 'body' | 'cre
 export type WireEvent =
   | { type: 'message.created'; message: WireMessage; thread?: ThreadSummary }
   | { type: 'message.edited'; message: WireMessage }
-  | { type: 'message.deleted'; message_id: string; deleted_at: string }
+  | { type: 'message.deleted'; message_id: string; deleted_at: string; thread?: ThreadSummary }
   | KindEvent;
 
 export type ServerFrameType = ServerFrame['type'];

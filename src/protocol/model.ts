@@ -44,7 +44,7 @@ export interface Message extends KindSummaries {
   last_reply_at?: string;
 }
 
-/** The root's count after a reply, on the reply's `message.created` event. */
+/** The root's count after a reply (its `message.created` event) or a reply's delete (its `message.deleted`). */
 export interface ThreadSummary {
   root_id: string;
   reply_count: number;
@@ -69,7 +69,7 @@ export interface ThreadEntry {
 export type ConversationEvent =
   | { type: 'message.created'; message: Message; thread?: ThreadSummary }
   | { type: 'message.edited'; message: Message }
-  | { type: 'message.deleted'; message_id: string; deleted_at: string }
+  | { type: 'message.deleted'; message_id: string; deleted_at: string; thread?: ThreadSummary }
   /** An action of a kind on a message (a reaction, a vote), with the message's new summary. */
   | KindEvent;
 
@@ -148,3 +148,30 @@ export interface Receipt {
 
 /** Who performs a command: a user, or the system (tenant backend, Herald itself). */
 export type Actor = Sender;
+
+/** The most characters (code points, as PostgreSQL's `left()` counts) a preview's body keeps. */
+export const PREVIEW_CHARS = 140;
+
+/**
+ * A message body cut to a preview: by code points, like the send's SQL (`left(body, 140)`), so
+ * an edit's or a hint's preview equals the send's and never splits a surrogate pair.
+ */
+export function previewBody(body: string): string {
+  if (body.length <= PREVIEW_CHARS) return body;
+  let out = '';
+  let n = 0;
+  for (const ch of body) {
+    if (n++ === PREVIEW_CHARS) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A thread's root with the count a `thread` summary carries (a reply's `message.created`, a
+ * deleted reply's `message.deleted`): at 0 the root has no count, as history renders it.
+ */
+export function withThreadSummary(root: Message, t: ThreadSummary): Message {
+  const { reply_count: _count, last_reply_at: _last, ...rest } = root;
+  return t.reply_count > 0 ? { ...rest, reply_count: t.reply_count, last_reply_at: t.last_reply_at } : rest;
+}

@@ -98,6 +98,8 @@ export const clientFrameSchemas = {
   // A WebSocket send names its conversation and must carry its client_id (the ack's key).
   send: frame('send', { conversation: IdSchema, client_id: ClientIdSchema, ...messageFields }),
   read: frame('read', { conversation: IdSchema, seq: SeqSchema }),
+  /** A thread's read marker (the conversation's stays), as POST …/threads/{root_id}/read. */
+  thread_read: frame('thread_read', { conversation: IdSchema, root_id: IdSchema, seq: SeqSchema }),
   /** What the client has applied (coalesced by the SDK): moves the delivered marker forward. */
   delivered: frame('delivered', { conversation: IdSchema, seq: SeqSchema }),
   view: frame('view', { conversation: Type.Union([IdSchema, Type.Null()]) }),

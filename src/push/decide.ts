@@ -1,5 +1,7 @@
 // The push decision for one committed message, made once its delay has passed: per device
-// of each recipient who has not read it, push or skip. A skip is recorded (muted, online)
+// of each recipient who has not read it, push or skip. A thread reply's recipients are the
+// thread's participants (its thread entries: the root's author, who replied, who was
+// mentioned) by the thread's read marker, never the conversation's other members. A skip is recorded (muted, online)
 // so the delivery log answers "why did my phone not ring"; a read message leaves no row.
 //
 // The decision, its delivery rows, the per-(user, conversation) high-water mark and the
@@ -16,6 +18,8 @@ export interface PendingRow {
   seq: number;
   sender_id: string | null;
   mentions: string[];
+  /** A thread reply's root (the decision is the thread's); null for a message of the conversation. */
+  thread_root: string | null;
   /** Past the full delay: everyone; else only the mentioned (the mention delay passed). */
   full: boolean;
 }
@@ -35,6 +39,8 @@ interface Candidate extends Row {
   last_delivered_seq: string;
   decided_seq: string;
   head: string;
+  /** A thread's: the first reply a push covers (else the seq after what was read or decided). */
+  first_seq?: string;
 }
 
 // Devices of recipients who have not read `seq` (and still have something unread) and for
@@ -55,6 +61,32 @@ const CANDIDATES = `
      AND (c.kind <> 'channel' OR c.member_count <= $7 OR d.user_id = ANY($6::text[]))
      -- Still something unread (a deleted message no longer counts); large channels derive it.
      AND (e.unread_count > 0 OR e.mention_count > 0 OR (c.kind = 'channel' AND c.member_count > $7))
+   ORDER BY d.user_id, d.id`;
+
+// The same for a thread reply ($7: its root), over the thread's participants and the thread's
+// read marker. Muted and delivered are the conversation's (a muted conversation mutes its
+// threads; a delivered seq covers the reply's event); the inbox entry also says the participant
+// is still a recipient (one who left has none). Participants are few whatever the channel's
+// size, so a large channel's thread pushes its participants like any other.
+const THREAD_CANDIDATES = `
+  SELECT d.id AS device_id, d.user_id, d.platform, e.muted, t.last_read_seq, e.last_delivered_seq,
+         COALESCE(s.decided_seq, 0) AS decided_seq,
+         (SELECT max(m.seq) FROM messages m WHERE m.tenant_id = $1 AND m.thread_root = $7) AS head,
+         -- The thread's seqs are not contiguous (the conversation's messages interleave): a
+         -- push's range starts at the first reply it covers.
+         (SELECT min(m.seq) FROM messages m WHERE m.tenant_id = $1 AND m.thread_root = $7
+             AND m.seq > GREATEST(t.last_read_seq, s.decided_seq)) AS first_seq
+    FROM push_devices d
+    JOIN thread_entries t ON t.tenant_id = d.tenant_id AND t.user_id = d.user_id AND t.root_id = $7
+    JOIN inbox_entries e ON e.tenant_id = d.tenant_id AND e.user_id = d.user_id AND e.conversation_id = $2
+    LEFT JOIN push_thread_state s ON s.tenant_id = d.tenant_id AND s.user_id = d.user_id AND s.root_id = $7
+   WHERE d.tenant_id = $1 AND d.removed_at IS NULL
+     AND d.user_id IS DISTINCT FROM $4
+     AND t.last_read_seq < $3
+     AND COALESCE(s.decided_seq, 0) < $3
+     AND ($5::boolean OR d.user_id = ANY($6::text[]))
+     -- Still something unread in the thread (a deleted reply no longer counts).
+     AND t.unread_count > 0
    ORDER BY d.user_id, d.id`;
 
 export async function decide(
@@ -78,15 +110,11 @@ export async function decide(
           [row.id, opts.nodeId],
         );
     if (!mine[0]) return null;
-    const { rows } = await tx.query<Candidate>(CANDIDATES, [
-      row.tenant_id,
-      row.conversation_id,
-      row.seq,
-      row.sender_id,
-      row.full,
-      row.mentions,
-      opts.largeChannel,
-    ]);
+    const common = [row.tenant_id, row.conversation_id, row.seq, row.sender_id, row.full, row.mentions];
+    const { rows } =
+      row.thread_root === null
+        ? await tx.query<Candidate>(CANDIDATES, [...common, opts.largeChannel])
+        : await tx.query<Candidate>(THREAD_CANDIDATES, [...common, row.thread_root]);
     if (rows.length === 0) return { pushes: 0, skips: [] };
     const users = [...new Set(rows.map((r) => r.user_id))];
     const now = opts.now();
@@ -132,16 +160,17 @@ async function record(tx: Sql, row: PendingRow, rows: Candidate[], online: Set<s
       state.set(r.user_id, Math.max(state.get(r.user_id) ?? 0, row.seq));
     } else {
       out.pushes++;
-      // One push covers everything unread and undecided up to the head: the burst coalesces.
-      cols.first.push(Math.max(Number(r.last_read_seq), Number(r.decided_seq)) + 1);
+      // One push covers everything unread and undecided up to the head (a thread's: its newest
+      // reply): the burst coalesces.
+      cols.first.push(Number(r.first_seq ?? Math.max(Number(r.last_read_seq), Number(r.decided_seq)) + 1));
       cols.last.push(Number(r.head));
       state.set(r.user_id, Math.max(state.get(r.user_id) ?? 0, Number(r.head)));
     }
   }
   await tx.query(
     `INSERT INTO push_deliveries (tenant_id, device_id, user_id, kind, status, reason, conversation_id,
-                                  first_seq, last_seq, finished_at)
-     SELECT $1, d, u, 'message', st, rs, $2, f, l, CASE WHEN st = 'skipped' THEN now() END
+                                  first_seq, last_seq, finished_at, thread_root)
+     SELECT $1, d, u, 'message', st, rs, $2, f, l, CASE WHEN st = 'skipped' THEN now() END, $9
        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) AS x(d, u, st, rs, f, l)`,
     [
       row.tenant_id,
@@ -152,14 +181,25 @@ async function record(tx: Sql, row: PendingRow, rows: Candidate[], online: Set<s
       cols.reason,
       cols.first,
       cols.last,
+      row.thread_root,
     ],
   );
-  await tx.query(
-    `INSERT INTO push_state AS s (tenant_id, user_id, conversation_id, decided_seq)
-     SELECT $1, u, $2, q FROM unnest($3::text[], $4::bigint[]) AS x(u, q)
-     ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE
-       SET decided_seq = GREATEST(s.decided_seq, EXCLUDED.decided_seq)`,
-    [row.tenant_id, row.conversation_id, [...state.keys()], [...state.values()]],
-  );
+  const decided = [row.tenant_id, row.conversation_id, [...state.keys()], [...state.values()]];
+  if (row.thread_root === null)
+    await tx.query(
+      `INSERT INTO push_state AS s (tenant_id, user_id, conversation_id, decided_seq)
+       SELECT $1, u, $2, q FROM unnest($3::text[], $4::bigint[]) AS x(u, q)
+       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE
+         SET decided_seq = GREATEST(s.decided_seq, EXCLUDED.decided_seq)`,
+      decided,
+    );
+  else
+    await tx.query(
+      `INSERT INTO push_thread_state AS s (tenant_id, user_id, conversation_id, decided_seq, root_id)
+       SELECT $1, u, $2, q, $5 FROM unnest($3::text[], $4::bigint[]) AS x(u, q)
+       ON CONFLICT (tenant_id, user_id, root_id) DO UPDATE
+         SET decided_seq = GREATEST(s.decided_seq, EXCLUDED.decided_seq)`,
+      [...decided, row.thread_root],
+    );
   return out;
 }

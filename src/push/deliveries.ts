@@ -16,6 +16,8 @@ export interface PushDelivery {
   /** skipped: muted | online | read | device_removed; failed / invalid_token: what the provider said. */
   reason: string | null;
   conversation: string | null;
+  /** A thread push: the thread's root (its seqs are the thread's replies); null for the conversation's. */
+  thread_root: string | null;
   /** The seqs this push covers (coalesced); a skip names one. */
   first_seq: number | null;
   last_seq: number | null;
@@ -41,6 +43,7 @@ export function toPushDelivery(r: Row): PushDelivery {
     status: r.status as PushStatus,
     reason: (r.reason as string | null) ?? null,
     conversation: (r.conversation_id as string | null) ?? null,
+    thread_root: (r.thread_root as string | null) ?? null,
     first_seq: num(r.first_seq),
     last_seq: num(r.last_seq),
     attempts: Number(r.attempts),
@@ -89,7 +92,8 @@ export interface PushSummary {
 /**
  * Counts of pushes per outcome for one message: every device whose push covered the
  * message's seq (a coalesced push covers several) or that was skipped for it. A message the
- * dispatcher has not decided yet (within the delay) counts nothing.
+ * dispatcher has not decided yet (within the delay) counts nothing. A thread reply counts its
+ * thread's pushes, any other message the conversation's (their seq ranges interleave).
  */
 export async function pushSummaryForMessage(
   sql: Sql,
@@ -102,6 +106,8 @@ export async function pushSummaryForMessage(
        FROM push_deliveries
       WHERE tenant_id = $1 AND conversation_id = $2 AND kind = 'message'
         AND last_seq >= $3 AND first_seq <= $3
+        AND thread_root IS NOT DISTINCT FROM (
+          SELECT thread_root FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3)
       GROUP BY 1, 2`,
     [tenant, conversation, seq],
   );

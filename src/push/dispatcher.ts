@@ -48,7 +48,7 @@ const CLAIM_PENDING = `
                  AND created_at <= now() - $4::int * interval '1 millisecond'))
       ORDER BY id LIMIT $5
       FOR UPDATE SKIP LOCKED)
-  RETURNING p.id::text AS id, p.tenant_id, p.conversation_id, p.seq, p.sender_id, p.mentions,
+  RETURNING p.id::text AS id, p.tenant_id, p.conversation_id, p.seq, p.sender_id, p.mentions, p.thread_root,
             p.created_at <= now() - $3::int * interval '1 millisecond' AS full`;
 
 const CLAIM_DELIVERIES = `
@@ -126,7 +126,7 @@ export class PushDispatcher {
       for (const r of rows) {
         const done = await decide(
           db,
-          { ...r, seq: Number(r.seq), mentions: r.mentions ?? [] },
+          { ...r, seq: Number(r.seq), mentions: r.mentions ?? [], thread_root: r.thread_root ?? null },
           {
             nodeId: this.nodeId,
             connections: this.opts.connections,
@@ -178,6 +178,7 @@ export class PushDispatcher {
         push_id: String(d.push_id),
         kind: d.kind as 'message' | 'test',
         conversation_id: (d.conversation_id as string | null) ?? null,
+        thread_root: (d.thread_root as string | null) ?? null,
         last_seq: d.last_seq == null ? null : Number(d.last_seq),
       },
       config,

@@ -1,7 +1,9 @@
 // What a push says, built when it is sent (not when it was decided): the newest message of
 // the conversation, its unread count and the user's total badge as they are now. A push
-// whose messages were read meanwhile is not sent at all.
+// whose messages were read meanwhile is not sent at all. A thread push says the same of the
+// thread: its newest reply, its unread count (the thread entry's), under its own collapse key.
 import type { PushConfig } from '../config.ts';
+import { previewBody } from '../protocol/index.ts';
 import type { Sql } from '../store/db.ts';
 import type { PushNotification } from './providers/port.ts';
 
@@ -11,6 +13,8 @@ export interface NotificationSource {
   push_id: string;
   kind: 'message' | 'test';
   conversation_id: string | null;
+  /** A thread push: what it says is the thread's. */
+  thread_root: string | null;
   last_seq: number | null;
 }
 
@@ -26,6 +30,21 @@ export async function badgeOf(sql: Sql, tenant: string, user: string, large: num
   const { rows } = await sql.query<{ badge: number }>(BADGE, [tenant, user, large]);
   return Number(rows[0]?.badge ?? 0);
 }
+
+// The user's thread entry, the newest reply still there, and whether the user still receives
+// the conversation (an inbox entry: one who left has none).
+const THREAD = `
+  SELECT c.kind, c.title, t.last_read_seq, t.unread_count, m.id AS message_id, m.seq, m.body, m.sender_id,
+         (SELECT COALESCE(u.display_name, u.id) FROM users u
+           WHERE u.tenant_id = c.tenant_id AND u.id = m.sender_id) AS sender_name
+    FROM conversations c
+    JOIN inbox_entries e ON e.tenant_id = c.tenant_id AND e.user_id = $2 AND e.conversation_id = c.id
+    JOIN thread_entries t ON t.tenant_id = c.tenant_id AND t.user_id = $2 AND t.root_id = $4
+    LEFT JOIN LATERAL (
+      SELECT id, seq, body, sender_id FROM messages
+       WHERE tenant_id = c.tenant_id AND thread_root = $4 AND deleted_at IS NULL
+       ORDER BY seq DESC LIMIT 1) m ON true
+   WHERE c.tenant_id = $1 AND c.id = $3`;
 
 const TEST_BODY = 'If you can read this, push works for this device.';
 
@@ -50,6 +69,14 @@ export async function buildNotification(
       data: { type: 'test' },
     };
   }
+  if (d.thread_root !== null)
+    return threadNotification(
+      sql,
+      { ...d, conversation_id: d.conversation_id, thread_root: d.thread_root },
+      config,
+      threshold,
+      base,
+    );
   const { rows } = await sql.query<{
     kind: string;
     title: string | null;
@@ -93,6 +120,53 @@ export async function buildNotification(
       conversation_id: d.conversation_id,
       seq: String(c.last_message?.seq ?? head),
       message_id: c.last_message?.message_id ?? '',
+      unread: String(unread),
+    },
+  };
+}
+
+async function threadNotification(
+  sql: Sql,
+  d: NotificationSource & { conversation_id: string; thread_root: string },
+  config: PushConfig,
+  threshold: number,
+  base: Pick<PushNotification, 'pushId' | 'kind' | 'ttlSec'>,
+): Promise<PushNotification | { skip: 'read' }> {
+  const { rows } = await sql.query<{
+    kind: string;
+    title: string | null;
+    last_read_seq: string;
+    unread_count: number;
+    message_id: string | null;
+    seq: string | null;
+    body: string | null;
+    sender_id: string | null;
+    sender_name: string | null;
+  }>(THREAD, [d.tenant_id, d.user_id, d.conversation_id, d.thread_root]);
+  const t = rows[0];
+  // Gone, read up to what this push covers, or its replies deleted meanwhile.
+  if (!t || Number(t.last_read_seq) >= Number(d.last_seq) || t.unread_count === 0 || t.message_id === null)
+    return { skip: 'read' };
+  const sender = t.sender_id ? (t.sender_name ?? t.sender_id) : null;
+  const unread = Number(t.unread_count);
+  const hidden = unread > 1 ? `${unread} new replies` : 'New reply';
+  // Cut as the conversation's preview is (140 code points), which its pushes show.
+  const text = config.showBody && t.body ? previewBody(t.body) : hidden;
+  const direct = t.kind === 'direct';
+  return {
+    ...base,
+    title: direct ? (sender ?? 'New reply') : t.title ? `Thread in ${t.title}` : 'New reply',
+    body: !direct && sender && config.showBody ? `${sender}: ${text}` : text,
+    // The badge stays the inbox's: thread replies do not count in a conversation's unread.
+    badge: await badgeOf(sql, d.tenant_id, d.user_id, threshold),
+    // One notification per thread, beside the conversation's.
+    collapseKey: `${d.conversation_id}:${d.thread_root}`,
+    data: {
+      type: 'thread',
+      conversation_id: d.conversation_id,
+      root_id: d.thread_root,
+      seq: String(t.seq),
+      message_id: t.message_id,
       unread: String(unread),
     },
   };

@@ -88,7 +88,7 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
       await readableConversation(reads.conversations, c.tenant, c.user, conversation);
       const found = await reads.conversations.messages(c.tenant, conversation, page);
       // Reactions, a poll's tallies: each kind's summary, as this user sees it.
-      return { ...found, messages: await withSummaries(db, c.tenant, c.user, found.messages) };
+      return { ...found, messages: await withSummaries(deps, c.tenant, c.user, found.messages) };
     },
     async events(c, conversation, afterSeq, limit) {
       const { conversation: conv } = await readableConversation(

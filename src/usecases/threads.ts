@@ -26,7 +26,7 @@ export function threads(deps: DomainDeps): Threads {
     async history(c, conversation, rootId, page) {
       const t = await listThread(reads, c.tenant, c.user, conversation, rootId, page);
       // Replies and their root carry their kinds' summaries (reactions, tallies) as history does.
-      const [root, ...messages] = await withSummaries(db, c.tenant, c.user, [t.root, ...t.messages]);
+      const [root, ...messages] = await withSummaries(deps, c.tenant, c.user, [t.root, ...t.messages]);
       return { root, messages, has_more: t.has_more };
     },
     entries: (c, conversation, limit, rootId) =>

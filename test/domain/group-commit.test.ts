@@ -8,6 +8,7 @@ import { defaultLimits } from '../../src/domain/limits.ts';
 import type { QueryOptions, Row, Transactor } from '../../src/domain/ports.ts';
 import { SendBatcher } from '../../src/domain/send-batcher.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
+import { pgWrites } from '../../src/store/pg/index.ts';
 import { seedTenant, snapshot } from '../support/fixtures.ts';
 import { type Backend, backends } from '../support/stores.ts';
 import { depsOf, eventsOf, headSeq, inboxOf, userNames, useStore } from './support.ts';
@@ -37,10 +38,12 @@ describe.each(backends())('group commit (%s)', (backend: Backend) => {
   it('one statement runs a batch; refusals in it write nothing and the others commit with their own seqs', async () => {
     const { tenant, users, ids, spec } = await world(2);
     const [a, b] = ids;
-    await s.db.transaction((tx) => composeInTx(tx, [spec(a, users[1], { body: 'seed', client_id: 'seed' })]));
+    await s.db.transaction((tx) =>
+      composeInTx(pgWrites(tx).log, [spec(a, users[1], { body: 'seed', client_id: 'seed' })]),
+    );
     const before = await snapshot(s.db, tenant);
     const out = await s.db.transaction((tx) =>
-      composeInTx(tx, [
+      composeInTx(pgWrites(tx).log, [
         spec(a, users[1], { body: 'one', client_id: 'c1' }),
         spec(a, 'outsider', { body: 'not a member' }),
         spec(a, users[1], { body: 'other body', client_id: 'seed' }),
@@ -115,7 +118,7 @@ describe.each(backends())('group commit (%s)', (backend: Backend) => {
 
   it('a send the store rejects fails alone: its batch is rerun one send at a time', async () => {
     const { tenant, users, ids, spec } = await world(1);
-    const batcher = new SendBatcher(s.db, { maxBatch: 8, maxInFlight: 1 });
+    const batcher = new SendBatcher(pgWrites(s.db).log, { maxBatch: 8, maxInFlight: 1 });
     const before = await snapshot(s.db, tenant);
     // The first runs alone; the next three queue behind it and form one batch, which the NUL
     // (text cannot hold it) aborts as a whole.
@@ -150,7 +153,7 @@ describe.each(backends())('group commit (%s)', (backend: Backend) => {
       exec: s.db.exec.bind(s.db),
       transaction: s.db.transaction.bind(s.db),
     };
-    const batcher = new SendBatcher(lossy, { maxBatch: 8, maxInFlight: 1 });
+    const batcher = new SendBatcher(pgWrites(lossy).log, { maxBatch: 8, maxInFlight: 1 });
     const before = await snapshot(s.db, tenant);
     const settled = await Promise.allSettled([
       batcher.submit(spec(ids[0], users[1], { body: 'alone' })),

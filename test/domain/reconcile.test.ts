@@ -7,6 +7,7 @@ import { createConversation } from '../../src/domain/conversations.ts';
 import { deleteMessage } from '../../src/domain/edits.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
 import { type DriftedEntry, reconcile } from '../../src/domain/reconcile.ts';
+import { pgReconcile } from '../../src/store/pg/reconcile.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends } from '../support/stores.ts';
 import { depsOf, headSeq, outboxHead, outboxOf, userNames, userTopic, useStore } from './support.ts';
@@ -102,7 +103,7 @@ describe.each(backends())('herald reconcile (%s)', (backend: Backend) => {
   const key = (d: { user_id: string; conversation_id: string }) => `${d.user_id}@${d.conversation_id}`;
 
   it('reports exactly the corrupted entries, fixes them with a version and a frame each, leaves the other tenant alone, and is a no-op the second time', async () => {
-    const deps = depsOf(s.db, { limits });
+    const deps = { ...depsOf(s.db, { limits }), counters: pgReconcile };
     const w = await world(deps);
 
     // A consistent store: nothing to report.
@@ -247,14 +248,14 @@ describe.each(backends())('herald reconcile (%s)', (backend: Backend) => {
   });
 
   it('an unknown tenant is TENANT_NOT_FOUND before anything is read', async () => {
-    const deps = depsOf(s.db, { limits });
+    const deps = { ...depsOf(s.db, { limits }), counters: pgReconcile };
     await expect(reconcile(deps, ['no-such-tenant'], { fix: true })).rejects.toMatchObject({
       code: 'TENANT_NOT_FOUND',
     });
   });
 
   it('a delete in a large channel takes back its mentions (once found by reconcile as drift)', async () => {
-    const deps = depsOf(s.db, { limits });
+    const deps = { ...depsOf(s.db, { limits }), counters: pgReconcile };
     const t = await seedTenant(s.db, ['alice', 'bob', 'carol', 'dave', 'erin']);
     const { id } = await createConversation(
       deps,
@@ -280,7 +281,7 @@ describe.each(backends())('herald reconcile (%s)', (backend: Backend) => {
   });
 
   it('sends racing a repair end with every counter equal to a recount from the log', async () => {
-    const deps = depsOf(s.db, { limits });
+    const deps = { ...depsOf(s.db, { limits }), counters: pgReconcile };
     const members = userNames(12);
     const reader = members[members.length - 1];
     const senders = members.slice(0, 4);

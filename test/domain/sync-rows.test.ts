@@ -7,9 +7,9 @@ import { createConversation, removeMember } from '../../src/domain/conversations
 import { defaultLimits } from '../../src/domain/limits.ts';
 import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
-import { userTopicSql } from '../../src/domain/rows.ts';
 import { topics } from '../../src/protocol/index.ts';
 import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { userTopicSql } from '../../src/store/pg/sql.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 

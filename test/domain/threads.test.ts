@@ -68,7 +68,9 @@ describe.each(backends())('threads in the store (%s)', (backend: Backend) => {
     expect(topics).not.toContain(userTopic(tenant, 'bob'));
   });
 
-  it('a reply pushes nobody; its root does', async () => {
+  // Migration 018: a reply's pending push names its root, so the dispatcher decides it over the
+  // thread's participants (test/push/threads.test.ts), not over the conversation.
+  it("a reply's pending push names its thread; its root's names none", async () => {
     const { tenant, id, send } = await group();
     await s.db.query(
       `INSERT INTO push_devices (tenant_id, id, user_id, platform, token) VALUES ($1, 'd1', 'carol', 'fcm', 'tok')`,
@@ -76,11 +78,14 @@ describe.each(backends())('threads in the store (%s)', (backend: Backend) => {
     );
     const root = await send('alice', { body: 'root' });
     const reply = await send('bob', { body: 'reply', thread_root: root.id, mentions: ['carol'] });
-    const { rows } = await s.db.query<{ seq: string }>(
-      'SELECT seq FROM push_pending WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY seq',
+    const { rows } = await s.db.query<{ seq: string; thread_root: string | null; mentions: string[] }>(
+      'SELECT seq, thread_root, mentions FROM push_pending WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY seq',
       [tenant, id],
     );
-    expect(rows.map((r) => Number(r.seq))).toEqual([root.seq]);
+    expect(rows.map((r) => [Number(r.seq), r.thread_root, r.mentions])).toEqual([
+      [root.seq, null, []],
+      [reply.seq, root.id, ['carol']],
+    ]);
     expect(reply.thread_root).toBe(root.id);
   });
 

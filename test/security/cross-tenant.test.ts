@@ -32,6 +32,7 @@ const TABLES = [
   'push_devices',
   'push_pending',
   'push_state',
+  'push_thread_state',
   'push_deliveries',
   'tenant_admins',
   'audit_log',
@@ -536,6 +537,10 @@ describe('cross-tenant access by id (same user ids in two tenants)', () => {
         error: 'CONVERSATION_NOT_FOUND',
       },
       read: { frame: { type: 'read', conversation: g, seq: victim.seq }, error: 'CONVERSATION_NOT_FOUND' },
+      thread_read: {
+        frame: { type: 'thread_read', conversation: g, root_id: victim.message, seq: victim.seq },
+        error: 'CONVERSATION_NOT_FOUND',
+      },
       delivered: {
         frame: { type: 'delivered', conversation: g, seq: victim.seq },
         error: 'CONVERSATION_NOT_FOUND',

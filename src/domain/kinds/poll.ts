@@ -1,10 +1,34 @@
-// Polls (wire half: src/protocol/kinds/poll.ts; tables: migration 015). A poll goes to a
-// direct, group or channel conversation; its options must differ. Members vote once (a new
-// vote replaces theirs; the same vote again changes nothing) until the author closes it;
-// voting on a closed poll is CONFLICT; closing twice changes nothing.
+// Polls (wire half: src/protocol/kinds/poll.ts; tables: migration 015; store:
+// src/store/pg/kinds/poll.ts). A poll goes to a direct, group or channel conversation; its
+// options must differ. Members vote once (a new vote replaces theirs; the same vote again
+// changes nothing) until the author closes it; voting on a closed poll is CONFLICT; closing
+// twice changes nothing.
 import { HeraldError } from '../../protocol/index.ts';
 import { pollWire } from '../../protocol/kinds/poll.ts';
 import { serverKind } from './server-kind.ts';
+
+/** One option's votes on one poll message, or a poll without votes (`option` null). */
+export interface PollTallyRow {
+  message_id: string;
+  /** The message's data: the poll's definition is `data.poll`. */
+  data: Record<string, unknown>;
+  closed: boolean;
+  option: number | null;
+  votes: number;
+  /** Whether the viewer voted for this option (false without a viewer). */
+  mine: boolean;
+}
+
+/** What polls store: one vote per (poll message, user), and a poll's close. */
+export interface PollStore {
+  /** The tallies of those of these messages that carry a poll, one statement. */
+  tallies(tenant: string, ids: readonly string[], viewer: string | null): Promise<PollTallyRow[]>;
+  isClosed(tenant: string, messageId: string): Promise<boolean>;
+  /** Records or replaces the user's vote; false when it was that option already. */
+  vote(tenant: string, messageId: string, user: string, option: number): Promise<boolean>;
+  /** Closes the poll; false when it was closed already. */
+  close(tenant: string, messageId: string, user: string): Promise<boolean>;
+}
 
 type Definition = { question: string; options: string[] };
 type State = {
@@ -20,7 +44,7 @@ const definitionOf = (data: Record<string, unknown> | null): Definition | null =
   return p && typeof p.question === 'string' && Array.isArray(p.options) ? p : null;
 };
 
-export const pollKind = serverKind(pollWire, {
+export const pollKind = serverKind<PollStore>()(pollWire, {
   content: {
     conversationKinds: ['direct', 'group', 'channel'],
     bodyOf: (poll) => `📊 ${poll.question}`,
@@ -32,27 +56,10 @@ export const pollKind = serverKind(pollWire, {
   },
   appliesTo: (m) => definitionOf(m.data) !== null,
   none: { question: '', options: [], voters: 0, closed: false },
-  async summaries(sql, tenant, ids, viewer) {
+  async summaries(store, tenant, ids, viewer) {
     const out = new Map<string, State>();
     if (ids.length === 0) return out;
-    const { rows } = await sql.query<{
-      message_id: string;
-      data: Record<string, unknown>;
-      closed: boolean;
-      option: number | null;
-      votes: number;
-      mine: boolean;
-    }>(
-      `SELECT m.id AS message_id, m.data, pc.message_id IS NOT NULL AS closed,
-              v.option, count(v.user_id)::int AS votes, COALESCE(bool_or(v.user_id = $3), false) AS mine
-         FROM messages m
-         LEFT JOIN poll_closes pc ON pc.tenant_id = m.tenant_id AND pc.message_id = m.id
-         LEFT JOIN poll_votes v ON v.tenant_id = m.tenant_id AND v.message_id = m.id
-        WHERE m.tenant_id = $1 AND m.id = ANY($2::text[]) AND m.data->'poll' IS NOT NULL
-        GROUP BY m.id, m.data, pc.message_id, v.option`,
-      [tenant, ids, viewer],
-    );
-    for (const r of rows) {
+    for (const r of await store.tallies(tenant, ids, viewer)) {
       const def = definitionOf(r.data);
       if (!def) continue;
       let s = out.get(r.message_id);
@@ -74,35 +81,19 @@ export const pollKind = serverKind(pollWire, {
     return out;
   },
   actions: {
-    async vote({ ctx, user, message, args }) {
+    async vote({ store, tenant, user, message, args }) {
       const def = definitionOf(message.data) as Definition;
       if (args.option >= def.options.length) {
         throw new HeraldError('VALIDATION_FAILED', `option must be below ${def.options.length}.`);
       }
       // The conversation row is locked: a close cannot slip in between this check and the vote.
-      const closed = await ctx.tx.query(
-        'SELECT 1 FROM poll_closes WHERE tenant_id = $1 AND message_id = $2',
-        [ctx.tenant, message.id],
-      );
-      if (closed.rows.length > 0) throw new HeraldError('CONFLICT', 'The poll is closed.');
-      const { rows } = await ctx.tx.query(
-        `INSERT INTO poll_votes AS v (tenant_id, message_id, user_id, option) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (tenant_id, message_id, user_id) DO UPDATE SET option = EXCLUDED.option, voted_at = now()
-          WHERE v.option <> EXCLUDED.option
-         RETURNING 1`,
-        [ctx.tenant, message.id, user, args.option],
-      );
-      return rows.length > 0 ? 'poll.voted' : null;
+      if (await store.isClosed(tenant, message.id)) throw new HeraldError('CONFLICT', 'The poll is closed.');
+      return (await store.vote(tenant, message.id, user, args.option)) ? 'poll.voted' : null;
     },
-    async close({ ctx, user, message }) {
+    async close({ store, tenant, user, message }) {
       if (message.sender.type !== 'user' || message.sender.user_id !== user)
         throw new HeraldError('NOT_AUTHOR');
-      const { rows } = await ctx.tx.query(
-        `INSERT INTO poll_closes (tenant_id, message_id, closed_by) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING RETURNING 1`,
-        [ctx.tenant, message.id, user],
-      );
-      return rows.length > 0 ? 'poll.closed' : null;
+      return (await store.close(tenant, message.id, user)) ? 'poll.closed' : null;
     },
   },
 });

@@ -1,9 +1,32 @@
-// Reactions (wire half: src/protocol/kinds/reactions.ts; table: migration 014). Any member
-// reacts to any message not deleted, once per emoji. The emoji must be one emoji grapheme:
-// INVALID_EMOJI otherwise (the schema only bounds its length).
+// Reactions (wire half: src/protocol/kinds/reactions.ts; table: migration 014; store:
+// src/store/pg/kinds/reactions.ts). Any member reacts to any message not deleted, once per
+// emoji. The emoji must be one emoji grapheme: INVALID_EMOJI otherwise (the schema only bounds
+// its length).
 import { HeraldError } from '../../protocol/index.ts';
 import { reactionsWire } from '../../protocol/kinds/reactions.ts';
 import { serverKind } from './server-kind.ts';
+
+/** One emoji's reactions on one message. */
+export interface ReactionCountRow {
+  message_id: string;
+  emoji: string;
+  count: number;
+  /** Whether the viewer is among them (null without a viewer). */
+  me: boolean | null;
+}
+
+/** What reactions store: one row per (message, user, emoji). */
+export interface ReactionStore {
+  /**
+   * The counts per emoji of these messages, one statement: by message, then in the order the
+   * emojis were first used (ties by emoji).
+   */
+  counts(tenant: string, ids: readonly string[], viewer: string | null): Promise<ReactionCountRow[]>;
+  /** Adds the reaction; false when it was there already. */
+  add(tenant: string, messageId: string, user: string, emoji: string): Promise<boolean>;
+  /** Removes the reaction; false when there was none. */
+  remove(tenant: string, messageId: string, user: string, emoji: string): Promise<boolean>;
+}
 
 const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
 const PICTURE = /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20E3/u;
@@ -18,40 +41,29 @@ export function isEmoji(s: string): boolean {
 
 type Count = { emoji: string; count: number; me?: boolean };
 
-export const reactionsKind = serverKind(reactionsWire, {
+export const reactionsKind = serverKind<ReactionStore>()(reactionsWire, {
   none: [],
-  async summaries(sql, tenant, ids, viewer) {
+  async summaries(store, tenant, ids, viewer) {
     const out = new Map<string, Count[]>();
     if (ids.length === 0) return out;
-    const { rows } = await sql.query<{ message_id: string; emoji: string; count: number; me: boolean }>(
-      `SELECT message_id, emoji, count(*)::int AS count, bool_or(user_id = $3) AS me
-         FROM reactions WHERE tenant_id = $1 AND message_id = ANY($2::text[])
-        GROUP BY message_id, emoji ORDER BY message_id, min(created_at), emoji`,
-      [tenant, ids, viewer],
-    );
-    for (const r of rows) {
+    for (const r of await store.counts(tenant, ids, viewer)) {
       const list = out.get(r.message_id) ?? [];
       list.push(
-        viewer === null ? { emoji: r.emoji, count: r.count } : { emoji: r.emoji, count: r.count, me: r.me },
+        viewer === null
+          ? { emoji: r.emoji, count: r.count }
+          : { emoji: r.emoji, count: r.count, me: r.me === true },
       );
       out.set(r.message_id, list);
     }
     return out;
   },
   actions: {
-    async react({ ctx, user, message, args }) {
+    async react({ store, tenant, user, message, args }) {
       if (!isEmoji(args.emoji)) throw new HeraldError('INVALID_EMOJI');
-      const { rows } = args.remove
-        ? await ctx.tx.query(
-            'DELETE FROM reactions WHERE tenant_id = $1 AND message_id = $2 AND user_id = $3 AND emoji = $4 RETURNING 1',
-            [ctx.tenant, message.id, user, args.emoji],
-          )
-        : await ctx.tx.query(
-            `INSERT INTO reactions (tenant_id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING RETURNING 1`,
-            [ctx.tenant, message.id, user, args.emoji],
-          );
-      if (rows.length === 0) return null;
+      const changed = args.remove
+        ? await store.remove(tenant, message.id, user, args.emoji)
+        : await store.add(tenant, message.id, user, args.emoji);
+      if (!changed) return null;
       return args.remove ? 'reaction.removed' : 'reaction.added';
     },
   },

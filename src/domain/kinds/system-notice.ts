@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { type AuditActor, recordAudit } from '../../audit/record.ts';
 import { HeraldError } from '../../protocol/index.ts';
 import type { ComposeContext } from '../compose.ts';
-import { NOTICE_JSON, userTopicSql } from '../rows.ts';
 import { defineKind } from './define.ts';
 
 export interface SystemNotice {
@@ -30,49 +29,31 @@ export async function handleSystemNotice(ctx: ComposeContext, cmd: SystemNotice)
   if (encoder.encode(cmd.title).length + encoder.encode(cmd.body).length > ctx.limits.maxBodyBytes) {
     throw new HeraldError('BODY_TOO_LARGE');
   }
+  const notices = ctx.writes.notices;
   let recipients: string[];
   if (cmd.to === 'tenant') {
-    const { rows } = await ctx.tx.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1', [
-      ctx.tenant,
-    ]);
-    recipients = rows.map((r) => r.id);
+    recipients = await notices.tenantUsers(ctx.tenant);
   } else {
     recipients = [...new Set(cmd.to)];
     if (recipients.length === 0) throw new HeraldError('VALIDATION_FAILED', '`to` names no user.');
     if (recipients.length > ctx.limits.maxMembersPerCall) throw new HeraldError('TOO_MANY_MEMBERS');
-    const { rows } = await ctx.tx.query<{ id: string }>(
-      'SELECT id FROM users WHERE tenant_id = $1 AND id = ANY($2::text[])',
-      [ctx.tenant, recipients],
-    );
-    if (rows.length !== recipients.length) {
-      const known = new Set(rows.map((r) => r.id));
+    const known = new Set(await notices.knownUsers(ctx.tenant, recipients));
+    if (known.size !== recipients.length) {
       const missing = recipients.filter((u) => !known.has(u));
       throw new HeraldError('USER_NOT_FOUND', `Unknown users: ${missing.slice(0, 5).join(', ')}.`);
     }
   }
   const id = randomUUID();
-  await ctx.tx.query(
-    `WITH n AS (
-       INSERT INTO notices (tenant_id, id, title, body, data, audience)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING *),
-     ne AS (
-       INSERT INTO notice_entries (tenant_id, user_id, notice_id)
-       SELECT $1, u, $2 FROM unnest($7::text[]) AS u RETURNING *)
-     INSERT INTO outbox (tenant_id, topic, payload, trace_id)
-     SELECT $1, ${userTopicSql('$1', 'ne.user_id')},
-            jsonb_build_object('type', 'notice', 'notice', ${NOTICE_JSON}), $8
-       FROM ne, n`,
-    [
-      ctx.tenant,
-      id,
-      cmd.title,
-      cmd.body,
-      cmd.data ? JSON.stringify(cmd.data) : null,
-      cmd.to === 'tenant' ? 'tenant' : 'users',
-      recipients,
-      ctx.traceId ?? null,
-    ],
-  );
+  await notices.send({
+    tenant: ctx.tenant,
+    id,
+    title: cmd.title,
+    body: cmd.body,
+    data: cmd.data ?? null,
+    audience: cmd.to === 'tenant' ? 'tenant' : 'users',
+    recipients,
+    traceId: ctx.traceId,
+  });
   if (cmd.to === 'tenant') {
     // A mass action: recorded with the notice, in its transaction.
     await recordAudit(ctx.tx, {

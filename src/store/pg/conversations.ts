@@ -9,8 +9,9 @@ import {
   MAX_PAGE,
   type Page,
 } from '../../domain/read-ports.ts';
-import { iso, toMessage } from '../../domain/rows.ts';
+import { iso } from '../../domain/rows.ts';
 import type { Conversation, ConversationEvent, ConversationKind, Member } from '../../protocol/index.ts';
+import { toMessage } from './rows.ts';
 
 function toConversation(r: Row): Conversation {
   return {

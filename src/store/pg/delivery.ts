@@ -3,7 +3,6 @@
 // Nothing here is written on the hot path for it. Which recipients count (tenant-wide or
 // members) and whether a detail list is wanted is the domain's call (receipts.ts,
 // delivery-log.ts).
-import { DELIVERED_SQL } from '../../domain/delivery-marker.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type {
   CommittedMessage,
@@ -13,6 +12,7 @@ import type {
   WebhookOutcome,
 } from '../../domain/read-ports.ts';
 import { iso } from '../../domain/rows.ts';
+import { DELIVERED_SQL } from './sql.ts';
 
 /**
  * SQL of the rows of a conversation's recipients as alias `r` with a `user_id` column, for

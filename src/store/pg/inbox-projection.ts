@@ -3,8 +3,6 @@
 // src/domain/inbox-projection.ts). Bulk where it can be: a recount or a forgotten reply is one
 // statement for every entry it touches, and each frame goes to the outbox in the statement that
 // wrote the row it carries, or right after it (guard tests count the statements).
-import { mayReadSql } from '../../domain/access.ts';
-import { DELIVERED_SQL } from '../../domain/delivery-marker.ts';
 import type {
   DeliveredRow,
   InboxFlags,
@@ -14,15 +12,17 @@ import type {
   ReceiptFrame,
 } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
-import { recountSql } from '../../domain/read-marker.ts';
+import { type InboxEntry, type Notice, type ThreadEntry, topics } from '../../protocol/index.ts';
 import {
+  DELIVERED_SQL,
   THREAD_ENTRY_JSON as ENTRY_JSON,
   inboxEntryJson,
   insertInboxFrames,
   lockEntrySql,
+  mayReadSql,
   NOTICE_JSON,
-} from '../../domain/rows.ts';
-import { type InboxEntry, type Notice, type ThreadEntry, topics } from '../../protocol/index.ts';
+  recountSql,
+} from './sql.ts';
 
 export class PgInboxProjection implements InboxProjection {
   constructor(private readonly sql: Sql) {}
@@ -300,10 +300,11 @@ export class PgInboxProjection implements InboxProjection {
   ): Promise<void> {
     await this.sql.query(
       `WITH t AS (
-       UPDATE thread_entries t SET unread_count = GREATEST(t.unread_count - 1, 0),
+       UPDATE thread_entries t SET
+              unread_count = CASE WHEN t.last_read_seq < $3 AND t.user_id IS DISTINCT FROM $4
+                                  THEN GREATEST(t.unread_count - 1, 0) ELSE t.unread_count END,
               version = nextval('inbox_version')
-        WHERE t.tenant_id = $1 AND t.root_id = $2 AND t.last_read_seq < $3 AND t.unread_count > 0
-          AND t.user_id IS DISTINCT FROM $4
+        WHERE t.tenant_id = $1 AND t.root_id = $2
        RETURNING t.*)
      INSERT INTO outbox (tenant_id, topic, payload, trace_id)
      SELECT $1, 't:' || $1 || ':u:' || t.user_id, jsonb_build_object('type', 'thread', 'entry', ${ENTRY_JSON}), $5

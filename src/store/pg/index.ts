@@ -8,6 +8,7 @@ import type { ProjectionStore } from '../../domain/inbox-projection.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type { ReadStore, Reads } from '../../domain/read-ports.ts';
 import type { WriteStore, Writes } from '../../domain/write-ports.ts';
+import { PgConnectionReader } from './connection.ts';
 import { PgConversationStore } from './conversation-store.ts';
 import { PgConversationReader } from './conversations.ts';
 import { PgDeliveryReader } from './delivery.ts';
@@ -15,6 +16,7 @@ import { PgInboxProjection } from './inbox-projection.ts';
 import { PgKindStore } from './kind-store.ts';
 import { PgLiveReader } from './live.ts';
 import { PgMessageLog } from './message-log.ts';
+import { PgNoticeStore } from './notice-store.ts';
 import { PgRecipientStateReader } from './recipient-state.ts';
 import { PgThreadReader } from './threads.ts';
 
@@ -24,6 +26,7 @@ export const pgReads: ReadStore = (sql: Sql): Reads => ({
   threads: new PgThreadReader(sql),
   delivery: new PgDeliveryReader(sql),
   live: new PgLiveReader(sql),
+  connection: new PgConnectionReader(sql),
 });
 
 export const pgProjection: ProjectionStore = (sql: Sql) => new PgInboxProjection(sql);
@@ -32,6 +35,7 @@ export const pgWrites: WriteStore = (sql: Sql): Writes => ({
   log: new PgMessageLog(sql),
   conversations: new PgConversationStore(sql),
   kinds: new PgKindStore(sql),
+  notices: new PgNoticeStore(sql),
 });
 
 /** Every port of the store, for a DomainDeps: `{ db, ...pgStore, limits, viewing }`. */

@@ -1,9 +1,9 @@
 // What the gateway reads to deliver a conversation live: the access row, a subscribe's one
 // statement (access and replay in one snapshot, a named prepared statement: it runs on every
 // subscribe), and a replay. Payloads come back as their stored JSON text, never re-serialized.
-import { mayReadSql } from '../../domain/access.ts';
 import type { Sql } from '../../domain/ports.ts';
 import type { AccessRow, LiveReader, StoredEvent } from '../../domain/read-ports.ts';
+import { mayReadSql } from './sql.ts';
 
 type EventRow = { seq: number | null; payload: string | null };
 

@@ -1,11 +1,11 @@
 // The user's own recipient state as read: the inbox (one entry per conversation) and notices,
 // listed or synced by transaction cursor (the horizon below). One statement per page, however
 // many entries it holds (a guard test counts them); the entry shapes are the database's
-// functions (rows.ts).
+// functions (sql.ts).
 import type { Sql } from '../../domain/ports.ts';
 import { MAX_PAGE, type RecipientStateReader, type SyncPage } from '../../domain/read-ports.ts';
-import { inboxEntryJson, NOTICE_JSON, TOMBSTONE_JSON } from '../../domain/rows.ts';
 import type { InboxEntry, Notice } from '../../protocol/index.ts';
+import { inboxEntryJson, NOTICE_JSON, TOMBSTONE_JSON } from './sql.ts';
 
 /**
  * Sync cursors are transaction ids, not versions. A version is taken before its transaction

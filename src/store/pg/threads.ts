@@ -2,8 +2,9 @@
 // the reader may see the conversation is decided before (domain/threads.ts).
 import type { Sql } from '../../domain/ports.ts';
 import { MAX_PAGE, type Page, type ThreadReader } from '../../domain/read-ports.ts';
-import { THREAD_ENTRY_JSON, toMessage } from '../../domain/rows.ts';
 import type { Message, ThreadEntry } from '../../protocol/index.ts';
+import { toMessage } from './rows.ts';
+import { THREAD_ENTRY_JSON } from './sql.ts';
 
 export class PgThreadReader implements ThreadReader {
   constructor(private readonly sql: Sql) {}

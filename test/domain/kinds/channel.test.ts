@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execute } from '../../../src/domain/commands.ts';
 import { createConversation, join, removeMember } from '../../../src/domain/conversations.ts';
 import { markRead } from '../../../src/domain/read-marker.ts';
-import { inboxEntryJson } from '../../../src/domain/rows.ts';
+import { inboxEntryJson } from '../../../src/store/pg/sql.ts';
 import { seedTenant, snapshot } from '../../support/fixtures.ts';
 import { type Backend, backends } from '../../support/stores.ts';
 import {
