@@ -67,6 +67,9 @@ interface Point {
   commitsPerSend: number;
   /** Rows inserted, updated and deleted in it per send. */
   rowsPerSend: number;
+  /** Deadlocks PostgreSQL broke (each cost deadlock_timeout, 1 s by default) and rollbacks, over the point. */
+  deadlocks: number;
+  rollbacks: number;
   /** Redis commands per send (all of the server's: see the header), 0 without Redis. */
   redisPerSend: number;
   errors: number;
@@ -93,14 +96,18 @@ async function backendCpu(database: string | undefined): Promise<Map<number, num
 }
 
 /** Commits and row writes so far in `database` (statistics are flushed within ~1 s). */
-async function dbStats(database: string | undefined): Promise<{ commits: number; rows: number }> {
-  if (!database) return { commits: 0, rows: 0 };
-  const { rows } = await admin.query<{ commits: string; rows: string }>(
-    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows
+async function dbStats(
+  database: string | undefined,
+): Promise<{ commits: number; rows: number; deadlocks: number; rollbacks: number }> {
+  if (!database) return { commits: 0, rows: 0, deadlocks: 0, rollbacks: 0 };
+  const { rows } = await admin.query<{ commits: string; rows: string; deadlocks: string; rollbacks: string }>(
+    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows, deadlocks,
+            xact_rollback AS rollbacks
        FROM pg_stat_database WHERE datname = $1`,
     [database],
   );
-  return { commits: Number(rows[0]?.commits ?? 0), rows: Number(rows[0]?.rows ?? 0) };
+  const n = (k: 'commits' | 'rows' | 'deadlocks' | 'rollbacks') => Number(rows[0]?.[k] ?? 0);
+  return { commits: n('commits'), rows: n('rows'), deadlocks: n('deadlocks'), rollbacks: n('rollbacks') };
 }
 
 /** Statement calls so far in `database` by query text, when pg_stat_statements is loaded. */
@@ -199,6 +206,8 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
     pgCpuUsPerSend: Math.round((pgCpu * 1000) / Math.max(1, lat.length)),
     commitsPerSend: per(stats.commits - stats0.commits),
     rowsPerSend: per(stats.rows - stats0.rows),
+    deadlocks: stats.deadlocks - stats0.deadlocks,
+    rollbacks: stats.rollbacks - stats0.rollbacks,
     redisPerSend: per(redisCalls),
     errors,
   };
@@ -280,6 +289,7 @@ for (const [shape] of shapes)
         `${m((p) => p.cpuUsPerSend)} + ${m((p) => p.pgCpuUsPerSend)}`,
         `${m((p) => p.commitsPerSend)} / ${m((p) => p.rowsPerSend)}`,
         m((p) => p.redisPerSend),
+        `${got.reduce((a, p) => a + p.deadlocks, 0)} / ${got.reduce((a, p) => a + p.rollbacks, 0)}`,
         got.reduce((a, p) => a + p.errors, 0),
       ]);
     }
@@ -297,6 +307,7 @@ console.log(
       'CPU µs/send: server + PostgreSQL',
       'PostgreSQL commits / rows written per send',
       'Redis commands per send',
+      'deadlocks / rollbacks (all runs)',
       'errors',
     ],
     rows,
