@@ -72,6 +72,8 @@ interface Point {
   rollbacks: number;
   /** Redis commands per send (all of the server's: see the header), 0 without Redis. */
   redisPerSend: number;
+  /** Socket reads Redis processed per send (INFO stats): how many writes its clients made. */
+  redisReadsPerSend: number;
   errors: number;
 }
 
@@ -145,6 +147,8 @@ async function redisCommands(): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
     out.set(m[1], Number(m[2]));
+  const reads = /^total_reads_processed:(\d+)/m.exec(await redis.info('stats'));
+  out.set('(reads)', Number(reads?.[1] ?? 0));
   return out;
 }
 
@@ -190,6 +194,8 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
   let redisCalls = 0;
   const redis1 = usesRedis ? await redisCommands() : new Map<string, number>();
   redis1.delete('info');
+  const redisReads = (redis1.get('(reads)') ?? 0) - (redis0.get('(reads)') ?? 0);
+  redis1.delete('(reads)');
   for (const [cmd, n] of redis1) redisCalls += n - (redis0.get(cmd) ?? 0);
   const breakdown = [
     ...perSendTop(statements0, await statementCalls(sys.database), lat.length),
@@ -209,6 +215,7 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
     deadlocks: stats.deadlocks - stats0.deadlocks,
     rollbacks: stats.rollbacks - stats0.rollbacks,
     redisPerSend: per(redisCalls),
+    redisReadsPerSend: per(redisReads),
     errors,
   };
 }
@@ -288,7 +295,7 @@ for (const [shape] of shapes)
         `${rat((p) => p.p50)} / ${rat((p) => p.p99)}`,
         `${m((p) => p.cpuUsPerSend)} + ${m((p) => p.pgCpuUsPerSend)}`,
         `${m((p) => p.commitsPerSend)} / ${m((p) => p.rowsPerSend)}`,
-        m((p) => p.redisPerSend),
+        `${m((p) => p.redisPerSend)} / ${m((p) => p.redisReadsPerSend)}`,
         `${got.reduce((a, p) => a + p.deadlocks, 0)} / ${got.reduce((a, p) => a + p.rollbacks, 0)}`,
         got.reduce((a, p) => a + p.errors, 0),
       ]);
@@ -306,7 +313,7 @@ console.log(
       '÷ usual (p50 / p99)',
       'CPU µs/send: server + PostgreSQL',
       'PostgreSQL commits / rows written per send',
-      'Redis commands per send',
+      'Redis commands / socket reads per send',
       'deadlocks / rollbacks (all runs)',
       'errors',
     ],
