@@ -189,9 +189,22 @@ async function latencyAtRate(sys: Running, lg: LoadGen, rate: number, count: num
   };
 }
 
+/** BENCH_FANOUT=members:rate:seconds,… (e.g. 1000:20:5) instead of the default points. */
+function fanoutPointsFromEnv(): [number, [number, number][]][] | null {
+  const spec = process.env.BENCH_FANOUT;
+  if (!spec) return null;
+  const by = new Map<number, [number, number][]>();
+  for (const part of spec.split(',')) {
+    const [members, rate, seconds] = part.split(':').map(Number);
+    if (!(members > 0 && rate > 0 && seconds > 0)) throw new Error(`BENCH_FANOUT: bad point "${part}"`);
+    by.set(members, [...(by.get(members) ?? []), [rate, seconds]]);
+  }
+  return [...by];
+}
+
 export async function fanoutLatency(o: Options): Promise<string> {
   // [members, [rate msg/s, seconds]…]
-  const points: [number, [number, number][]][] = o.quick
+  const defaults: [number, [number, number][]][] = o.quick
     ? [
         [
           200,
@@ -212,6 +225,7 @@ export async function fanoutLatency(o: Options): Promise<string> {
         ],
         [10000, [[2, 15]]],
       ];
+  const points = fanoutPointsFromEnv() ?? defaults;
   const keys = selectedSystems(['herald', 'herald2', 'baseline', 'ws']);
   const rows: (string | number)[][] = [];
   const groups: { label: string; values: ([number, number] | undefined)[] }[] = [];

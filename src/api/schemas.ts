@@ -120,6 +120,8 @@ export function inputProblemOf(req: FastifyRequest): InputProblem | null {
   );
 }
 
-// The response schemas (Replies, errorReplies, the shared components) live beside these.
+// The response schemas (Replies, the shared components; errorReplies in error-replies.ts)
+// live beside these.
+export * from './error-replies.ts';
 export * from './responses.ts';
 export type { TSchema };

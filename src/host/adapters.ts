@@ -68,6 +68,10 @@ export function createAdapters(opts: AdapterOptions): Adapters {
   const redis = new Redis(opts.redisUrl, {
     maxRetriesPerRequest: 2,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    // Every send asks this client twice (its rate limit, the viewing registry): the commands
+    // that concurrent requests issue in one event-loop turn leave in one write, and while a
+    // batch is in flight the next one gathers — a socket write per turn, not per command.
+    enableAutoPipelining: true,
   });
   redis.on('error', onError);
   const bus = redisBus({ url: opts.redisUrl, prefix, onError });

@@ -60,13 +60,14 @@ const CLAIM_DELIVERIES = `
       FOR UPDATE SKIP LOCKED)
   RETURNING *`;
 
-// When the next row falls due (ms from now), or null when nothing waits.
+// When the next row falls due (ms from now, negative when overdue), or null when nothing waits
+// (no GREATEST(0, …) here: it skips NULLs, so an idle dispatcher re-armed itself every 5 ms).
 const NEXT_DUE = `
-  SELECT GREATEST(0, CEIL(EXTRACT(EPOCH FROM (LEAST(
+  SELECT CEIL(EXTRACT(EPOCH FROM (LEAST(
            (SELECT min(CASE WHEN NOT mentions_done AND cardinality(mentions) > 0
                             THEN created_at + $2::int * interval '1 millisecond'
                             ELSE created_at + $1::int * interval '1 millisecond' END) FROM push_pending),
-           (SELECT min(next_attempt_at) FROM push_deliveries WHERE status = 'pending')) - now())) * 1000))::float8 AS ms`;
+           (SELECT min(next_attempt_at) FROM push_deliveries WHERE status = 'pending')) - now())) * 1000)::float8 AS ms`;
 
 export class PushDispatcher {
   readonly nodeId = randomUUID();

@@ -1,6 +1,10 @@
 // Connection registry on Redis: per tenant a sorted set of connection ids
 // scored by expiry (ms), a per-user sorted set for lookups, and a hash of the
 // entries. A dead node stops refreshing, so its entries expire by score.
+// A registration is plain commands, not a MULTI: each is idempotent and a reader
+// skips an id whose entry is not written yet, and plain commands are what the
+// node's auto-pipelining client (host/adapters.ts) sends together — a connect storm's
+// registrations share socket writes instead of one transaction each.
 import type { Redis } from 'ioredis';
 import type { ConnectionEntry, ConnectionRegistry } from './ports.ts';
 
@@ -13,16 +17,16 @@ export function redisConnections(redis: Redis, opts: { prefix?: string } = {}): 
   return {
     async register(tenant, entry, ttlMs, nowMs) {
       const expires = nowMs + ttlMs;
-      await redis
-        .multi()
-        .zadd(all(tenant), expires, entry.connection_id)
-        .zadd(ofUser(tenant, entry.user_id), expires, entry.connection_id)
-        .hset(info(tenant), entry.connection_id, JSON.stringify(entry))
+      await Promise.all([
+        // The entry first: an id is never listed without it for longer than this round trip.
+        redis.hset(info(tenant), entry.connection_id, JSON.stringify(entry)),
+        redis.zadd(all(tenant), expires, entry.connection_id),
+        redis.zadd(ofUser(tenant, entry.user_id), expires, entry.connection_id),
         // Keys of an idle tenant go away by themselves.
-        .pexpire(all(tenant), ttlMs * 4)
-        .pexpire(ofUser(tenant, entry.user_id), ttlMs * 4)
-        .pexpire(info(tenant), ttlMs * 4)
-        .exec();
+        redis.pexpire(all(tenant), ttlMs * 4),
+        redis.pexpire(ofUser(tenant, entry.user_id), ttlMs * 4),
+        redis.pexpire(info(tenant), ttlMs * 4),
+      ]);
     },
     async refresh(tenant, ids, ttlMs, nowMs) {
       if (ids.length === 0) return;

@@ -2,10 +2,39 @@
 // last heartbeat (ms) — the source of truth for age-out — plus a per-user
 // sorted set (lookups by member list) and a hash of status/resource. Stale
 // devices fall out by score: ZRANGEBYSCORE/ZREMRANGEBYSCORE, no sweeper.
-import type { Redis } from 'ioredis';
+import type { Redis, Result as Reply } from 'ioredis';
 import type { DeviceRef, PresenceEntry, PresenceStatus, PresenceStore } from './ports.ts';
 
 type Result<T> = [Error | null, T];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    heraldPresenceBeat(
+      all: string,
+      ofUser: string,
+      info: string,
+      member: string,
+      device: string,
+      nowMs: number,
+      value: string,
+      keyTtlMs: number,
+    ): Reply<[string | null, string | null], Context>;
+  }
+}
+
+// A heartbeat reads the device's previous score and status and writes the new ones atomically
+// (so `changed` is right when two connections of a device beat at once). A script, not a
+// MULTI: one command, which the node's auto-pipelining client sends together with the other
+// connections' (a reconnect storm's heartbeats share socket writes).
+const BEAT = `local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local was = redis.call('HGET', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return {prev, was}`;
 
 export function redisPresence(
   redis: Redis,
@@ -17,25 +46,24 @@ export function redisPresence(
   const ofUser = (t: string, u: string) => `${p}t:${t}:presence:u:${u}`;
   const info = (t: string) => `${p}t:${t}:presence:info`;
   const keyTtlMs = windowMs * 2;
+  redis.defineCommand('heraldPresenceBeat', { numberOfKeys: 3, lua: BEAT });
 
   return {
     windowMs,
     async heartbeat(tenant, user, device, status: PresenceStatus, resource, nowMs) {
       const member = `${user}\0${device}`;
       const value = JSON.stringify({ status, resource });
-      const res = (await redis
-        .multi()
-        .zscore(all(tenant), member)
-        .hget(info(tenant), member)
-        .zadd(all(tenant), nowMs, member)
-        .zadd(ofUser(tenant, user), nowMs, device)
-        .hset(info(tenant), member, value)
-        .pexpire(all(tenant), keyTtlMs)
-        .pexpire(ofUser(tenant, user), keyTtlMs)
-        .pexpire(info(tenant), keyTtlMs)
-        .exec()) as Result<unknown>[];
-      const prevScore = res[0][1] as string | null;
-      const prevInfo = res[1][1] as string | null;
+      // A Lua false (no previous entry) arrives as null.
+      const [prevScore, prevInfo] = await redis.heraldPresenceBeat(
+        all(tenant),
+        ofUser(tenant, user),
+        info(tenant),
+        member,
+        device,
+        nowMs,
+        value,
+        keyTtlMs,
+      );
       const wasLive = prevScore !== null && Number(prevScore) > nowMs - windowMs;
       return { changed: !wasLive || prevInfo !== value };
     },

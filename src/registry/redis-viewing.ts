@@ -1,6 +1,10 @@
 // Viewing registry on Redis: one sorted set per (tenant, conversation) of
-// "user\0device" scored by expiry time; stale members age out by score on
-// read, so no sweeper is needed. Keys start with the tenant.
+// "user\0device" scored by expiry time. A read is one ZRANGEBYSCORE from now on:
+// expired members are skipped by score, and removed when a view of that
+// conversation is next set (the key itself expires when nobody sets one), so no
+// sweeper is needed. Every send reads this set: one read-only command, never a
+// MULTI with a write, lets the client pipeline concurrent sends' reads together.
+// Keys start with the tenant.
 import type { Redis } from 'ioredis';
 import type { ViewingRegistry } from '../domain/ports.ts';
 
@@ -25,25 +29,21 @@ export function redisViewing(
       if (conversation === null) {
         tx.del(dk);
       } else {
-        const expires = now() + ttlMs;
+        const t = now();
         const rk = roomKey(tenant, conversation);
-        tx.zadd(rk, expires, member);
+        tx.zremrangebyscore(rk, '-inf', t);
+        tx.zadd(rk, t + ttlMs, member);
         tx.pexpire(rk, ttlMs * 2);
         tx.set(dk, conversation, 'PX', ttlMs);
       }
       await tx.exec();
     },
     async viewers(tenant, conversation, candidates) {
-      const rk = roomKey(tenant, conversation);
-      const t = now();
-      const [, live] = (await redis
-        .multi()
-        .zremrangebyscore(rk, '-inf', t)
-        .zrangebyscore(rk, t, '+inf')
-        .exec()) as [[Error | null, number], [Error | null, string[]]];
+      // Expires at its score: a member scored now is gone (exclusive bound).
+      const live = await redis.zrangebyscore(roomKey(tenant, conversation), `(${now()}`, '+inf');
       const pool = candidates ? new Set(candidates) : null;
       const out = new Set<string>();
-      for (const m of live[1] ?? []) {
+      for (const m of live) {
         const user = m.slice(0, m.indexOf('\0'));
         if (!pool || pool.has(user)) out.add(user);
       }

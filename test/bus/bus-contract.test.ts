@@ -65,6 +65,21 @@ describe.each(adapters)('bus contract (%s)', (_name, make) => {
     await done();
   });
 
+  it('publishMany keeps a large batch in order (the Redis bus sends it in several script calls)', async () => {
+    const { bus, done } = await make();
+    const got: string[] = [];
+    await bus.subscribe('t:x:c:big', (p) => got.push(p));
+    // 1,001 frames: a 1,000-member group send's event and inbox frames, over several chunks.
+    const batch = Array.from({ length: 1001 }, (_, i) => ({
+      topic: i % 2 === 0 ? 't:x:c:big' : `t:x:u:${i}`,
+      payload: String(i),
+    }));
+    expect(await bus.publishMany(batch)).toEqual(batch.map(() => null));
+    await waitFor(() => got.length === 501, 5000, 'large batch delivery');
+    expect(got).toEqual(batch.filter((m) => m.topic === 't:x:c:big').map((m) => m.payload));
+    await done();
+  });
+
   it('keeps delivering to other handlers when one throws', async () => {
     const { bus, done } = await make();
     const got: string[] = [];

@@ -77,10 +77,18 @@ describe.runIf(clusterEnabled)('a trace id across two nodes', () => {
     // The request line is written when the response has finished on the server's side, which on
     // a loaded machine can come after the client has read the answer and the frames.
     await waitFor(() => traced(api.output()).some((l) => l.msg === 'request'), 10_000, 'the request line');
+    // Each frame's line is written after its write to the socket: the inbox frame's can come
+    // after the client read both frames.
+    const deliveredTypes = () =>
+      new Set(
+        traced(gw.output())
+          .filter((l) => l.msg === 'frame delivered')
+          .map((l) => l.type),
+      );
     await waitFor(
-      () => traced(gw.output()).some((l) => l.msg === 'frame delivered'),
+      () => deliveredTypes().has('event') && deliveredTypes().has('inbox'),
       10_000,
-      'the delivery line',
+      'the delivery lines',
     );
     const onApi = traced(api.output());
     expect(onApi.map((l) => l.msg)).toEqual(expect.arrayContaining(['request', 'relay published']));
