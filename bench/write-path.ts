@@ -3,13 +3,14 @@
 // rooms of 2 (direct conversations) and groups of 10. "before" is another checkout's code
 // (BEFORE_DIR, default /work/main) on the same database, interleaved round by round with
 // this checkout's ("after"), so a shared machine's load hits both alike; ratios are per round.
+// --own-db gives each checkout its own database, migrated by that checkout and seeded alike:
+// the before/after of a change to the SQL (migrations) rather than to the TypeScript.
 //
-//   node --import tsx bench/write-path.ts [--rounds 3] [--sends 3000] [--concurrency 64]
+//   node --import tsx bench/write-path.ts [--rounds 3] [--sends 3000] [--concurrency 64] [--own-db]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
-import { migrate } from '../src/store/migrate.ts';
 import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
 import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
@@ -22,6 +23,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     pool: { type: 'string', default: '10' },
     before: { type: 'string', default: process.env.BEFORE_DIR ?? '/work/main' },
+    'own-db': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(args.rounds);
@@ -36,25 +38,26 @@ interface Impl {
   kindOf(deps: Mod, tenant: string, id: string): Promise<string>;
 }
 
-async function load(dir: string, name: string, cached: boolean): Promise<Impl> {
+async function load(dir: string, name: string): Promise<Impl> {
   const commands = await import(`${dir}/src/domain/commands.ts`);
-  // The cached lookup takes the domain's deps (their read store); the uncached one is the
-  // checkout's own statement (domain/queries.ts before the read ports moved to src/store/pg).
-  if (cached && commands.conversationKindOf)
+  // The cached kind lookup takes the domain's deps (their read store); a checkout from before
+  // it has its own statement (domain/queries.ts before the read ports moved to src/store/pg).
+  if (commands.conversationKindOf)
     return { name, commands, kindOf: (deps, tenant, id) => commands.conversationKindOf(deps, tenant, id) };
   const queries = await import(`${dir}/src/domain/queries.ts`);
   return { name, commands, kindOf: (deps, tenant, id) => queries.conversationKind(deps.db, tenant, id) };
 }
 
-const tdb = await createTestDatabase();
-const db = await openPostgres(tdb.url, { max: Number(args.pool) });
-try {
+const here = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+const before = await load(args.before, 'before');
+const after = await load(here, 'after');
+
+/** A database migrated by the checkout in `dir`, seeded with the bench's conversations. */
+async function world(dir: string) {
+  const tdb = await createTestDatabase();
+  const db = await openPostgres(tdb.url, { max: Number(args.pool) });
+  const { migrate } = await import(`${dir}/src/store/migrate.ts`);
   await migrate(db);
-  const { rows: settings } = await db.query<{ name: string; setting: string }>(
-    "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'max_connections')",
-  );
-  const before = await load(args.before, 'before', false);
-  const after = await load(new URL('..', import.meta.url).pathname.replace(/\/$/, ''), 'after', true);
   const deps = {
     db,
     reads: pgReads,
@@ -94,10 +97,23 @@ try {
     );
     shapes['groups of 10'].push({ id, members });
   }
+  return { tdb, db, deps, tenant, shapes };
+}
+type World = Awaited<ReturnType<typeof world>>;
+
+const shared = args['own-db'] ? null : await world(here);
+const worlds = shared
+  ? { before: shared, after: shared }
+  : { before: await world(args.before), after: await world(here) };
+try {
+  const { db } = worlds.after;
+  const { rows: settings } = await db.query<{ name: string; setting: string }>(
+    "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'max_connections')",
+  );
 
   // CPU per send, PostgreSQL backends of this database plus this process: on a shared machine
   // throughput moves with everyone else's load, the CPU a send costs much less.
-  const backendCpuMs = async (): Promise<Map<number, number>> => {
+  const backendCpuMs = async (db: World['db']): Promise<Map<number, number>> => {
     const { rows } = await db.query<{ pid: number }>(
       'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
     );
@@ -114,15 +130,16 @@ try {
   };
 
   let seq = 0;
-  async function run(impl: Impl, shape: string) {
-    const convs = shapes[shape];
+  async function run(impl: Impl, w: World, shape: string) {
+    const { db, deps, tenant } = w;
+    const convs = w.shapes[shape];
     let next = 0;
     let statements = 0;
     db.onQuery(() => {
       statements++;
     });
     const lat: number[] = [];
-    const pg0 = await backendCpuMs();
+    const pg0 = await backendCpuMs(db);
     const node0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
@@ -148,7 +165,7 @@ try {
     const node = process.cpuUsage(node0);
     db.onQuery(null);
     let pgMs = 0;
-    for (const [pid, ms] of await backendCpuMs()) pgMs += ms - (pg0.get(pid) ?? 0);
+    for (const [pid, ms] of await backendCpuMs(db)) pgMs += ms - (pg0.get(pid) ?? 0);
     const cpuUs = { pg: (pgMs * 1000) / total, node: (node.user + node.system) / total };
     lat.sort((a, b) => a - b);
     const q = (p: number) => Number(lat[Math.min(lat.length - 1, Math.floor(lat.length * p))].toFixed(1));
@@ -158,12 +175,12 @@ try {
   console.log(
     `PostgreSQL ${settings.map((s) => `${s.name}=${s.setting}`).join(' ')}; ${concurrency} concurrent senders, ${total} sends per run, pool ${args.pool}`,
   );
-  for (const shape of Object.keys(shapes)) {
+  for (const shape of Object.keys(worlds.after.shapes)) {
     const ratios: number[] = [];
     const cpuRatios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      const b = await run(before, shape);
-      const a = await run(after, shape);
+      const b = await run(before, worlds.before, shape);
+      const a = await run(after, worlds.after, shape);
       ratios.push(a.perS / b.perS);
       cpuRatios.push((b.cpuUs.pg + b.cpuUs.node) / (a.cpuUs.pg + a.cpuUs.node));
       const fmt = (x: typeof a) =>
@@ -178,6 +195,8 @@ try {
     );
   }
 } finally {
-  await db.close();
-  await tdb.drop();
+  for (const w of new Set([worlds.before, worlds.after])) {
+    await w.db.close();
+    await w.tdb.drop();
+  }
 }
