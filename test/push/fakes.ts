@@ -17,6 +17,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { importJWK, jwtVerify } from 'jose';
+import type { Db } from '../../src/store/db.ts';
 
 /** Resolves when pred holds (checked on every request and every 20 ms). */
 export function until(pred: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
@@ -29,6 +30,21 @@ export function until(pred: () => boolean, timeoutMs = 20_000, what = 'condition
     };
     tick();
   });
+}
+
+/** Nothing left to decide or send for the tenant (deterministic end of a scenario). */
+export async function settled(db: Db, tenant: string): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM push_pending WHERE tenant_id = $1)
+            + (SELECT count(*) FROM push_deliveries WHERE tenant_id = $1 AND status = 'pending') AS n`,
+      [tenant],
+    );
+    if (Number(rows[0].n) === 0) return;
+    if (Date.now() - started > 30_000) throw new Error('push did not settle');
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 async function listen(server: http.Server | http2.Http2Server): Promise<number> {

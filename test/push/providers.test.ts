@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPair } from '../../src/auth/service.ts';
 import type { PushDelivery } from '../../src/push/deliveries.ts';
 import type { Device } from '../../src/push/devices.ts';
-import type { Db } from '../../src/store/db.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { type Backend, backends } from '../support/stores.ts';
 import {
@@ -15,24 +14,11 @@ import {
   apnsToken,
   type FcmService,
   fcmToken,
+  settled,
   startApnsService,
   startFcmService,
   until,
 } from './fakes.ts';
-
-async function settled(db: Db, tenant: string): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    const { rows } = await db.query<{ n: number }>(
-      `SELECT (SELECT count(*) FROM push_pending WHERE tenant_id = $1)
-            + (SELECT count(*) FROM push_deliveries WHERE tenant_id = $1 AND status = 'pending') AS n`,
-      [tenant],
-    );
-    if (Number(rows[0].n) === 0) return;
-    if (Date.now() - started > 30_000) throw new Error('push did not settle');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(backends())('FCM and APNs providers (%s)', (backend: Backend) => {
   let t: TestHerald;

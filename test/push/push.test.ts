@@ -14,11 +14,16 @@ import { type PushDelivery, pushSummaryForMessage } from '../../src/push/deliver
 import type { Device } from '../../src/push/devices.ts';
 import { createPush } from '../../src/push/index.ts';
 import { webPushTopic } from '../../src/push/providers/webpush.ts';
-import type { Db } from '../../src/store/db.ts';
 import { AddressPolicy } from '../../src/webhooks/address-policy.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { type Backend, backends } from '../support/stores.ts';
-import { type BrowserSubscription, startWebPushService, until, type WebPushService } from './fakes.ts';
+import {
+  type BrowserSubscription,
+  settled,
+  startWebPushService,
+  until,
+  type WebPushService,
+} from './fakes.ts';
 
 const DELAY_MS = 600;
 const SUBJECT = 'mailto:ops@example.com';
@@ -31,21 +36,6 @@ const ENV = {
   HERALD_PUSH_RETRY_MAX_MS: '60',
   HERALD_VAPID_SUBJECT: SUBJECT,
 };
-
-/** Nothing left to decide or send for the tenant (deterministic end of a scenario). */
-async function settled(db: Db, tenant: string): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    const { rows } = await db.query<{ n: number }>(
-      `SELECT (SELECT count(*) FROM push_pending WHERE tenant_id = $1)
-            + (SELECT count(*) FROM push_deliveries WHERE tenant_id = $1 AND status = 'pending') AS n`,
-      [tenant],
-    );
-    if (Number(rows[0].n) === 0) return;
-    if (Date.now() - started > 30_000) throw new Error('push did not settle');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(backends())('offline push over Web Push (%s)', (backend: Backend) => {
   let t: TestHerald;

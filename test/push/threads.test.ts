@@ -11,10 +11,9 @@ import { markDelivered } from '../../src/domain/delivery-marker.ts';
 import { type PushDelivery, pushSummaryForMessage } from '../../src/push/deliveries.ts';
 import type { Device } from '../../src/push/devices.ts';
 import { webPushTopic } from '../../src/push/providers/webpush.ts';
-import type { Db } from '../../src/store/db.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { type Backend, backends } from '../support/stores.ts';
-import { type BrowserSubscription, startWebPushService, type WebPushService } from './fakes.ts';
+import { type BrowserSubscription, settled, startWebPushService, type WebPushService } from './fakes.ts';
 
 const DELAY_MS = 600;
 const SUBJECT = 'mailto:ops@example.com';
@@ -28,21 +27,6 @@ const ENV = {
   HERALD_LARGE_CHANNEL_THRESHOLD: '4',
   HERALD_SEND_RATE_MAX: '10000',
 };
-
-/** Nothing left to decide or send for the tenant (deterministic end of a scenario). */
-async function settled(db: Db, tenant: string): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    const { rows } = await db.query<{ n: number }>(
-      `SELECT (SELECT count(*) FROM push_pending WHERE tenant_id = $1)
-            + (SELECT count(*) FROM push_deliveries WHERE tenant_id = $1 AND status = 'pending') AS n`,
-      [tenant],
-    );
-    if (Number(rows[0].n) === 0) return;
-    if (Date.now() - started > 30_000) throw new Error('push did not settle');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 type Data = Record<string, string>;
 
