@@ -6,16 +6,12 @@
 import { Value } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { ConversationEventSchema, sharedSchemas } from '../../src/api/responses.ts';
-import { execute } from '../../src/domain/commands.ts';
-import type { MessageInput } from '../../src/domain/compose.ts';
-import { createConversation } from '../../src/domain/conversations.ts';
 import { deleteMessage, editMessage } from '../../src/domain/edits.ts';
 import { runAction } from '../../src/domain/kind-actions.ts';
 import { storeFrameSchemas } from '../../src/protocol/frame-schemas.ts';
 import type { ServerFrame } from '../../src/protocol/index.ts';
-import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends } from '../support/stores.ts';
-import { depsOf, eventsOf, outboxHead, outboxOf, roomTopic, useStore } from './support.ts';
+import { eventsOf, groupOf, outboxHead, outboxOf, roomTopic, useStore } from './support.ts';
 
 type EventFrame = Extract<ServerFrame, { type: 'event' }>;
 
@@ -26,20 +22,7 @@ describe.each(backends())('event frames (%s)', (backend: Backend) => {
   const s = useStore(backend);
 
   it('a send, a reply, an edit, a reaction and deletes write frames of one shape, with the logged event', async () => {
-    const deps = depsOf(s.db);
-    const tenant = await seedTenant(s.db, ['alice', 'bob']);
-    const { id } = await createConversation(
-      deps,
-      tenant,
-      { type: 'user', user_id: 'alice' },
-      {
-        kind: 'group',
-        title: 'g',
-        members: ['bob'],
-      },
-    );
-    const send = async (sender: string, input: MessageInput) =>
-      (await execute(deps, tenant, { kind: 'GroupMessage', sender, conversation: id, input })).message;
+    const { deps, tenant, id, send } = await groupOf(s.db, ['alice', 'bob']);
     const head = await outboxHead(s.db);
 
     const root = await send('alice', { body: 'root', mentions: ['bob'] });

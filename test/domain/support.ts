@@ -1,12 +1,15 @@
 // Helpers shared by the domain, relay and store suites: one store per backend
 // per file (PGlite is expensive to open), read-back queries and error checks.
 import { afterAll, beforeAll, expect } from 'vitest';
-import type { DomainDeps } from '../../src/domain/commands.ts';
+import { type DomainDeps, execute } from '../../src/domain/commands.ts';
+import type { MessageInput } from '../../src/domain/compose.ts';
+import { createConversation } from '../../src/domain/conversations.ts';
 import { defaultLimits, type Limits } from '../../src/domain/limits.ts';
 import { nobodyViewing, type ViewingRegistry } from '../../src/domain/ports.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
 import type { Db } from '../../src/store/db.ts';
 import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, openTestStore, type TestStore } from '../support/stores.ts';
 
 /** Opens the backend's store in beforeAll and closes it in afterAll; call inside describe. */
@@ -45,6 +48,25 @@ export function depsOf(
 }
 
 /** Asserts the promise rejects with a HeraldError of this code. */
+/**
+ * A fresh tenant with `users` and a group of them created by the first, and `send`: a group
+ * message of one of them, through the command path (group commit included).
+ */
+export async function groupOf(db: Db, users: [string, ...string[]]) {
+  const deps = depsOf(db);
+  const tenant = await seedTenant(db, users);
+  const [creator, ...members] = users;
+  const { id } = await createConversation(
+    deps,
+    tenant,
+    { type: 'user', user_id: creator },
+    { kind: 'group', title: 'g', members },
+  );
+  const send = async (sender: string, input: MessageInput) =>
+    (await execute(deps, tenant, { kind: 'GroupMessage', sender, conversation: id, input })).message;
+  return { deps, tenant, id, send };
+}
+
 export async function expectCode(p: Promise<unknown>, code: string): Promise<HeraldError> {
   let caught: unknown;
   try {

@@ -3,36 +3,19 @@
 // as a reply's event carries) and in every participant's thread entry, which each gets again
 // as a `thread` frame. Those who had not read the reply have one unread fewer.
 import { describe, expect, it } from 'vitest';
-import { execute } from '../../src/domain/commands.ts';
-import type { MessageInput } from '../../src/domain/compose.ts';
-import { createConversation } from '../../src/domain/conversations.ts';
 import { deleteMessage } from '../../src/domain/edits.ts';
 import { listThread, listThreadEntries, markThreadRead } from '../../src/domain/threads.ts';
 import type { ThreadEntry } from '../../src/protocol/index.ts';
 import { pgReads } from '../../src/store/pg/index.ts';
-import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends } from '../support/stores.ts';
-import { depsOf, eventsOf, outboxHead, outboxOf, roomTopic, userTopic, useStore } from './support.ts';
+import { eventsOf, groupOf, outboxHead, outboxOf, roomTopic, userTopic, useStore } from './support.ts';
 
 describe.each(backends())('deleting thread replies (%s)', (backend: Backend) => {
   const s = useStore(backend);
 
   it('the root counts one reply fewer in history, in the live summary and in every entry', async () => {
-    const deps = depsOf(s.db);
+    const { deps, tenant, id, send } = await groupOf(s.db, ['alice', 'bob', 'carol']);
     const reads = pgReads(s.db);
-    const tenant = await seedTenant(s.db, ['alice', 'bob', 'carol']);
-    const { id } = await createConversation(
-      deps,
-      tenant,
-      { type: 'user', user_id: 'alice' },
-      {
-        kind: 'group',
-        title: 'g',
-        members: ['bob', 'carol'],
-      },
-    );
-    const send = async (sender: string, input: MessageInput) =>
-      (await execute(deps, tenant, { kind: 'GroupMessage', sender, conversation: id, input })).message;
     const root = await send('alice', { body: 'root' });
     const r1 = await send('bob', { body: 'one', thread_root: root.id });
     const r2 = await send('carol', { body: 'two', thread_root: root.id });
@@ -102,20 +85,7 @@ describe.each(backends())('deleting thread replies (%s)', (backend: Backend) => 
   });
 
   it('deleting a message outside threads adds no thread summary and touches no thread entry', async () => {
-    const deps = depsOf(s.db);
-    const tenant = await seedTenant(s.db, ['alice', 'bob']);
-    const { id } = await createConversation(
-      deps,
-      tenant,
-      { type: 'user', user_id: 'alice' },
-      {
-        kind: 'group',
-        title: 'g',
-        members: ['bob'],
-      },
-    );
-    const send = async (sender: string, input: MessageInput) =>
-      (await execute(deps, tenant, { kind: 'GroupMessage', sender, conversation: id, input })).message;
+    const { deps, tenant, id, send } = await groupOf(s.db, ['alice', 'bob']);
     const root = await send('alice', { body: 'root' });
     await send('bob', { body: 'reply', thread_root: root.id });
     const other = await send('bob', { body: 'elsewhere' });
