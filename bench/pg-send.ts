@@ -16,13 +16,9 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { execute } from '../src/domain/commands.ts';
 import { createConversation } from '../src/domain/conversations.ts';
-import { defaultLimits } from '../src/domain/limits.ts';
-import { nobodyViewing } from '../src/domain/ports.ts';
 import type { Db } from '../src/store/db.ts';
-import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
-import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
-import { createTestDatabase } from '../test/support/stores.ts';
+import { checkoutDatabase } from './support/checkout-db.ts';
 import { cpuMs, sleep } from './support/procs.ts';
 
 const { values: args } = parseArgs({
@@ -52,18 +48,7 @@ interface Side {
 }
 
 async function side(name: string, dir: string): Promise<Side> {
-  const tdb = await createTestDatabase();
-  const db = await openPostgres(tdb.url, { max: 4 });
-  const { migrate } = await import(`${dir}/src/store/migrate.ts`);
-  await migrate(db);
-  const deps = {
-    db,
-    reads: pgReads,
-    projection: pgProjection,
-    writes: pgWrites,
-    limits: defaultLimits,
-    viewing: nobodyViewing,
-  };
+  const { tdb, db, deps } = await checkoutDatabase(dir, 4);
   const users = Array.from({ length: 10 * clients * perClient }, (_, i) => `u${String(i).padStart(4, '0')}`);
   const tenant = await seedTenant(db, users);
   // One row per (shape, client, k): the conversation and its sender.

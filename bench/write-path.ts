@@ -9,12 +9,8 @@
 //   node --import tsx bench/write-path.ts [--rounds 3] [--sends 3000] [--concurrency 64] [--own-db]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defaultLimits } from '../src/domain/limits.ts';
-import { nobodyViewing } from '../src/domain/ports.ts';
-import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
-import { openPostgres } from '../src/store/postgres.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
-import { createTestDatabase } from '../test/support/stores.ts';
+import { checkoutDatabase } from './support/checkout-db.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,18 +50,7 @@ const after = await load(here, 'after');
 
 /** A database migrated by the checkout in `dir`, seeded with the bench's conversations. */
 async function world(dir: string) {
-  const tdb = await createTestDatabase();
-  const db = await openPostgres(tdb.url, { max: Number(args.pool) });
-  const { migrate } = await import(`${dir}/src/store/migrate.ts`);
-  await migrate(db);
-  const deps = {
-    db,
-    reads: pgReads,
-    projection: pgProjection,
-    writes: pgWrites,
-    limits: defaultLimits,
-    viewing: nobodyViewing,
-  };
+  const { tdb, db, deps } = await checkoutDatabase(dir, Number(args.pool));
 
   // 64 conversations per shape (one per sender slot) so senders mostly meet distinct row locks,
   // as 500 rooms of 2 with 64 senders do.
