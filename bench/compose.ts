@@ -8,7 +8,7 @@ import { createConversation } from '../src/domain/conversations.ts';
 import { defaultLimits } from '../src/domain/limits.ts';
 import { nobodyViewing } from '../src/domain/ports.ts';
 import type { Db } from '../src/store/db.ts';
-import { pgProjection, pgReads, pgWrites } from '../src/store/pg/index.ts';
+import { pgStore } from '../src/store/pg/index.ts';
 import { seedTenant } from '../test/support/fixtures.ts';
 
 export interface ComposeResult {
@@ -78,9 +78,7 @@ export async function benchCompose(
 ): Promise<ComposeResult> {
   const deps = {
     db,
-    reads: pgReads,
-    projection: pgProjection,
-    writes: pgWrites,
+    ...pgStore,
     limits: defaultLimits,
     viewing: nobodyViewing,
   };

@@ -22,7 +22,7 @@ import { createPush, type Push } from '../push/index.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/open.ts';
-import { pgProjection, pgReads, pgWrites } from '../store/pg/index.ts';
+import { pgStore } from '../store/pg/index.ts';
 import { traceIdOf } from '../tracing/context.ts';
 import { createOtelTracing } from '../tracing/otel.ts';
 import { noTracing, type Tracing } from '../tracing/tracer.ts';
@@ -110,9 +110,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   readinessGauge(metrics, db, adapters.healthy);
   const deps: DomainDeps = {
     db,
-    reads: pgReads,
-    projection: pgProjection,
-    writes: pgWrites,
+    ...pgStore,
     limits: config.limits,
     viewing: adapters.viewing,
   };

@@ -11,7 +11,7 @@ import { type ActionReply, runAction, withSummaries } from '../domain/kind-actio
 import { markRead } from '../domain/read-marker.ts';
 import type { Page } from '../domain/read-ports.ts';
 import { type Receipts, receiptsOf } from '../domain/receipts.ts';
-import { type InboxFlags, updateInboxEntry } from '../domain/recipient-state.ts';
+import type { InboxFlags } from '../domain/recipient-state.ts';
 import type { ConversationEvent, InboxEntry, Message } from '../protocol/index.ts';
 
 /** Who calls: a user of a tenant, and the trace the call belongs to. */
@@ -114,15 +114,9 @@ export function messaging(deps: DomainDeps, sendLimiter: UserLimiter): Messaging
     setInboxFlags: (c, conversation, flags) =>
       db.transaction(async (tx) => {
         await readableConversation(deps.reads(tx).conversations, c.tenant, c.user, conversation);
-        return updateInboxEntry(
-          deps.projection(tx),
-          c.tenant,
-          c.user,
-          conversation,
-          flags,
-          limits.largeChannelThreshold,
-          c.trace,
-        );
+        return deps
+          .projection(tx)
+          .setFlags(c.tenant, c.user, conversation, flags, limits.largeChannelThreshold, c.trace);
       }),
   };
 }

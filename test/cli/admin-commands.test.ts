@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auth } from '../../src/auth/service.ts';
 import { loadConfig } from '../../src/config.ts';
-import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { pgStore } from '../../src/store/pg/index.ts';
 import { ensureTemplate, isInitialized, seedDataDir } from '../../src/store/pglite-template.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { REDIS_URL, redisAvailable } from '../support/redis.ts';
@@ -139,9 +139,7 @@ describe('herald CLI', { timeout: 120_000 }, () => {
       const { memoryViewing } = await import('../../src/registry/memory-viewing.ts');
       const deps = {
         db,
-        reads: pgReads,
-        projection: pgProjection,
-        writes: pgWrites,
+        ...pgStore,
         limits: defaultLimits,
         viewing: memoryViewing(),
       };

@@ -12,7 +12,6 @@ import { composeContext } from '../../src/domain/compose.ts';
 import { createConversation } from '../../src/domain/conversations.ts';
 import { handleGroupMessage } from '../../src/domain/kinds/group.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
-import { updateInboxEntry } from '../../src/domain/recipient-state.ts';
 import type { InboxEntry } from '../../src/protocol/model.ts';
 import type { Db } from '../../src/store/db.ts';
 import { seedTenant } from '../support/fixtures.ts';
@@ -115,14 +114,7 @@ describe.runIf(onPostgres)('an inbox write racing a send (postgres)', () => {
     const send = heldSend(s.db, tenant, id);
     await send.written;
     const flag = s.db.transaction((tx) =>
-      updateInboxEntry(
-        deps.projection(tx),
-        tenant,
-        'bob',
-        id,
-        { pinned: true },
-        deps.limits.largeChannelThreshold,
-      ),
+      deps.projection(tx).setFlags(tenant, 'bob', id, { pinned: true }, deps.limits.largeChannelThreshold),
     );
     await someoneWaitsForALock(s.db);
     send.release();

@@ -4,7 +4,7 @@ import { createConversation } from '../../src/domain/conversations.ts';
 import { defaultLimits } from '../../src/domain/limits.ts';
 import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
-import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { pgStore } from '../../src/store/pg/index.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
 
@@ -18,9 +18,7 @@ describe.each(backends())('write path smoke (%s)', (backend: Backend) => {
   it('sends a direct message, a group message and marks read', async () => {
     const deps = {
       db: store.db,
-      reads: pgReads,
-      projection: pgProjection,
-      writes: pgWrites,
+      ...pgStore,
       limits: defaultLimits,
       viewing: nobodyViewing,
     };

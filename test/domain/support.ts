@@ -8,7 +8,7 @@ import { defaultLimits, type Limits } from '../../src/domain/limits.ts';
 import { nobodyViewing, type ViewingRegistry } from '../../src/domain/ports.ts';
 import { HeraldError } from '../../src/protocol/index.ts';
 import type { Db } from '../../src/store/db.ts';
-import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { pgStore } from '../../src/store/pg/index.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, openTestStore, type TestStore } from '../support/stores.ts';
 
@@ -39,9 +39,7 @@ export function depsOf(
 ): DomainDeps {
   return {
     db,
-    reads: pgReads,
-    projection: pgProjection,
-    writes: pgWrites,
+    ...pgStore,
     limits: { ...defaultLimits, ...opts.limits },
     viewing: opts.viewing ?? nobodyViewing,
   };

@@ -8,7 +8,7 @@ import { defaultLimits } from '../../src/domain/limits.ts';
 import { nobodyViewing } from '../../src/domain/ports.ts';
 import { markRead } from '../../src/domain/read-marker.ts';
 import { topics } from '../../src/protocol/index.ts';
-import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { pgStore } from '../../src/store/pg/index.ts';
 import { userTopicSql } from '../../src/store/pg/sql.ts';
 import { seedTenant } from '../support/fixtures.ts';
 import { type Backend, backends, openTestStore, type TestStore } from '../support/stores.ts';
@@ -36,9 +36,7 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
   it("sends every writer's inbox frames to the recipients' personal topics", async () => {
     const deps = {
       db: store.db,
-      reads: pgReads,
-      projection: pgProjection,
-      writes: pgWrites,
+      ...pgStore,
       limits: defaultLimits,
       viewing: nobodyViewing,
     };
@@ -70,9 +68,7 @@ describe.each(backends())('inbox rows and frames (%s)', (backend: Backend) => {
   it('gives a changed row a fresh version and its transaction, and leaves an unchanged one be', async () => {
     const deps = {
       db: store.db,
-      reads: pgReads,
-      projection: pgProjection,
-      writes: pgWrites,
+      ...pgStore,
       limits: defaultLimits,
       viewing: nobodyViewing,
     };

@@ -36,7 +36,7 @@ import { HeraldError } from '../../src/protocol/index.ts';
 import { memoryViewing } from '../../src/registry/memory-viewing.ts';
 import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
 import type { Db } from '../../src/store/db.ts';
-import { pgProjection, pgReads, pgWrites } from '../../src/store/pg/index.ts';
+import { pgStore } from '../../src/store/pg/index.ts';
 import { checkInvariants } from './checks.ts';
 import { Clock } from './clock.ts';
 import { Conn, type NetHost, SimSocket, TENANT, TOKEN_PREFIX } from './network.ts';
@@ -189,9 +189,7 @@ export class World implements StoreGate, NetHost {
   deps(node: SimNode): DomainDeps {
     return {
       db: node.db,
-      reads: pgReads,
-      projection: pgProjection,
-      writes: pgWrites,
+      ...pgStore,
       limits: LIMITS,
       viewing: this.viewing,
     };
@@ -205,9 +203,7 @@ export class World implements StoreGate, NetHost {
     const core = new GatewayCore({
       deps: {
         db,
-        reads: pgReads,
-        projection: pgProjection,
-        writes: pgWrites,
+        ...pgStore,
         limits: LIMITS,
         viewing: this.viewing,
       },
@@ -332,7 +328,7 @@ export class World implements StoreGate, NetHost {
     const conversation = decodeURIComponent(m[1]);
     const aborted = () => signal?.aborted === true;
     const work = (async () => {
-      const { conversations } = pgReads(node.db);
+      const { conversations } = pgStore.reads(node.db);
       const { conversation: conv } = await readableConversation(conversations, TENANT, user, conversation);
       const page = await conversations.events(
         TENANT,
@@ -749,9 +745,7 @@ export class World implements StoreGate, NetHost {
     ]);
     const deps: DomainDeps = {
       db: this.base,
-      reads: pgReads,
-      projection: pgProjection,
-      writes: pgWrites,
+      ...pgStore,
       limits: LIMITS,
       viewing: this.viewing,
     };
