@@ -1,6 +1,6 @@
 // `npm run bench [-- [--quick] [scenario…]]`: Herald side by side with the
 // usual Socket.IO + Redis-adapter design (bench/baseline/) and the plain `ws`
-// reference, interleaved in one invocation (scenarios.ts). Tables go to
+// reference, interleaved in one invocation (scenarios/). Tables go to
 // stdout as Markdown, progress to stderr, charts to docs/bench/*.svg.
 //
 //   fanout           1. fan-out latency: 1,000 members at 20 and 60 msg/s, 10,000 at 2 msg/s
@@ -29,7 +29,7 @@ import {
   type Options,
   reconnectStorm,
   saturation,
-} from './scenarios.ts';
+} from './scenarios/index.ts';
 import { medianBy, table } from './support/stats.ts';
 
 async function compose(o: Options): Promise<string> {
