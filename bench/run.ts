@@ -14,7 +14,7 @@
 // With no scenario, 1–6 run in that order. --quick (or BENCH_QUICK=1): small
 // sizes, 1 run, charts to $TMPDIR/herald-bench — a smoke test, not figures.
 // BENCH_RUNS (default 3) sets runs per scenario, BENCH_SYSTEMS restricts the
-// systems (herald, herald2, baseline, ws), BENCH_SVG_DIR the chart folder.
+// systems (herald, herald2, heraldsplit, baseline, ws), BENCH_SVG_DIR the chart folder.
 // Method and commands: docs/benchmarks.md ("How the side-by-side bench works").
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

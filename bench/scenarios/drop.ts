@@ -111,7 +111,7 @@ async function dropOnce(sys: Running, lg: LoadGen, p: DropPlan): Promise<DropRun
 }
 
 async function dropScenario(o: Options, title: string, label: string, p: DropPlan): Promise<string> {
-  const keys = selectedSystems(['herald', 'herald2', 'baseline', 'ws']);
+  const keys = selectedSystems(['herald', 'herald2', 'heraldsplit', 'baseline', 'ws']);
   const res = await interleaved(keys, channel(p.n), o, label, (sys, lg) => dropOnce(sys, lg, p));
   const med = new Map<SystemKey, DropRun>();
   for (const [k, v] of res) if (v.runs.length) med.set(k, medianFields(v.runs));

@@ -14,11 +14,12 @@ import { setupBaseline } from '../baseline/schema.ts';
 import type { ClientSpec, Mode } from './loadgen.ts';
 import { forkTs, listening, now, stopProc } from './procs.ts';
 
-export type SystemKey = 'herald' | 'herald2' | 'baseline' | 'ws';
+export type SystemKey = 'herald' | 'herald2' | 'heraldsplit' | 'baseline' | 'ws';
 
 export const SYSTEM_NAMES: Record<SystemKey, string> = {
   herald: 'Herald 1 node',
   herald2: 'Herald 2 nodes',
+  heraldsplit: 'Herald split (api+relay │ gateway)',
   baseline: 'usual design',
   ws: '`ws` limit',
 };
@@ -113,17 +114,36 @@ async function pool<T>(n: number, width: number, one: (i: number) => Promise<T>)
 
 // ---- Herald ------------------------------------------------------------------
 
+type HeraldKey = 'herald' | 'herald2' | 'heraldsplit';
+
+/**
+ * The processes of each Herald deployment, by the roles each runs (docs/deploy.md). `herald`:
+ * one node with every role on the in-process bus; `herald2`: two such nodes on Redis;
+ * `heraldsplit`: two nodes on Redis, one serving the HTTP API and the relay, the other the
+ * sockets — clients connect to the gateway, sends go to the API node, so a connect storm and
+ * the sends do not share an event loop.
+ */
+const HERALD_NODES: Record<HeraldKey, { roles: string; sends: boolean; sockets: boolean }[]> = {
+  herald: [{ roles: 'all', sends: true, sockets: true }],
+  herald2: [
+    { roles: 'all', sends: true, sockets: true },
+    { roles: 'all', sends: true, sockets: true },
+  ],
+  heraldsplit: [
+    { roles: 'api,relay', sends: true, sockets: false },
+    { roles: 'gateway', sends: false, sockets: true },
+  ],
+};
+
+const isHerald = (k: SystemKey): k is HeraldKey => k in HERALD_NODES;
+
 /**
  * Herald on a fresh PostgreSQL database, provisioned through its public HTTP
  * API: a tenant, a token per user, the rooms (channels by the admin user,
  * groups by their first member, direct conversations by `PUT /v1/direct`).
- * `nodes` 1: in-process bus; 2: both nodes on Redis (a fresh key prefix per start).
+ * Each deployment (HERALD_NODES) of several nodes shares a fresh Redis key prefix per start.
  */
-async function prepareHerald(
-  world: World,
-  nodeCounts: (1 | 2)[],
-  log = console.error,
-): Promise<Deployment[]> {
+async function prepareHerald(world: World, keys: HeraldKey[], log = console.error): Promise<Deployment[]> {
   const t0 = now();
   const db = await createTestDatabase();
   const env: Record<string, string> = {
@@ -188,39 +208,41 @@ async function prepareHerald(
     `Herald: provisioned ${world.users} users, ${world.rooms.length} rooms in ${Math.round(now() - t0)} ms`,
   );
   const byUser = roomsByUser(world);
-  // Both deployments share the database; it is dropped when the last one is.
-  let live = nodeCounts.length;
-  return nodeCounts.map((nodes) => {
-    const key: SystemKey = nodes === 1 ? 'herald' : 'herald2';
+  // The deployments share the database; it is dropped when the last one is.
+  let live = keys.length;
+  return keys.map((key) => {
+    const nodes = HERALD_NODES[key];
     return {
       key,
       name: SYSTEM_NAMES[key],
       async start() {
-        const prefix = nodes === 2 ? testPrefix() : null;
+        const prefix = nodes.length > 1 ? testPrefix() : null;
         const nodeEnv = prefix ? { ...env, REDIS_URL, HERALD_REDIS_PREFIX: prefix.prefix } : env;
-        const procs: NodeProcess[] = [];
+        const all: NodeProcess[] = [];
         try {
-          for (let n = 0; n < nodes; n++) procs.push(await startNode(nodeEnv));
+          for (const n of nodes) all.push(await startNode({ ...nodeEnv, HERALD_ROLES: n.roles }));
         } catch (err) {
-          await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+          await Promise.all(all.map((p) => p.kill('SIGKILL')));
           throw err;
         }
+        const gateways = all.filter((_, k) => nodes[k].sockets);
+        const apis = all.filter((_, k) => nodes[k].sends);
         return {
           key,
           name: SYSTEM_NAMES[key],
           mode: 'herald',
-          pids: procs.map((p) => p.proc.pid as number),
+          pids: all.map((p) => p.proc.pid as number),
           database: new URL(db.url).pathname.slice(1),
           clients: (users) =>
             users.map((u, k) => ({
-              url: procs[k % procs.length].wsUrl,
+              url: gateways[k % gateways.length].wsUrl,
               credential: tokens[u],
               rooms: byUser[u].map((r) => roomIds[r]),
             })),
           roomKey: (room) => roomIds[room],
           async send(room, from, i) {
             const res = await post(
-              `${procs[i % procs.length].url}/v1/conversations/${roomIds[room]}/messages`,
+              `${apis[i % apis.length].url}/v1/conversations/${roomIds[room]}/messages`,
               {
                 authorization: `Bearer ${from === 'admin' ? adminToken : tokens[from]}`,
                 'idempotency-key': randomUUID(),
@@ -233,7 +255,7 @@ async function prepareHerald(
           },
           async stop() {
             await Promise.all(
-              procs.map(async (p) => {
+              all.map(async (p) => {
                 const killer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
                 await p.kill('SIGTERM');
                 clearTimeout(killer);
@@ -358,7 +380,7 @@ export function preparePlain(world: World): Deployment {
   };
 }
 
-/** Which systems to run: BENCH_SYSTEMS (comma list of herald, herald2, baseline, ws), default all. */
+/** Which systems to run: BENCH_SYSTEMS (comma list of herald, herald2, heraldsplit, baseline, ws), default all. */
 export function selectedSystems(applicable: SystemKey[]): SystemKey[] {
   const want = process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim());
   return applicable.filter((k) => !want || want.includes(k));
@@ -370,11 +392,11 @@ export async function prepareAll(
   world: World,
   log = console.error,
 ): Promise<Deployment[]> {
-  const nodes = keys.flatMap((k) => (k === 'herald' ? [1 as const] : k === 'herald2' ? [2 as const] : []));
-  const herald = nodes.length ? await prepareHerald(world, nodes, log) : [];
+  const heralds = keys.filter(isHerald);
+  const herald = heralds.length ? await prepareHerald(world, heralds, log) : [];
   const out: Deployment[] = [];
   for (const k of keys) {
-    if (k === 'herald' || k === 'herald2') out.push(herald.find((d) => d.key === k) as Deployment);
+    if (isHerald(k)) out.push(herald.find((d) => d.key === k) as Deployment);
     else if (k === 'baseline') out.push(await prepareBaseline(world, log));
     else out.push(preparePlain(world));
   }
