@@ -22,8 +22,8 @@ export class MemberHints implements HintMember, GrowthWatcher {
   constructor(
     private readonly core: GatewayCore,
     private readonly who: { readonly tenant: string; readonly user: string },
-    /** Whether this connection views the conversation (signals.ts). */
-    private readonly views: (conversation: string) => boolean,
+    /** What this connection views (signals.ts). */
+    private readonly viewer: { isViewing(conversation: string): boolean },
     private readonly out: Outbound,
   ) {}
 
@@ -102,7 +102,7 @@ export class MemberHints implements HintMember, GrowthWatcher {
   }
 
   viewing(conversation: string): boolean {
-    return this.views(conversation);
+    return this.viewer.isViewing(conversation);
   }
 
   hint(frame: TopicFrame): void {

@@ -35,7 +35,8 @@ export interface Room {
   memberAt: number;
   /** The bus was lost while this subscription was not live: resync it as soon as it is. */
   resyncAgain: boolean;
-  buffer: TopicFrame[];
+  /** Room frames held while not live (made when the first one comes). */
+  buffer: TopicFrame[] | null;
   unlisten: (() => void)[];
   /** Typing (signals.ts): the last `typing` published here, for the per-interval throttle. */
   lastTypingMs: number;
@@ -109,7 +110,7 @@ export class Rooms {
       lastSeq: 0,
       memberAt: 0,
       resyncAgain: false,
-      buffer: [],
+      buffer: null,
       unlisten: [],
       lastTypingMs: -Infinity,
       presence: false,
@@ -119,7 +120,13 @@ export class Rooms {
       // The bus topics first, the store after: one read then checks access and replays, from
       // one snapshot (a round trip per subscribe saved: a connect storm is mostly subscribes).
       // Until access is confirmed room frames are only buffered, and a refusal drops them.
-      const onRoom = (f: TopicFrame) => (sub.state === 'live' ? this.deliver(sub, f) : sub.buffer.push(f));
+      const onRoom = (f: TopicFrame) => {
+        if (sub.state === 'live') this.deliver(sub, f);
+        else {
+          sub.buffer ??= [];
+          sub.buffer.push(f);
+        }
+      };
       const onEphemeral = (f: TopicFrame) => {
         if (!isLive(sub) || (f.type === 'typing' && f.userId === owner.user)) return;
         out.emit(f, null);
@@ -236,7 +243,8 @@ export class Rooms {
     }
     moveRoom(sub, 'live');
     const buffered = sub.buffer;
-    sub.buffer = [];
+    sub.buffer = null;
+    if (!buffered) return;
     for (const f of buffered) {
       if (!this.current(sub)) break;
       this.deliver(sub, f);
@@ -269,7 +277,7 @@ export class Rooms {
     if (this.subs.get(sub.conversation) === sub) this.subs.delete(sub.conversation);
     for (const u of sub.unlisten) u();
     sub.unlisten = [];
-    sub.buffer = [];
+    sub.buffer = null;
     moveRoom(sub, 'closed');
   }
 

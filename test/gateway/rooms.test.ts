@@ -57,7 +57,7 @@ function setup() {
   const out = new Outbound(
     sink,
     { softMarkBytes: 1 << 20, hardMarkBytes: 1 << 22, closeGraceMs: 1000 },
-    { record: () => {}, degraded: () => {}, closing: () => {} },
+    { recordMetric: () => {}, onDegraded: () => {}, onClosing: () => {} },
   );
   const subscribed: string[] = [];
   const rooms = new Rooms(
