@@ -20,7 +20,7 @@ import { Outbound, type OutboundHooks } from './outbound.ts';
 import type { CoreSession, ResyncTarget, SessionIdentity, Sink } from './ports.ts';
 import { Rooms, type RoomsOwner } from './rooms.ts';
 import { Signals } from './signals.ts';
-import type { TopicFrame } from './topic-hub.ts';
+import type { FrameListener, TopicFrame } from './topic-hub.ts';
 
 export type { ResyncTarget, SessionIdentity, Sink } from './ports.ts';
 
@@ -40,9 +40,9 @@ function tokenExpired(s: Session): void {
   s.close(CLOSE.TOKEN_EXPIRED, 'token expired');
 }
 
-// The session is itself what its parts call back (OutboundHooks, RoomsOwner): no callback
-// objects or closures per connection.
-export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsOwner {
+// The session is itself what its parts call back (OutboundHooks, RoomsOwner) and the personal
+// room's listener: no callback objects or closures per connection.
+export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsOwner, FrameListener {
   readonly id: string;
   readonly tenant: string;
   readonly user: string;
@@ -57,7 +57,8 @@ export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsO
   /** Large channels this user is a member of: inbox hints (member-hints.ts). */
   readonly hints: MemberHints;
   private readonly router: FrameRouter;
-  private personalUnlisten: (() => void) | null = null;
+  /** Listening to the personal room (the session is its listener: topicFrame). */
+  private personal = false;
   /** Personal-room frames that arrive before `welcome` is sent are held here. */
   private early: TopicFrame[] | null = [];
   private disposed = false;
@@ -111,16 +112,13 @@ export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsO
   /** Joins the personal room, registers the connection, records presence, arms expiry. */
   async start(): Promise<void> {
     const { hub, opts } = this.core;
-    const unlisten = await hub.add(topics.user(this.tenant, this.user), (f) => {
-      this.hints.personal(f);
-      if (this.early) this.early.push(f);
-      else this.out.emit(f, null);
-    });
+    const topic = topics.user(this.tenant, this.user);
+    await hub.listen(topic, this);
     if (this.isClosing) {
-      unlisten();
+      hub.unlisten(topic, this);
       return;
     }
-    this.personalUnlisten = unlisten;
+    this.personal = true;
     // Large-channel hints start beside the connect, not in its way: a connect reads nothing
     // from the store before `welcome` (a connect storm is bound by it).
     void this.hints
@@ -141,6 +139,13 @@ export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsO
     await this.signals.heartbeat(undefined, undefined);
     if (this.isClosing) return;
     this.armExpiry(this.expiresMs);
+  }
+
+  /** A frame of the personal room. */
+  topicFrame(f: TopicFrame): void {
+    this.hints.personal(f);
+    if (this.early) this.early.push(f);
+    else this.out.emit(f, null);
   }
 
   /** Sends `welcome`, then whatever the personal room delivered meanwhile. */
@@ -240,8 +245,8 @@ export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsO
   private release(): void {
     this.rooms.dropAll();
     this.hints.stop();
-    this.personalUnlisten?.();
-    this.personalUnlisten = null;
+    if (this.personal) this.core.hub.unlisten(topics.user(this.tenant, this.user), this);
+    this.personal = false;
     if (this.expiringTimer) clearTimeout(this.expiringTimer);
   }
 
