@@ -154,7 +154,7 @@ export function onSocket(
  * closure also gets its own property store).
  */
 class WsConnection {
-  readonly frames: TokenBucket;
+  private readonly frames: TokenBucket;
   session: Session | null = null;
   /** This socket's slot under the per-user and per-tenant caps, held from auth to close. */
   private lease: Lease | null = null;
