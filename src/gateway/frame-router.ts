@@ -47,8 +47,8 @@ function refOf(frame: SessionFrame): string | undefined {
 
 /** One connection's frame dispatch; errors become `error` frames. */
 export class FrameRouter {
-  /** Per ordering key, the last frame of this connection: the next one waits for it. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Per ordering key, the last frame of this connection: the next one waits for it (made on first use). */
+  private queues: Map<string, Promise<void>> | null = null;
 
   constructor(private readonly s: FrameContext) {}
 
@@ -56,14 +56,16 @@ export class FrameRouter {
     const route = ROUTES[frame.type] as Route<SessionFrame>;
     if (!route.inOrder) return this.run(route, frame);
     const key = route.inOrder(frame);
-    const run = (this.queues.get(key) ?? Promise.resolve())
+    this.queues ??= new Map();
+    const queues = this.queues;
+    const run = (queues.get(key) ?? Promise.resolve())
       .then(() => this.run(route, frame))
       .catch((err) =>
         this.s.core.opts.log?.error({ err, connection: this.s.id }, `gateway ${frame.type} failed`),
       );
-    this.queues.set(key, run);
+    queues.set(key, run);
     return run.finally(() => {
-      if (this.queues.get(key) === run) this.queues.delete(key);
+      if (queues.get(key) === run) queues.delete(key);
     });
   }
 

@@ -63,10 +63,13 @@ export class InboxHints {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Checks `w`'s small channels on every recheck(); returns the function that stops it. */
-  track(w: GrowthWatcher): () => void {
+  /** Checks `w`'s small channels on every recheck(), until untrack(). */
+  track(w: GrowthWatcher): void {
     this.watchers.add(w);
-    return () => this.watchers.delete(w);
+  }
+
+  untrack(w: GrowthWatcher): void {
+    this.watchers.delete(w);
   }
 
   /**
@@ -108,10 +111,10 @@ export class InboxHints {
   }
 
   /**
-   * Hints `member` about the channel from now on; resolves once the room topic is live on this
-   * node. Returns the function that stops it (the last member's stop leaves the topic).
+   * Hints `member` about the channel from now on, until unwatch(); resolves once the room
+   * topic is live on this node.
    */
-  async watch(tenant: string, conversation: string, member: HintMember): Promise<() => void> {
+  async watch(tenant: string, conversation: string, member: HintMember): Promise<void> {
     const topic = topics.conversation(tenant, conversation);
     let ch = this.channels.get(topic);
     if (!ch) {
@@ -152,9 +155,14 @@ export class InboxHints {
       c.members.delete(member);
       throw err;
     }
-    return () => {
-      if (c.members.delete(member) && c.members.size === 0) this.close(topic, c);
-    };
+  }
+
+  /** Stops hinting `member` about the channel (the last member's unwatch leaves the topic). */
+  unwatch(tenant: string, conversation: string, member: HintMember): void {
+    const topic = topics.conversation(tenant, conversation);
+    // A member is only in the channel's current entry, or in a closed one (a failed join).
+    const c = this.channels.get(topic);
+    if (c?.members.delete(member) && c.members.size === 0) this.close(topic, c);
   }
 
   private close(topic: string, c: Channel): void {

@@ -12,18 +12,18 @@ import type { TopicFrame } from './topic-hub.ts';
 export class MemberHints implements HintMember, GrowthWatcher {
   /** Channel memberships known to this connection: conversation → large. */
   private readonly known = new Map<string, boolean>();
-  /** Large channels hinted: the function that stops it (null while the topic is joined). */
-  private readonly watched = new Map<string, (() => void) | null>();
+  /** Large channels hinted: whether the topic is joined (false while it is being joined). */
+  private readonly watched = new Map<string, boolean>();
   /** Personal-room inbox frames that came while the memberships were loading. */
   private pending: TopicFrame[] | null = [];
   private stopped = false;
-  private untrack: (() => void) | null = null;
+  private tracked = false;
 
   constructor(
     private readonly core: GatewayCore,
     private readonly who: { readonly tenant: string; readonly user: string },
-    /** Whether this connection views the conversation (signals.ts). */
-    private readonly views: (conversation: string) => boolean,
+    /** What this connection views (signals.ts). */
+    private readonly viewer: { isViewing(conversation: string): boolean },
     private readonly out: Outbound,
   ) {}
 
@@ -42,7 +42,8 @@ export class MemberHints implements HintMember, GrowthWatcher {
     const rows = await core.connection.channelMemberships(who.tenant, who.user, threshold);
     if (this.stopped) return;
     for (const r of rows) this.known.set(r.conversation, r.large);
-    this.untrack = core.hints.track(this);
+    core.hints.track(this);
+    this.tracked = true;
     await Promise.all(rows.filter((r) => r.large).map((r) => this.watch(r.conversation)));
     const pending = this.pending ?? [];
     this.pending = null;
@@ -87,22 +88,25 @@ export class MemberHints implements HintMember, GrowthWatcher {
 
   private async watch(conversation: string): Promise<void> {
     if (this.stopped || this.watched.has(conversation)) return;
-    this.watched.set(conversation, null);
-    let stop: () => void;
+    this.watched.set(conversation, false);
     try {
-      stop = await this.core.hints.watch(this.who.tenant, conversation, this);
+      await this.core.hints.watch(this.who.tenant, conversation, this);
     } catch (err) {
       this.watched.delete(conversation);
       this.core.opts.log?.warn({ err, conversation }, 'large-channel hints failed');
       return;
     }
     // Left (or the connection went) while the topic was being joined.
-    if (this.stopped || !this.watched.has(conversation)) stop();
-    else this.watched.set(conversation, stop);
+    if (this.stopped || !this.watched.has(conversation)) this.unwatch(conversation);
+    else this.watched.set(conversation, true);
+  }
+
+  private unwatch(conversation: string): void {
+    this.core.hints.unwatch(this.who.tenant, conversation, this);
   }
 
   viewing(conversation: string): boolean {
-    return this.views(conversation);
+    return this.viewer.isViewing(conversation);
   }
 
   hint(frame: TopicFrame): void {
@@ -111,9 +115,9 @@ export class MemberHints implements HintMember, GrowthWatcher {
 
   left(conversation: string): void {
     this.known.delete(conversation);
-    const stop = this.watched.get(conversation);
+    const joined = this.watched.get(conversation);
     this.watched.delete(conversation);
-    stop?.();
+    if (joined) this.unwatch(conversation);
   }
 
   *smallChannels(): Iterable<string> {
@@ -129,10 +133,10 @@ export class MemberHints implements HintMember, GrowthWatcher {
   /** The connection is closing: no more hints. */
   stop(): void {
     this.stopped = true;
-    this.untrack?.();
-    this.untrack = null;
+    if (this.tracked) this.core.hints.untrack(this);
+    this.tracked = false;
     this.pending = null;
-    for (const stop of this.watched.values()) stop?.();
+    for (const [conversation, joined] of this.watched) if (joined) this.unwatch(conversation);
     this.watched.clear();
   }
 

@@ -20,11 +20,11 @@ export interface OutboundLimits {
 }
 
 export interface OutboundHooks {
-  record(e: MetricEvent): void;
+  recordMetric(e: MetricEvent): void;
   /** The queue went over the soft mark: checkRecovered() must be called until it says so. */
-  degraded(): void;
+  onDegraded(): void;
   /** The connection is being closed or cut: stop feeding the queue (drop subscriptions). */
-  closing(): void;
+  onClosing(): void;
 }
 
 const DEGRADED = JSON.stringify({ type: 'degraded', reason: 'backpressure' } satisfies ServerFrame);
@@ -35,12 +35,13 @@ const sheddable = (p: Priority) => p !== 'message' && p !== 'inbox';
 export class Outbound {
   private closed = false;
   private degraded = false;
+  // What is held while degraded, allocated on first use: most connections never are.
   /** Receipts held while degraded, latest per reader. */
-  private readonly pendingReceipts = new Map<string, TopicFrame>();
+  private pendingReceipts: Map<string, TopicFrame> | null = null;
   /** Large-channel inbox hints held while degraded, latest per conversation. */
-  private readonly pendingHints = new Map<string, TopicFrame>();
+  private pendingHints: Map<string, TopicFrame> | null = null;
   /** Presence held while degraded: room ('' for the personal room) → device → latest entry. */
-  private readonly pendingPresence = new Map<string, Map<string, PresenceEntry>>();
+  private pendingPresence: Map<string, Map<string, PresenceEntry>> | null = null;
 
   constructor(
     readonly sink: Sink,
@@ -61,8 +62,8 @@ export class Outbound {
     if (this.degraded && sheddable(priority)) {
       if (frame.type === 'presence') {
         this.coalescePresence(frame.conversation, frame.entries);
-        this.hooks.record({ name: 'frame_coalesced', priority });
-      } else this.hooks.record({ name: 'frame_dropped', priority });
+        this.hooks.recordMetric({ name: 'frame_coalesced', priority });
+      } else this.hooks.recordMetric({ name: 'frame_dropped', priority });
       return;
     }
     this.sink.write(text, null, null);
@@ -76,16 +77,21 @@ export class Outbound {
       let coalesced = true;
       if (f.type === 'receipt' && f.conversation !== null && f.userId !== null && f.seq !== null) {
         const key = `${f.conversation}\0${f.userId}`;
+        this.pendingReceipts ??= new Map();
         const prev = this.pendingReceipts.get(key);
         // Latest wins, equal seqs included: a delivered-only receipt keeps the read seq and
         // moves delivered_seq, and a topic's frames arrive in commit order.
         if (!prev || (prev.seq ?? 0) <= f.seq) this.pendingReceipts.set(key, f);
       } else if (f.type === 'inbox_hint' && f.conversation !== null) {
         // A channel's hints come in seq order: the latest carries everything the earlier did.
+        this.pendingHints ??= new Map();
         this.pendingHints.set(f.conversation, f);
       } else if (f.type === 'presence' && f.entries) this.coalescePresence(f.conversation, f.entries);
       else coalesced = false;
-      this.hooks.record({ name: coalesced ? 'frame_coalesced' : 'frame_dropped', priority: f.priority });
+      this.hooks.recordMetric({
+        name: coalesced ? 'frame_coalesced' : 'frame_dropped',
+        priority: f.priority,
+      });
       return;
     }
     this.sink.write(f.text, f, cursor);
@@ -103,7 +109,7 @@ export class Outbound {
     }
     if (!this.degraded && queued + bytes > this.limits.softMarkBytes) {
       this.degraded = true;
-      this.hooks.degraded();
+      this.hooks.onDegraded();
       // Ahead of the backlog: the reader learns it is behind as soon as it reads anything.
       this.sink.urgent(DEGRADED);
     }
@@ -134,6 +140,7 @@ export class Outbound {
 
   private coalescePresence(conversation: string | null, entries: readonly PresenceEntry[]): void {
     const room = conversation ?? '';
+    this.pendingPresence ??= new Map();
     let m = this.pendingPresence.get(room);
     if (!m) {
       m = new Map();
@@ -147,20 +154,22 @@ export class Outbound {
     if (this.closed) return true;
     if (this.sink.bufferedAmount() > this.limits.softMarkBytes / 2) return false;
     this.degraded = false;
-    const receipts = [...this.pendingReceipts.values()];
-    this.pendingReceipts.clear();
-    for (const r of receipts) this.emit(r, null);
-    const hints = [...this.pendingHints.values()];
-    this.pendingHints.clear();
-    for (const h of hints) this.emit(h, null);
-    const rooms = [...this.pendingPresence];
-    this.pendingPresence.clear();
-    for (const [room, m] of rooms) {
-      this.send(
-        { type: 'presence', conversation: room === '' ? null : room, entries: [...m.values()] },
-        'presence',
-      );
-    }
+    // Taken and cleared before re-emitting: emit() may degrade again and hold anew.
+    const receipts = this.pendingReceipts;
+    this.pendingReceipts = null;
+    if (receipts) for (const r of receipts.values()) this.emit(r, null);
+    const hints = this.pendingHints;
+    this.pendingHints = null;
+    if (hints) for (const h of hints.values()) this.emit(h, null);
+    const rooms = this.pendingPresence;
+    this.pendingPresence = null;
+    if (rooms)
+      for (const [room, m] of rooms) {
+        this.send(
+          { type: 'presence', conversation: room === '' ? null : room, entries: [...m.values()] },
+          'presence',
+        );
+      }
     return true;
   }
 
@@ -172,16 +181,16 @@ export class Outbound {
   cut(): void {
     if (this.closed) return;
     this.closed = true;
-    this.hooks.closing();
+    this.hooks.onClosing();
     const discarded = this.sink.cut(CLOSE.SLOW_CONSUMER, 'slow consumer');
-    this.hooks.record({ name: 'slow_consumer', discardedBytes: discarded });
+    this.hooks.recordMetric({ name: 'slow_consumer', discardedBytes: discarded });
   }
 
   /** Closes the connection after the queued frames (once). */
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.hooks.closing();
+    this.hooks.onClosing();
     this.sink.close(code, reason);
   }
 

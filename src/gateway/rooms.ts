@@ -5,7 +5,7 @@ import { type ErrorCode, HeraldError, topics } from '../protocol/index.ts';
 import type { GatewayCore } from './core.ts';
 import type { Outbound } from './outbound.ts';
 import type { ResyncTarget } from './ports.ts';
-import { storedEventFrame, type TopicFrame } from './topic-hub.ts';
+import { type FrameListener, storedEventFrame, type TopicFrame } from './topic-hub.ts';
 
 /**
  * - pending: joining the bus topics and checking access; room frames are buffered;
@@ -27,20 +27,48 @@ const NEXT: Record<RoomState, readonly RoomState[]> = {
   closed: [],
 };
 
-export interface Room {
-  readonly conversation: string;
-  state: RoomState;
-  lastSeq: number;
+/**
+ * One subscription. It listens to the room topic itself and to the ephemeral topic through
+ * `ephemeral`: objects the hub calls, not closures made per subscription.
+ */
+export class Room implements FrameListener {
+  state: RoomState = 'pending';
+  lastSeq = 0;
   /** The seq at which membership was confirmed: a `left` of this user at or below it is history. */
-  memberAt: number;
+  memberAt = 0;
   /** The bus was lost while this subscription was not live: resync it as soon as it is. */
-  resyncAgain: boolean;
-  buffer: TopicFrame[];
-  unlisten: (() => void)[];
+  resyncAgain = false;
+  /** Room frames held while not live (made when the first one comes). */
+  buffer: TopicFrame[] | null = null;
   /** Typing (signals.ts): the last `typing` published here, for the per-interval throttle. */
-  lastTypingMs: number;
+  lastTypingMs = Number.NEGATIVE_INFINITY;
   /** Presence is exchanged in rooms up to presenceSnapshotMax members only: it costs O(members²). */
-  presence: boolean;
+  presence = false;
+  readonly ephemeral: EphemeralListener;
+
+  constructor(
+    readonly conversation: string,
+    private readonly rooms: Rooms,
+  ) {
+    this.ephemeral = new EphemeralListener(this, rooms);
+  }
+
+  /** A frame of the room topic. */
+  topicFrame(f: TopicFrame): void {
+    this.rooms.roomFrame(this, f);
+  }
+}
+
+/** A room's ephemeral topic (typing, presence). */
+class EphemeralListener implements FrameListener {
+  constructor(
+    private readonly room: Room,
+    private readonly rooms: Rooms,
+  ) {}
+
+  topicFrame(f: TopicFrame): void {
+    this.rooms.ephemeralFrame(this.room, f);
+  }
 }
 
 /** Moves a subscription along the table; any other move is a bug. */
@@ -103,29 +131,14 @@ export class Rooms {
         `At most ${core.opts.maxSubscriptions} subscriptions per connection.`,
       );
     }
-    const sub: Room = {
-      conversation,
-      state: 'pending',
-      lastSeq: 0,
-      memberAt: 0,
-      resyncAgain: false,
-      buffer: [],
-      unlisten: [],
-      lastTypingMs: -Infinity,
-      presence: false,
-    };
+    const sub = new Room(conversation, this);
     this.subs.set(conversation, sub);
     try {
       // The bus topics first, the store after: one read then checks access and replays, from
       // one snapshot (a round trip per subscribe saved: a connect storm is mostly subscribes).
-      // Until access is confirmed room frames are only buffered, and a refusal drops them.
-      const onRoom = (f: TopicFrame) => (sub.state === 'live' ? this.deliver(sub, f) : sub.buffer.push(f));
-      const onEphemeral = (f: TopicFrame) => {
-        if (!isLive(sub) || (f.type === 'typing' && f.userId === owner.user)) return;
-        out.emit(f, null);
-      };
-      sub.unlisten.push(await core.hub.add(topics.conversation(owner.tenant, conversation), onRoom));
-      sub.unlisten.push(await core.hub.add(topics.ephemeral(owner.tenant, conversation), onEphemeral));
+      // Until access is confirmed room frames are only buffered (roomFrame), and a refusal drops them.
+      await core.hub.listen(topics.conversation(owner.tenant, conversation), sub);
+      await core.hub.listen(topics.ephemeral(owner.tenant, conversation), sub.ephemeral);
       if (!this.current(sub)) return this.drop(sub);
 
       const limit = core.opts.deps.limits.replayLimit;
@@ -236,11 +249,27 @@ export class Rooms {
     }
     moveRoom(sub, 'live');
     const buffered = sub.buffer;
-    sub.buffer = [];
+    sub.buffer = null;
+    if (!buffered) return;
     for (const f of buffered) {
       if (!this.current(sub)) break;
       this.deliver(sub, f);
     }
+  }
+
+  /** A frame of a subscription's room topic (Room.topicFrame): buffered until live. */
+  roomFrame(sub: Room, f: TopicFrame): void {
+    if (sub.state === 'live') this.deliver(sub, f);
+    else {
+      sub.buffer ??= [];
+      sub.buffer.push(f);
+    }
+  }
+
+  /** A frame of a subscription's ephemeral topic: typing and presence, once live (not one's own typing). */
+  ephemeralFrame(sub: Room, f: TopicFrame): void {
+    if (!isLive(sub) || (f.type === 'typing' && f.userId === this.owner.user)) return;
+    this.out.emit(f, null);
   }
 
   /** A live room frame: events are filtered by seq (idempotent: at-least-once bus). */
@@ -265,11 +294,13 @@ export class Rooms {
   }
 
   private drop(sub: Room): void {
+    // Left even when closed already: a topic whose join was pending at the close is left here.
+    const { hub } = this.core;
+    hub.unlisten(topics.conversation(this.owner.tenant, sub.conversation), sub);
+    hub.unlisten(topics.ephemeral(this.owner.tenant, sub.conversation), sub.ephemeral);
     if (sub.state === 'closed') return;
     if (this.subs.get(sub.conversation) === sub) this.subs.delete(sub.conversation);
-    for (const u of sub.unlisten) u();
-    sub.unlisten = [];
-    sub.buffer = [];
+    sub.buffer = null;
     moveRoom(sub, 'closed');
   }
 

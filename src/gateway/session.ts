@@ -15,18 +15,34 @@ import type { GatewayCore } from './core.ts';
 import type { FrameContext, SessionFrame } from './frame-context.ts';
 import { FrameRouter } from './frame-router.ts';
 import { MemberHints } from './member-hints.ts';
-import type { Priority } from './metrics.ts';
-import { Outbound } from './outbound.ts';
+import type { MetricEvent, Priority } from './metrics.ts';
+import { Outbound, type OutboundHooks } from './outbound.ts';
 import type { CoreSession, ResyncTarget, SessionIdentity, Sink } from './ports.ts';
-import { Rooms } from './rooms.ts';
+import { Rooms, type RoomsOwner } from './rooms.ts';
 import { Signals } from './signals.ts';
-import type { TopicFrame } from './topic-hub.ts';
+import type { FrameListener, TopicFrame } from './topic-hub.ts';
 
 export type { ResyncTarget, SessionIdentity, Sink } from './ports.ts';
 
 const MAX_TIMER_MS = 2_147_483_647;
 
-export class Session implements CoreSession, FrameContext {
+/** Expiry timer callbacks: module functions with the session as an argument, not closures per session. */
+function recheckExpiry(s: Session, expMs: number): void {
+  s.armExpiry(expMs);
+}
+
+function tokenExpiring(s: Session, expMs: number): void {
+  s.send({ type: 'token_expiring', expires_at: Math.floor(expMs / 1000) });
+  s.armExpiryClose(expMs);
+}
+
+function tokenExpired(s: Session): void {
+  s.close(CLOSE.TOKEN_EXPIRED, 'token expired');
+}
+
+// The session is itself what its parts call back (OutboundHooks, RoomsOwner) and the personal
+// room's listener: no callback objects or closures per connection.
+export class Session implements CoreSession, FrameContext, OutboundHooks, RoomsOwner, FrameListener {
   readonly id: string;
   readonly tenant: string;
   readonly user: string;
@@ -41,7 +57,8 @@ export class Session implements CoreSession, FrameContext {
   /** Large channels this user is a member of: inbox hints (member-hints.ts). */
   readonly hints: MemberHints;
   private readonly router: FrameRouter;
-  private personalUnlisten: (() => void) | null = null;
+  /** Listening to the personal room (the session is its listener: topicFrame). */
+  private personal = false;
   /** Personal-room frames that arrive before `welcome` is sent are held here. */
   private early: TopicFrame[] | null = [];
   private disposed = false;
@@ -57,23 +74,31 @@ export class Session implements CoreSession, FrameContext {
     this.user = ident.user;
     this.device = ident.device;
     this.expiresMs = ident.expiresMs;
-    this.out = new Outbound(sink, core.opts, {
-      record: (e) => core.metrics.record(e),
-      degraded: () => core.degraded.add(this),
-      closing: () => this.release(),
-    });
-    this.rooms = new Rooms(
-      core,
-      {
-        tenant: this.tenant,
-        user: this.user,
-        subscribed: (conversation, members) => this.signals.subscribed(conversation, members),
-      },
-      this.out,
-    );
+    this.out = new Outbound(sink, core.opts, this);
+    this.rooms = new Rooms(core, this, this.out);
     this.signals = new Signals(core, this, this.rooms, this.out);
-    this.hints = new MemberHints(core, this, (c) => this.signals.isViewing(c), this.out);
+    this.hints = new MemberHints(core, this, this.signals, this.out);
     this.router = new FrameRouter(this);
+  }
+
+  /** OutboundHooks: a metric of this connection's queue. */
+  recordMetric(e: MetricEvent): void {
+    this.core.metrics.record(e);
+  }
+
+  /** OutboundHooks: over the soft mark; the maintenance tick checks until it has drained. */
+  onDegraded(): void {
+    this.core.degraded.add(this);
+  }
+
+  /** OutboundHooks: closing or cut. */
+  onClosing(): void {
+    this.release();
+  }
+
+  /** RoomsOwner: a subscription went live (presence). */
+  subscribed(conversation: string, memberCount: number): Promise<void> {
+    return this.signals.subscribed(conversation, memberCount);
   }
 
   get isClosing(): boolean {
@@ -87,16 +112,13 @@ export class Session implements CoreSession, FrameContext {
   /** Joins the personal room, registers the connection, records presence, arms expiry. */
   async start(): Promise<void> {
     const { hub, opts } = this.core;
-    const unlisten = await hub.add(topics.user(this.tenant, this.user), (f) => {
-      this.hints.personal(f);
-      if (this.early) this.early.push(f);
-      else this.out.emit(f, null);
-    });
+    const topic = topics.user(this.tenant, this.user);
+    await hub.listen(topic, this);
     if (this.isClosing) {
-      unlisten();
+      hub.unlisten(topic, this);
       return;
     }
-    this.personalUnlisten = unlisten;
+    this.personal = true;
     // Large-channel hints start beside the connect, not in its way: a connect reads nothing
     // from the store before `welcome` (a connect storm is bound by it).
     void this.hints
@@ -117,6 +139,13 @@ export class Session implements CoreSession, FrameContext {
     await this.signals.heartbeat(undefined, undefined);
     if (this.isClosing) return;
     this.armExpiry(this.expiresMs);
+  }
+
+  /** A frame of the personal room. */
+  topicFrame(f: TopicFrame): void {
+    this.hints.personal(f);
+    if (this.early) this.early.push(f);
+    else this.out.emit(f, null);
   }
 
   /** Sends `welcome`, then whatever the personal room delivered meanwhile. */
@@ -140,24 +169,20 @@ export class Session implements CoreSession, FrameContext {
     const left = expMs - Date.now();
     // setTimeout holds at most ~24.8 days; longer-lived (host) tokens are re-checked then.
     if (left > MAX_TIMER_MS) {
-      this.expiringTimer = setTimeout(() => this.armExpiry(expMs), MAX_TIMER_MS);
+      this.expiringTimer = setTimeout(recheckExpiry, MAX_TIMER_MS, this, expMs);
       this.expiringTimer.unref();
       return;
     }
     // The hint goes `lead` before expiry, but never before two thirds of the remaining life: a
     // token living less than `lead` would be told at once, and again after every renewal.
     const lead = Math.min(this.core.opts.tokenExpiringLeadMs, left / 3);
-    this.expiringTimer = setTimeout(
-      () => {
-        this.send({ type: 'token_expiring', expires_at: Math.floor(expMs / 1000) });
-        this.expiringTimer = setTimeout(
-          () => this.close(CLOSE.TOKEN_EXPIRED, 'token expired'),
-          Math.max(0, expMs - Date.now()),
-        );
-        this.expiringTimer.unref();
-      },
-      Math.max(0, left - lead),
-    );
+    this.expiringTimer = setTimeout(tokenExpiring, Math.max(0, left - lead), this, expMs);
+    this.expiringTimer.unref();
+  }
+
+  /** After `token_expiring`: the TOKEN_EXPIRED close at expiry. */
+  armExpiryClose(expMs: number): void {
+    this.expiringTimer = setTimeout(tokenExpired, Math.max(0, expMs - Date.now()), this);
     this.expiringTimer.unref();
   }
 
@@ -220,8 +245,8 @@ export class Session implements CoreSession, FrameContext {
   private release(): void {
     this.rooms.dropAll();
     this.hints.stop();
-    this.personalUnlisten?.();
-    this.personalUnlisten = null;
+    if (this.personal) this.core.hub.unlisten(topics.user(this.tenant, this.user), this);
+    this.personal = false;
     if (this.expiringTimer) clearTimeout(this.expiringTimer);
   }
 

@@ -231,7 +231,11 @@ export async function sseRoutes(app: FastifyInstance, options: SseOptions): Prom
     const cursor = new StreamCursor(resumed);
     // Frames are queued and batched per tick like WebSocket ones (writer.ts); a shared frame's
     // `data:` message is rendered once for every stream, only the `id:` line is per stream.
-    const writer = new Writer(raw, core.flusher, core.flushAtBytes, () => !raw.writableEnded);
+    const writer = new Writer(raw, core.flusher, core.flushAtBytes, {
+      get open() {
+        return !raw.writableEnded;
+      },
+    });
     const end = (code: number, reason: string) => {
       if (raw.writableEnded) return;
       raw.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);

@@ -188,7 +188,15 @@ export function storedEventFrame(conversation: string, seq: number, text: string
   return new TopicFrame(text, 'event', conversation, seq, null, null, null, 'message');
 }
 
-export type TopicListener = (frame: TopicFrame) => void;
+/**
+ * A topic's listener: a function, or an object whose topicFrame() is called — what a
+ * connection's parts listen with, so that no closure is made per connection.
+ */
+export type TopicListener = ((frame: TopicFrame) => void) | FrameListener;
+
+export interface FrameListener {
+  topicFrame(frame: TopicFrame): void;
+}
 
 interface Entry {
   listeners: Set<TopicListener>;
@@ -226,6 +234,15 @@ export class TopicHub {
    * live. Returns the function removing the listener (the last one unsubscribes).
    */
   async add(topic: string, listener: TopicListener): Promise<() => void> {
+    await this.listen(topic, listener);
+    return () => this.unlisten(topic, listener);
+  }
+
+  /**
+   * add() without the function: the listener is added at once, and the promise resolves
+   * once the topic is live. unlisten() removes it, also while this is pending.
+   */
+  async listen(topic: string, listener: TopicListener): Promise<void> {
     let entry = this.topics.get(topic);
     if (!entry) {
       const e: Entry = { listeners: new Set(), ready: Promise.resolve(), unsubscribe: null, closed: false };
@@ -246,7 +263,13 @@ export class TopicHub {
       this.remove(topic, e, listener);
       throw err;
     }
-    return () => this.remove(topic, e, listener);
+  }
+
+  /** Removes a listener (the last one unsubscribes); nothing if it is not listening. */
+  unlisten(topic: string, listener: TopicListener): void {
+    // A listener is only ever in the topic's current entry: an entry leaves the map when it closes.
+    const e = this.topics.get(topic);
+    if (e) this.remove(topic, e, listener);
   }
 
   private remove(topic: string, e: Entry, listener: TopicListener): void {
@@ -268,7 +291,8 @@ export class TopicHub {
     if (frame.type === 'presence') this.onPresence(frame, topic);
     for (const l of e.listeners) {
       try {
-        l(frame);
+        if (typeof l === 'function') l(frame);
+        else l.topicFrame(frame);
       } catch (err) {
         this.onError(err, topic);
       }

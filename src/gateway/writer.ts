@@ -12,6 +12,11 @@ import type { Writable } from 'node:stream';
 /** What a Writer writes to: a net.Socket (WebSocket) or an http.ServerResponse (SSE). */
 export type Stream = Pick<Writable, 'write' | 'cork' | 'uncork' | 'writableLength' | 'destroyed'>;
 
+/** Whether a transport may still carry data frames (false e.g. once a close frame went out). */
+export interface WriterGate {
+  readonly open: boolean;
+}
+
 /**
  * Flushes the writers with queued frames at the end of each event-loop turn (setImmediate).
  * An `event` also asks for an eager flush: the first one of a turn goes out as soon as the
@@ -70,16 +75,12 @@ export class Writer {
   private pendingBatches = 0;
   private scheduled = false;
   private ended = false;
-  /** One callback for every batch: the last write's callback means the whole batch is written. */
-  private readonly onWritten = (err?: Error | null) => {
-    this.pendingBatches--;
-    if (err) {
-      this.ended = true;
-      this.drop();
-      return;
-    }
-    if (this.chunks.length > 0) this.flush();
-  };
+  /**
+   * One callback for every batch: the last write's callback means the whole batch is written.
+   * Bound, not a class-field arrow: under tsx (esbuild keepNames) every such arrow gets its
+   * own `name` property store, and there is one Writer per connection.
+   */
+  private readonly onWritten = this.written.bind(this);
 
   constructor(
     private readonly stream: Stream,
@@ -90,9 +91,19 @@ export class Writer {
      * soft mark, or a burst that the kernel would take looks like a slow reader).
      */
     private readonly flushAtBytes: number,
-    /** False once the transport must not carry data frames any more (e.g. a close frame went out). */
-    private readonly open: () => boolean = () => true,
+    /** The transport's gate (none: always open). */
+    private readonly gate: WriterGate | null = null,
   ) {}
+
+  private written(err?: Error | null): void {
+    this.pendingBatches--;
+    if (err) {
+      this.ended = true;
+      this.drop();
+      return;
+    }
+    if (this.chunks.length > 0) this.flush();
+  }
 
   /** Bytes accepted and not yet taken by the kernel: this queue plus the stream's own buffer. */
   get bufferedAmount(): number {
@@ -156,7 +167,7 @@ export class Writer {
   }
 
   private writable(): boolean {
-    return !this.stream.destroyed && this.open();
+    return !this.stream.destroyed && (this.gate === null || this.gate.open);
   }
 
   private drop(): number {

@@ -25,8 +25,23 @@ export interface SocketAdmissionOptions {
 
 const NO_LEASE: Lease = { release() {} };
 
+/** A held slot (one per open socket: a class, not a closure per socket). */
+class SlotLease implements Lease {
+  constructor(
+    private readonly admission: SocketAdmission,
+    readonly tenant: string,
+    readonly user: string,
+    readonly id: string,
+  ) {}
+
+  release(): void {
+    this.admission.release(this);
+  }
+}
+
 export class SocketAdmission {
-  private readonly held = new Map<string, { tenant: string; user: string }>();
+  /** Slots held by this node's sockets, by slot id. */
+  private readonly held = new Map<string, SlotLease>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
@@ -48,16 +63,15 @@ export class SocketAdmission {
     const id = randomUUID();
     const res = await this.o.slots.acquire(tenant, user, id, caps, this.o.ttlMs, this.now());
     if (!res.ok) return res;
-    this.held.set(id, { tenant, user });
-    return {
-      ok: true,
-      lease: {
-        release: () => {
-          if (!this.held.delete(id)) return;
-          this.o.slots.release(tenant, user, id).catch(this.onError);
-        },
-      },
-    };
+    const lease = new SlotLease(this, tenant, user, id);
+    this.held.set(id, lease);
+    return { ok: true, lease };
+  }
+
+  /** Gives a held slot back (once). */
+  release(lease: SlotLease): void {
+    if (!this.held.delete(lease.id)) return;
+    this.o.slots.release(lease.tenant, lease.user, lease.id).catch(this.onError);
   }
 
   private async refresh(): Promise<void> {

@@ -1,7 +1,7 @@
 // The node's large-channel hints (src/gateway/inbox-hints.ts) on the in-process bus with an
 // injected clock: one room listener per channel, one shared frame per interval (the first at
 // once, the latest wins), nothing to viewers or to the latest message's sender, and the
-// `left` event and the last member's stop leave the topic.
+// `left` event and the last member's unwatch leave the topic.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryBus } from '../../src/bus/memory.ts';
 import { type HintMember, InboxHints } from '../../src/gateway/inbox-hints.ts';
@@ -130,11 +130,11 @@ describe('large-channel inbox hints (node)', () => {
     expect(carol.frames).toHaveLength(5);
   });
 
-  it("a channel's `left` event names its members; the last member's stop leaves the topic", async () => {
+  it("a channel's `left` event names its members; the last member's unwatch leaves the topic", async () => {
     const bob = member('bob');
-    const stopBob = await hints.watch('t1', 'big', bob);
+    await hints.watch('t1', 'big', bob);
     const carol = member('carol');
-    const stopCarol = await hints.watch('t1', 'big', carol);
+    await hints.watch('t1', 'big', carol);
     await bus.publish(
       TOPIC,
       JSON.stringify({
@@ -157,9 +157,9 @@ describe('large-channel inbox hints (node)', () => {
     expect(bob.gone).toEqual(['big']);
     expect(carol.gone).toEqual([]);
     expect(JSON.parse(carol.frames[0].text).last_message.sender).toEqual({ type: 'system' });
-    stopBob();
+    hints.unwatch('t1', 'big', bob);
     expect(hub.listenerCount(TOPIC)).toBe(1);
-    stopCarol();
+    hints.unwatch('t1', 'big', carol);
     expect(hub.listenerCount(TOPIC)).toBe(0);
     expect(hints.size).toBe(0);
     await bus.publish(TOPIC, created(4, 'alice'));

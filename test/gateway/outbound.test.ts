@@ -40,9 +40,9 @@ function setup(closeGraceMs = 1_000) {
     sink,
     { softMarkBytes: SOFT, hardMarkBytes: HARD, closeGraceMs },
     {
-      record: (e) => metrics.push(e),
-      degraded: () => degraded++,
-      closing: () => closing++,
+      recordMetric: (e) => metrics.push(e),
+      onDegraded: () => degraded++,
+      onClosing: () => closing++,
     },
   );
   const types = () => written.map((w) => (JSON.parse(w.text) as { type: string }).type);

@@ -6,7 +6,7 @@ import { Outbound } from '../../src/gateway/outbound.ts';
 import type { ResyncTarget, Sink } from '../../src/gateway/ports.ts';
 import type { Replay } from '../../src/gateway/queries.ts';
 import { moveRoom, type Room, Rooms } from '../../src/gateway/rooms.ts';
-import { storedEventFrame, type TopicFrame } from '../../src/gateway/topic-hub.ts';
+import { storedEventFrame, type TopicFrame, type TopicListener } from '../../src/gateway/topic-hub.ts';
 
 const eventText = (seq: number, extra: object = {}) =>
   JSON.stringify({ type: 'event', conversation: 'c1', seq, event: { type: 'message.created', ...extra } });
@@ -21,18 +21,20 @@ function deferred<T>() {
 }
 
 function setup() {
-  const listeners = new Map<string, Set<(f: TopicFrame) => void>>();
+  const listeners = new Map<string, Set<TopicListener>>();
   const reads: ReturnType<typeof deferred<Replay>>[] = [];
   const resyncs: ResyncTarget[][] = [];
   const core = {
     opts: { maxSubscriptions: 10, deps: { limits: { replayLimit: 100 } }, log: undefined },
     metrics: { record: () => {} },
     hub: {
-      async add(topic: string, fn: (f: TopicFrame) => void) {
+      async listen(topic: string, l: TopicListener) {
         const set = listeners.get(topic) ?? new Set();
-        set.add(fn);
+        set.add(l);
         listeners.set(topic, set);
-        return () => set.delete(fn);
+      },
+      unlisten(topic: string, l: TopicListener) {
+        listeners.get(topic)?.delete(l);
       },
     },
     async subscribeRead() {
@@ -57,7 +59,7 @@ function setup() {
   const out = new Outbound(
     sink,
     { softMarkBytes: 1 << 20, hardMarkBytes: 1 << 22, closeGraceMs: 1000 },
-    { record: () => {}, degraded: () => {}, closing: () => {} },
+    { recordMetric: () => {}, onDegraded: () => {}, onClosing: () => {} },
   );
   const subscribed: string[] = [];
   const rooms = new Rooms(
@@ -66,7 +68,10 @@ function setup() {
     out,
   );
   const publish = (f: TopicFrame) => {
-    for (const fn of listeners.get('t:t1:c:c1') ?? []) fn(f);
+    for (const l of listeners.get('t:t1:c:c1') ?? []) {
+      if (typeof l === 'function') l(f);
+      else l.topicFrame(f);
+    }
   };
   const until = async (check: () => boolean) => {
     for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setImmediate(r));
