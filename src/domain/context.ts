@@ -12,6 +12,12 @@ import type { WriteStore, Writes } from './write-ports.ts';
 /** What the use cases run the domain with. */
 export interface DomainDeps {
   db: Transactor;
+  /**
+   * Connections of the send path's own (group commit, send-batcher.ts), when the host has
+   * them: a burst of reads — a reconnect storm's subscribes — then queues in `db`'s pool,
+   * not in front of the sends. Without it, sends use `db`.
+   */
+  sendDb?: Transactor;
   /** The store's read side (src/store/pg), injected by the host: `reads(db)`, or `reads(tx)` in one. */
   reads: ReadStore;
   /** The store's recipient-state writes (src/store/pg), bound the same way: `projection(tx)`. */

@@ -148,11 +148,12 @@ function compareSpecs(a: SendSpec, b: SendSpec): number {
 const batchers = new WeakMap<Transactor, SendBatcher>();
 
 /** The store's batcher: one per Transactor, so every caller on one store shares its batches. */
-export function batcherFor(deps: Pick<DomainDeps, 'db' | 'writes'>): SendBatcher {
-  let b = batchers.get(deps.db);
+export function batcherFor(deps: Pick<DomainDeps, 'db' | 'sendDb' | 'writes'>): SendBatcher {
+  const db = deps.sendDb ?? deps.db;
+  let b = batchers.get(db);
   if (!b) {
-    b = new SendBatcher(deps.writes(deps.db).log);
-    batchers.set(deps.db, b);
+    b = new SendBatcher(deps.writes(db).log);
+    batchers.set(db, b);
   }
   return b;
 }

@@ -16,6 +16,7 @@ import type { Config } from '../config.ts';
 import { demoPlugin } from '../demo/plugin.ts';
 import { ensureDemo } from '../demo/seed.ts';
 import type { DomainDeps } from '../domain/commands.ts';
+import { defaultBatcherOptions } from '../domain/send-batcher.ts';
 import { createGateway, type Gateway, sseRoutes } from '../gateway/index.ts';
 import { countRefusals, limiterFallbackReporter } from '../limits/metrics.ts';
 import { createPush, type Push } from '../push/index.ts';
@@ -108,8 +109,22 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
   const limiters = countRefusals(adapters.limiters, metrics);
   relayLagGauge(metrics, db);
   readinessGauge(metrics, db, adapters.healthy);
+  // On a PostgreSQL server the sends' group commits have connections of their own (one per
+  // batch in flight), so a burst of reads — 10,000 clients resubscribing after a network
+  // blip — queues in the shared pool and not in front of other users' sends.
+  const sendDb =
+    config.databaseUrl && !opts.db
+      ? await openStore({
+          databaseUrl: config.databaseUrl,
+          dataDir: config.dataDir,
+          migrate: false,
+          maxConnections: defaultBatcherOptions.maxInFlight,
+          onError: (err) => log.warn({ err }, 'send store connection error'),
+        })
+      : db;
   const deps: DomainDeps = {
     db,
+    ...(sendDb !== db ? { sendDb } : {}),
     ...pgStore,
     limits: config.limits,
     viewing: adapters.viewing,
@@ -252,6 +267,7 @@ export async function startHerald(config: Config, opts: StartOptions = {}): Prom
       await step('push', () => push.dispatcher.stop());
       await step('redis', () => adapters.close());
       if (relayDb !== db) await step('relay store', () => relayDb.close());
+      if (sendDb !== db) await step('send store', () => sendDb.close());
       if (!opts.db) await step('store', () => db.close());
       await step('trace export', () =>
         tracing.shutdown().catch((err) => log.warn({ err }, 'trace export failed')),
