@@ -9,6 +9,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { bearer } from '../auth/secrets.ts';
 import { CLOSE, type PresenceEntry } from '../protocol/index.ts';
 import { GatewayCore } from './core.ts';
+import { HandshakePacer } from './handshake-pacer.ts';
 import type { HandshakeFailure, MetricsSnapshot } from './metrics.ts';
 import type { GatewayOptions } from './options.ts';
 import type { Session } from './session.ts';
@@ -56,6 +57,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const sockets = new Map<WebSocket, Session | null>();
   const node: WsNode = { core, sockets };
+  const pacer = new HandshakePacer();
 
   const fail = (reason: HandshakeFailure) => core.metrics.record({ name: 'handshake_failed', reason });
 
@@ -80,13 +82,20 @@ export function createGateway(options: GatewayOptions): Gateway {
           refuse(socket, 429, 'Too Many Requests', { 'Retry-After': String(v.retryAfterSec) });
           return;
         }
-        if (socket.destroyed) return;
-        // The token never reaches a log line: only the path is ever logged.
-        const token =
-          bearer(req.headers.authorization) ??
-          subprotocolToken(req.headers['sec-websocket-protocol']) ??
-          url.searchParams.get('access_token');
-        wss.handleUpgrade(req, socket, head, (ws) => onSocket(node, ws, req, url, token));
+        pacer.admit(() => {
+          if (socket.destroyed) return;
+          if (core.draining) {
+            fail('draining');
+            refuse(socket, 503, 'Service Unavailable', { 'Retry-After': '1' });
+            return;
+          }
+          // The token never reaches a log line: only the path is ever logged.
+          const token =
+            bearer(req.headers.authorization) ??
+            subprotocolToken(req.headers['sec-websocket-protocol']) ??
+            url.searchParams.get('access_token');
+          wss.handleUpgrade(req, socket, head, (ws) => onSocket(node, ws, req, url, token));
+        });
       })
       .catch((err) => {
         opts.log?.error({ err }, 'gateway upgrade failed');
