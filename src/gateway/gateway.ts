@@ -41,6 +41,10 @@ export interface Gateway {
   readonly core: GatewayCore<Session>;
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** A drained session that has not left by its reconnect_after_ms is closed this much later. */
 const DRAIN_CLOSE_SLACK_MS = 250;
 
@@ -62,6 +66,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const fail = (reason: HandshakeFailure) => core.metrics.record({ name: 'handshake_failed', reason });
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node's HTTP server drops its error listener from an upgraded socket: until ws takes the
+    // socket over, a client that resets it (while its upgrade waits for the limiter or its
+    // turn, or as it is refused) would raise an unhandled 'error' and take the process down.
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname !== opts.path) {
       fail('bad_path');
@@ -94,6 +102,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             bearer(req.headers.authorization) ??
             subprotocolToken(req.headers['sec-websocket-protocol']) ??
             url.searchParams.get('access_token');
+          socket.off('error', destroyOnError); // ws listens from here on
           wss.handleUpgrade(req, socket, head, (ws) => onSocket(node, ws, req, url, token));
         });
       })

@@ -2,9 +2,10 @@
 //
 // When 10,000 clients come back at once, libuv hands the node thousands of ready upgrades in
 // one poll phase, and each one's session start, subscribe and replay follow in the next. A
-// loop turn then lasts seconds, and everything else the process does waits for it: an HTTP
-// send needs three or four turns (request, store round trip, reply), so its latency became
-// the storm's length (docs/benchmarks.md, the reconnect storm). The pacer queues upgrades and
+// loop turn can then last seconds (the bench saw a 50 ms timer starved for 3.4 s), and an HTTP
+// send, which needs several turns (request, store round trip, reply), waits for each of them.
+// With the sends on connections of their own, pacing halved their p99 during the storm
+// (docs/benchmarks.md, session 5). The pacer queues upgrades and
 // lets each turn start only as many as fit a time budget, which adapts to the length of the
 // loop's turns: while turns take longer than the target the budget halves, while they are
 // shorter it grows. The storm is served as fast as the loop allows; other work gets a turn
