@@ -54,6 +54,11 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   // caller that drops the database right after does not kill half-closed connections.
   const open = new Set<pg.PoolClient>();
   pool.on('connect', (client) => {
+    // Every client listens for 'error' for as long as it lives. The pool's own listeners
+    // cover a client only while it is idle or once during pool.query: a backend killed
+    // mid-query emits twice ("terminating connection", then "Connection terminated"), and
+    // the second 'error' without a listener took the process down (test/fault, under load).
+    client.on('error', onError);
     open.add(client);
     client.once('end', () => open.delete(client));
   });
@@ -125,11 +130,9 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     kind: 'postgres',
     ...counted(base, () => hook),
     async transaction(fn) {
+      // The client's 'error' listener is set on connect (above); a failed statement rejects on
+      // its own, and a broken client is destroyed on release below.
       const client = await pool.connect().catch(rethrow);
-      // A checked-out client has no pool listener: when its backend dies (pg_terminate_backend,
-      // a restart) it emits 'error', which without this listener kills the process. The failed
-      // statement rejects on its own; the client is destroyed on release below.
-      client.on('error', onError);
       const tx = counted(
         {
           async query<T extends Row>(text: string, params?: unknown[], o?: QueryOptions) {
@@ -158,7 +161,6 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
         // retry with the same idempotency key finds out without writing twice.
         throw asStoreError(err);
       } finally {
-        client.removeListener('error', onError);
         client.release(broken || undefined);
       }
     },

@@ -4,7 +4,7 @@
 // node must stay up, answer 503 STORE_UNAVAILABLE with Retry-After while the
 // store is gone, and resume by itself; nothing committed is lost and nothing
 // is applied twice by a client that applies by seq.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Client, until } from '../gateway/harness.ts';
 import type { NodeProcess } from '../support/cluster.ts';
@@ -33,6 +33,8 @@ describe.runIf(pgServerAvailable())('PostgreSQL faults on a real node', () => {
     bed = await PgFaultBed.start({ HERALD_RELAY_POLL_MS: '60000' });
     node = await bed.node();
   });
+  // A node that died shows its output here, not as the next test's ECONNREFUSED.
+  afterEach(() => bed.expectNoneExited());
   afterAll(async () => {
     for (const f of followers) f.close();
     await bed?.close();
