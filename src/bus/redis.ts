@@ -1,5 +1,5 @@
 // Redis pub/sub bus for many nodes. One subscriber connection per node and
-// one SUBSCRIBE per topic however many local handlers share it (ref-counted).
+// one subscription per topic however many local handlers share it (ref-counted).
 // Publishing fails fast while disconnected so the outbox relay keeps the rows
 // and retries, instead of queueing them in memory.
 import { Redis, type RedisOptions, type Result } from 'ioredis';
@@ -20,15 +20,28 @@ return #ARGV / 2`;
 /** Frames per script call: bounds how long one call holds Redis (~0.5 ms here). */
 const PUBLISH_CHUNK = 256;
 
+// Subscriptions churn in bursts: 10,000 clients reconnecting after a network blip leave and
+// rejoin 10,000 personal topics within a second, and on this machine each command written to
+// Redis is a socket write of tens of µs (docs/benchmarks.md, session 5). So the SUBSCRIBEs of
+// one loop turn go out as one command, and a topic whose last local handler left stays
+// subscribed for LINGER_MS — a handler that comes back meanwhile needs no command at all; the
+// ones still idle then are unsubscribed together by one sweep.
+const LINGER_MS = 5_000;
+/** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
+const CHANNELS_PER_COMMAND = 1_000;
+
 export interface RedisBusOptions {
   url: string;
   /** Prepended to every channel name (test isolation, shared Redis). */
   prefix?: string;
   onError?: (err: unknown) => void;
+  /** How long a topic without local handlers stays subscribed (default LINGER_MS). */
+  lingerMs?: number;
 }
 
 export function redisBus(opts: RedisBusOptions): Bus {
   const prefix = opts.prefix ?? '';
+  const lingerMs = opts.lingerMs ?? LINGER_MS;
   const base: RedisOptions = {
     maxRetriesPerRequest: 1,
     // Capped exponential backoff on reconnect.
@@ -42,6 +55,10 @@ export function redisBus(opts: RedisBusOptions): Bus {
   // SUBSCRIBE removes the entry, so the next subscriber tries again instead of
   // joining a topic this node never listens to.
   const topics = new Map<string, { handlers: Set<BusHandler>; ready: Promise<unknown> }>();
+  /** Topics without local handlers, still subscribed: when their last handler left. */
+  const idle = new Map<string, number>();
+  let sweeper: NodeJS.Timeout | null = null;
+  let batch: { channels: string[]; sent: Promise<unknown> } | null = null;
   const resync = new Set<() => void>();
   const onError = opts.onError ?? (() => {});
   pub.on('error', onError);
@@ -72,6 +89,45 @@ export function redisBus(opts: RedisBusOptions): Bus {
     }
   });
 
+  /** SUBSCRIBE at the end of this loop turn, with the other channels of the turn. */
+  const subscribeSoon = (channel: string): Promise<unknown> => {
+    if (!batch) {
+      const b = {
+        channels: [] as string[],
+        sent: new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+          if (batch === b) batch = null;
+          const chunks: Promise<unknown>[] = [];
+          for (let at = 0; at < b.channels.length; at += CHANNELS_PER_COMMAND)
+            chunks.push(sub.subscribe(...b.channels.slice(at, at + CHANNELS_PER_COMMAND)));
+          return Promise.all(chunks);
+        }),
+      };
+      batch = b;
+    }
+    batch.channels.push(channel);
+    return batch.sent;
+  };
+
+  const sweep = () => {
+    const cutoff = Date.now() - lingerMs;
+    const gone: string[] = [];
+    for (const [topic, since] of idle) {
+      if (since > cutoff) continue;
+      idle.delete(topic);
+      const e = topics.get(topic);
+      if (e && e.handlers.size === 0) {
+        topics.delete(topic);
+        gone.push(prefix + topic);
+      }
+    }
+    for (let at = 0; at < gone.length; at += CHANNELS_PER_COMMAND)
+      sub.unsubscribe(...gone.slice(at, at + CHANNELS_PER_COMMAND)).catch(onError);
+    if (idle.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+  };
+
   return {
     kind: 'redis',
     async publish(topic, payload) {
@@ -98,7 +154,7 @@ export function redisBus(opts: RedisBusOptions): Bus {
     async subscribe(topic, handler) {
       let entry = topics.get(topic);
       if (!entry) {
-        const e = { handlers: new Set<BusHandler>(), ready: sub.subscribe(prefix + topic) };
+        const e = { handlers: new Set<BusHandler>(), ready: subscribeSoon(prefix + topic) };
         e.ready.catch(() => {
           if (topics.get(topic) === e) topics.delete(topic);
         });
@@ -107,6 +163,7 @@ export function redisBus(opts: RedisBusOptions): Bus {
       }
       const e = entry;
       e.handlers.add(handler);
+      idle.delete(topic);
       try {
         await e.ready;
       } catch (err) {
@@ -116,8 +173,12 @@ export function redisBus(opts: RedisBusOptions): Bus {
       return async () => {
         e.handlers.delete(handler);
         if (e.handlers.size === 0 && topics.get(topic) === e) {
-          topics.delete(topic);
-          await sub.unsubscribe(prefix + topic).catch(onError);
+          // Left subscribed for LINGER_MS; the sweep unsubscribes it unless a handler is back.
+          idle.set(topic, Date.now());
+          if (!sweeper) {
+            sweeper = setInterval(sweep, Math.max(10, lingerMs / 5));
+            sweeper.unref();
+          }
         }
       };
     },
@@ -129,6 +190,9 @@ export function redisBus(opts: RedisBusOptions): Bus {
       return pub.status === 'ready' && sub.status === 'ready';
     },
     async close() {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
+      idle.clear();
       topics.clear();
       resync.clear();
       await Promise.allSettled([pub.quit(), sub.quit()]);

@@ -1,4 +1,5 @@
 // The same contract for every bus adapter: in-process and Redis.
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memoryBus } from '../../src/bus/memory.ts';
 import type { Bus } from '../../src/bus/port.ts';
@@ -140,8 +141,45 @@ describe.runIf(redisAvailable())('redis bus subscribe failures', () => {
   let server: ThrowawayRedis | null = null;
   afterAll(async () => server?.stop());
 
+  it("subscribes a turn's topics in one command, and a topic left and rejoined within the linger costs none", async () => {
+    server ??= await ThrowawayRedis.start();
+    const bus = redisBus({ url: server.url, lingerMs: 300 });
+    const admin = new Redis(server.url);
+    const calls = async (cmd: string) => {
+      const info = await admin.info('commandstats');
+      return Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+    };
+    await waitFor(() => bus.healthy(), 5000, 'ready');
+    const subscribes = await calls('subscribe');
+    const got: string[] = [];
+    const offs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => bus.subscribe(`t:x:u:${i}`, (p, t) => got.push(`${t}=${p}`))),
+    );
+    expect(await calls('subscribe')).toBe(subscribes + 1);
+
+    // Every handler leaves, and comes back before the linger ends: no command, still delivered.
+    for (const off of offs) await off();
+    const back = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => bus.subscribe(`t:x:u:${i}`, (p, t) => got.push(`${t}=${p}`))),
+    );
+    expect(await calls('subscribe')).toBe(subscribes + 1);
+    expect(await calls('unsubscribe')).toBe(0);
+    await bus.publish('t:x:u:7', 'hi');
+    await waitFor(() => got.includes('t:x:u:7=hi'), 5000, 'delivery after rejoining');
+
+    // Left for longer than the linger: unsubscribed, together.
+    for (const off of back) await off();
+    await waitFor(async () => (await admin.pubsub('CHANNELS', 't:x:u:*')).length === 0, 5000, 'unsubscribed');
+    expect(await calls('unsubscribe')).toBe(1);
+    await bus.publish('t:x:u:7', 'late');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).not.toContain('t:x:u:7=late');
+    admin.disconnect();
+    await bus.close();
+  });
+
   it('a SUBSCRIBE that failed while Redis was down is retried by the next subscriber, not silently lost', async () => {
-    server = await ThrowawayRedis.start();
+    server ??= await ThrowawayRedis.start();
     const bus = redisBus({ url: server.url });
     await waitFor(() => bus.healthy(), 5000, 'ready');
     await server.down();
