@@ -17,7 +17,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { REDIS_URL } from '../test/support/redis.ts';
 import { PG_ADMIN_URL } from '../test/support/stores.ts';
-import { cpuMs, now } from './support/procs.ts';
+import { closedLoop, range } from './scenarios/common.ts';
+import { cpuMs } from './support/procs.ts';
 import { median, pct, r1, table } from './support/stats.ts';
 import {
   type Deployment,
@@ -41,7 +42,6 @@ const { values: args } = parseArgs({
 const runs = Number(args.runs);
 const ms = Number(args.ms);
 const concurrencies = args.concurrency.split(',').map(Number);
-const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 const pairs = Number(args.pairs);
 const groups = Number(args.groups);
 const world: World = {
@@ -154,10 +154,9 @@ async function redisCommands(): Promise<Map<string, number>> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function closedLoop(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
+async function measurePoint(sys: Running, rooms: number[], concurrency: number): Promise<Point> {
   const lat: number[] = [];
   let errors = 0;
-  let k = 0;
   await sleep(1200); // the previous point's statistics reach pg_stat_database
   const stats0 = await dbStats(sys.database);
   const usesRedis = sys.key === 'herald2' || sys.key === 'baseline';
@@ -165,26 +164,10 @@ async function closedLoop(sys: Running, rooms: number[], concurrency: number): P
   const statements0 = await statementCalls(sys.database);
   const cpu0 = sys.pids.reduce((a, p) => a + cpuMs(p), 0);
   const pg0 = await backendCpu(sys.database);
-  const t0 = now();
-  const stopAt = t0 + ms;
-  await Promise.all(
-    range(concurrency).map(async () => {
-      while (now() < stopAt) {
-        const i = k++;
-        const room = rooms[i % rooms.length];
-        const members = world.rooms[room].members;
-        const from = members[Math.floor(i / rooms.length) % members.length];
-        const ts = now();
-        try {
-          await sys.send(room, from, i);
-          lat.push(now() - ts);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const elapsed = now() - t0;
+  const elapsed = await closedLoop(sys, world, rooms, concurrency, ms, {
+    sent: (_room, _seq, httpMs) => lat.push(httpMs),
+    failed: () => errors++,
+  });
   const cpu = sys.pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
   let pgCpu = 0;
   for (const [pid, ms] of await backendCpu(sys.database)) pgCpu += ms - (pg0.get(pid) ?? 0);
@@ -258,7 +241,7 @@ try {
           await sys.send(room, world.rooms[room].members[0], 1_000_000 + room);
         for (const [shape, rooms] of shapes)
           for (const c of concurrencies) {
-            const p = await closedLoop(sys, rooms, c);
+            const p = await measurePoint(sys, rooms, c);
             const key = `${label}|${shape}|${c}`;
             results.set(key, [...(results.get(key) ?? []), p]);
             console.error(`run ${r + 1} ${label} ${shape} @${c}: ${JSON.stringify(p)}`);

@@ -1,7 +1,8 @@
 // What the side-by-side scenarios share (scenarios/index.ts says how a run goes): the options,
 // the worlds' provisioning per system (kept across scenarios, dropped at the end), the
-// interleaved runner, connecting and warming up clients, the note on failed runs.
-import { cpuMs, LoadGen, rssBytes } from '../support/procs.ts';
+// interleaved runner, connecting and warming up clients, the closed-loop sender, the note on
+// failed runs.
+import { cpuMs, LoadGen, now, rssBytes } from '../support/procs.ts';
 import {
   type Deployment,
   prepareAll,
@@ -106,3 +107,43 @@ export function failedNote<R>(res: Results<R>): string {
 }
 
 // ---- 1. fan-out latency ---------------------------------------------------------------
+
+/**
+ * Closed loop: `concurrency` senders, each sending as soon as its previous send was answered,
+ * for `ms`; send i goes to rooms[i % rooms.length], from the room's members in turn. `sent`
+ * hears each answered send (its seq, the HTTP time, when the answer came), `failed` each
+ * refused one. Resolves with the elapsed ms.
+ */
+export async function closedLoop(
+  sys: Running,
+  world: World,
+  rooms: number[],
+  concurrency: number,
+  ms: number,
+  on: { sent(room: number, seq: number, httpMs: number, answeredAt: number): void; failed(): void },
+): Promise<number> {
+  let k = 0;
+  const t0 = now();
+  const stopAt = t0 + ms;
+  await Promise.all(
+    range(concurrency).map(async () => {
+      while (now() < stopAt) {
+        const i = k++;
+        const room = rooms[i % rooms.length];
+        const members = world.rooms[room].members;
+        const from = members[Math.floor(i / rooms.length) % members.length];
+        const ts = now();
+        let seq: number;
+        try {
+          seq = await sys.send(room, from, i);
+        } catch {
+          on.failed();
+          continue;
+        }
+        const answeredAt = now();
+        on.sent(room, seq, answeredAt - ts, answeredAt);
+      }
+    }),
+  );
+  return now() - t0;
+}

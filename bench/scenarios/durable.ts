@@ -1,6 +1,6 @@
 // Scenario 3: durable sends — closed-loop sends committed and delivered to every member.
 import { join } from 'node:path';
-import { type LoadGen, now } from '../support/procs.ts';
+import type { LoadGen } from '../support/procs.ts';
 import { fmt, medianFields, pct, r1, ratio, table } from '../support/stats.ts';
 import { lineChart, writeSvg } from '../support/svg.ts';
 import {
@@ -10,7 +10,7 @@ import {
   selectedSystems,
   type World,
 } from '../support/systems.ts';
-import { connect, failedNote, interleaved, type Options, range, warmUp } from './common.ts';
+import { closedLoop, connect, failedNote, interleaved, type Options, range, warmUp } from './common.ts';
 
 interface DurableRun extends Record<string, number> {
   sendsPerS: number;
@@ -43,40 +43,24 @@ async function durableAt(
   const pending: Promise<void>[] = [];
   let undelivered = 0;
   let errors = 0;
-  let k = 0;
-  const t0 = now();
-  const stopAt = t0 + ms;
-  await Promise.all(
-    range(concurrency).map(async () => {
-      while (now() < stopAt) {
-        const i = k++;
-        const room = rooms[i % rooms.length];
-        const members = world.rooms[room].members;
-        const from = members[Math.floor(i / rooms.length) % members.length];
-        const ts = now();
-        let seq: number;
-        try {
-          seq = await sys.send(room, from, i);
-        } catch {
-          errors++;
-          continue;
-        }
-        const th = now();
-        http.push(th - ts);
-        pending.push(
-          lg.waitAll(sys.roomKey(room), seq, 15_000).then(
-            (got) => {
-              c2r.push(Math.max(0, got.last - th));
-            },
-            () => {
-              undelivered++;
-            },
-          ),
-        );
-      }
-    }),
-  );
-  const elapsed = now() - t0;
+  const elapsed = await closedLoop(sys, world, rooms, concurrency, ms, {
+    sent(room, seq, httpMs, answeredAt) {
+      http.push(httpMs);
+      pending.push(
+        lg.waitAll(sys.roomKey(room), seq, 15_000).then(
+          (got) => {
+            c2r.push(Math.max(0, got.last - answeredAt));
+          },
+          () => {
+            undelivered++;
+          },
+        ),
+      );
+    },
+    failed() {
+      errors++;
+    },
+  });
   await Promise.all(pending);
   return {
     sendsPerS: Math.round(http.length / (elapsed / 1000)),
